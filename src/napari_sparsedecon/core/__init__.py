@@ -1,0 +1,1 @@
+"""Numerics only: NumPy/SciPy, never Qt or napari."""

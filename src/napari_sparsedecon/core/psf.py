@@ -1,0 +1,158 @@
+"""PSF models and helpers: Gaussian from FWHM, centring, resampling, PSF -> OTF."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import fft as sfft
+from scipy import ndimage
+
+from .validation import FLOAT, per_axis
+
+#: FWHM = FWHM_PER_SIGMA * sigma for a Gaussian.
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+
+
+def gaussian_psf(shape=None, fwhm_px=2.0, *, ndim: int | None = None) -> np.ndarray:
+    """Centred, odd-sized Gaussian PSF summing to 1.
+
+    Parameters
+    ----------
+    shape : tuple of int or None
+        Output shape (2 or 3 axes, each odd). ``None`` picks the smallest odd
+        size covering +-4 sigma on each axis.
+    fwhm_px : float or sequence of float
+        Full width at half maximum in pixels, one value for all axes or one per
+        axis (e.g. ``(axial, lateral, lateral)`` for 3-D).
+    ndim : int, optional
+        Number of axes when ``shape`` is None and ``fwhm_px`` is a scalar
+        (default 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of ``shape``; the maximum is at the centre pixel.
+
+    Examples
+    --------
+    >>> psf = gaussian_psf((15, 15), fwhm_px=3.0)
+    >>> psf.shape, round(float(psf.sum()), 6)
+    ((15, 15), 1.0)
+    """
+    if shape is None:
+        n = ndim if ndim is not None else (1 if np.ndim(fwhm_px) == 0 else len(fwhm_px))
+        n = 2 if n == 1 and ndim is None else n
+        fwhm = per_axis(fwhm_px, n, "fwhm_px")
+        shape = tuple(2 * math.ceil(4 * f / FWHM_PER_SIGMA) + 1 for f in fwhm)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"shape must have 2 or 3 axes, got {shape}")
+    if any(s < 1 or s % 2 == 0 for s in shape):
+        raise ValueError(f"shape {shape} must be odd on every axis so the centre is a pixel")
+    fwhm = per_axis(fwhm_px, len(shape), "fwhm_px")
+    profiles = []
+    for n, f in zip(shape, fwhm, strict=True):
+        sigma = f / FWHM_PER_SIGMA
+        r = np.arange(n, dtype=np.float64) - n // 2
+        profiles.append(np.exp(-0.5 * (r / sigma) ** 2))
+    psf = profiles[0]
+    for p in profiles[1:]:
+        psf = np.multiply.outer(psf, p)
+    psf /= psf.sum()
+    return psf.astype(FLOAT)
+
+
+def center_psf(psf, shape=None) -> np.ndarray:
+    """Shift a PSF so its centre of mass sits on the centre pixel of an odd-sized array.
+
+    Parameters
+    ----------
+    psf : array_like
+        Non-negative PSF of any size.
+    shape : tuple of int, optional
+        Odd output shape; default: the input shape, each axis made odd
+        (rounded up).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, non-negative, summing to 1.
+    """
+    p = np.clip(np.asarray(psf, dtype=np.float64), 0, None)
+    if p.sum() <= 0:
+        raise ValueError("psf has no positive values")
+    if shape is None:
+        shape = tuple(n + 1 - n % 2 for n in p.shape)
+    out = np.zeros(shape, dtype=np.float64)
+    sl = tuple(slice(0, min(a, b)) for a, b in zip(p.shape, shape, strict=True))
+    out[sl] = p[sl]
+    com = ndimage.center_of_mass(out)
+    shift = [n // 2 - c for n, c in zip(shape, com, strict=True)]
+    out = ndimage.shift(out, shift, order=3, mode="constant")
+    np.clip(out, 0, None, out=out)
+    out /= out.sum()
+    return out.astype(FLOAT)
+
+
+def zoom_psf(psf, factors) -> np.ndarray:
+    """Resample a PSF to a finer grid (e.g. factors (1, 2, 2) for x2 up-sampling in y/x).
+
+    The result is odd-sized, centred, non-negative and sums to 1.
+    """
+    p = np.asarray(psf, dtype=np.float64)
+    factors = tuple(float(f) for f in factors)
+    # Sample the cubic spline of the PSF so that pixel centres stay aligned:
+    # new pixel j of an axis with centre c_new maps to c_old + (j - c_new) / f.
+    new_shape = []
+    for n, f in zip(p.shape, factors, strict=True):
+        m = int(round(n * f))
+        new_shape.append(m + 1 - m % 2)
+    grids = np.meshgrid(
+        *[
+            (np.arange(m) - m // 2) / f + n // 2
+            for m, n, f in zip(new_shape, p.shape, factors, strict=True)
+        ],
+        indexing="ij",
+    )
+    out = ndimage.map_coordinates(p, grids, order=3, mode="constant", cval=0.0)
+    np.clip(out, 0, None, out=out)
+    out /= out.sum()
+    return out.astype(FLOAT)
+
+
+def psf_to_otf(psf, shape, axes=None) -> np.ndarray:
+    """Real-FFT OTF of a centred PSF for circular convolution on ``shape``.
+
+    The PSF centre is moved to index 0 so that convolution does not shift.
+    ``axes`` are the transformed axes (default: the last ``psf.ndim`` axes);
+    the returned array broadcasts against ``rfftn(x, axes=axes)``.
+    """
+    psf = np.asarray(psf, dtype=FLOAT)
+    if axes is None:
+        axes = tuple(range(len(shape) - psf.ndim, len(shape)))
+    sub = tuple(shape[a] for a in axes)
+    big = np.zeros(sub, dtype=FLOAT)
+    big[tuple(slice(0, n) for n in psf.shape)] = psf
+    big = np.roll(big, [-(n // 2) for n in psf.shape], axis=tuple(range(psf.ndim)))
+    otf = sfft.rfftn(big, axes=tuple(range(psf.ndim)))
+    # Broadcast over the untransformed leading axes.
+    return otf.reshape((1,) * (len(shape) - psf.ndim) + otf.shape).astype(np.complex64)
+
+
+def measure_fwhm(psf) -> tuple[float, ...]:
+    """FWHM per axis (pixels) of a centred, single-peaked PSF from its second moments.
+
+    Exact for a Gaussian; for other shapes it is the FWHM of the Gaussian of
+    the same variance.
+    """
+    p = np.clip(np.asarray(psf, dtype=np.float64), 0, None)
+    p = p / p.sum()
+    out = []
+    for ax in range(p.ndim):
+        marg = p.sum(axis=tuple(i for i in range(p.ndim) if i != ax))
+        r = np.arange(marg.size, dtype=np.float64)
+        mu = (marg * r).sum()
+        var = (marg * (r - mu) ** 2).sum()
+        out.append(FWHM_PER_SIGMA * math.sqrt(var))
+    return tuple(out)

@@ -1,0 +1,165 @@
+"""Input checks and the one dtype policy of the package.
+
+Every public function validates here, at the API boundary, so that widgets,
+the command line and scripts all get the same clear messages.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Working dtype of every algorithm.
+FLOAT = np.float32
+
+MIN_YX = 4
+
+
+def as_float_image(image, *, name: str = "image", clip_negative: bool = False) -> np.ndarray:
+    """Return a float32 *copy* of a 2-D or 3-D real image, or raise.
+
+    The caller's array is never modified: the copy is always fresh.
+
+    Raises
+    ------
+    TypeError
+        For bool, complex or non-numeric dtypes.
+    ValueError
+        For a dimensionality other than 2 or 3, axes of length 1 (or smaller
+        than 4 pixels in y/x), NaN/Inf, an all-zero image, or negative values
+        (unless ``clip_negative`` is true).
+    """
+    a = np.asarray(image)
+    if a.dtype == bool:
+        raise TypeError(
+            f"{name} is boolean (a mask?); deconvolution needs intensities: "
+            f"pass image.astype(np.float32) if you really mean it"
+        )
+    if np.iscomplexobj(a):
+        raise TypeError(f"{name} is complex; pass the real intensities (np.abs or .real)")
+    if not np.issubdtype(a.dtype, np.number):
+        raise TypeError(f"{name} has dtype {a.dtype}; pass a numeric (integer or float) array")
+    if a.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} has {a.ndim} dimensions (shape {a.shape}); pass a single channel "
+            f"shaped (Y, X), (T, Y, X) or (Z, Y, X), e.g. image[c] for one channel"
+        )
+    for ax, n in enumerate(a.shape):
+        if n == 1:
+            raise ValueError(
+                f"{name} axis {ax} has length 1 (shape {a.shape}); drop it with "
+                f"np.squeeze(image, axis={ax})"
+            )
+    if min(a.shape[-2:]) < MIN_YX:
+        raise ValueError(
+            f"{name} is {a.shape[-2]}x{a.shape[-1]} pixels in (Y, X); "
+            f"at least {MIN_YX}x{MIN_YX} is needed"
+        )
+    out = a.astype(FLOAT, copy=True)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise ValueError(
+            f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
+            f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
+        )
+    if clip_negative:
+        np.maximum(out, 0, out=out)
+    elif out.min() < 0:
+        raise ValueError(
+            f"{name} has negative values (min {float(out.min()):.4g}); photon counts are "
+            f">= 0. Subtract the camera offset correctly, or pass clip_negative=True "
+            f"to set negatives to 0"
+        )
+    if not out.any():
+        raise ValueError(f"{name} is all zero; there is nothing to deconvolve")
+    return out
+
+
+def check_psf(psf, image_shape: tuple[int, ...], *, name: str = "psf", tol: float = 1e-3):
+    """Validate a PSF against the image it will be used on; return float32 copy.
+
+    The PSF must be finite, non-negative, odd-sized on every axis (so that its
+    centre is a pixel), no larger than the image, with 2 or 3 dimensions, no
+    more than the image has, and sum to 1 within ``tol``.
+    """
+    p = np.asarray(psf)
+    if p.dtype == bool or np.iscomplexobj(p) or not np.issubdtype(p.dtype, np.number):
+        raise TypeError(f"{name} has dtype {p.dtype}; pass a real float array")
+    if p.ndim not in (2, 3) or p.ndim > len(image_shape):
+        raise ValueError(
+            f"{name} has {p.ndim} dimensions (shape {p.shape}) for an image of shape "
+            f"{tuple(image_shape)}; pass a 2-D PSF, or a 3-D PSF for 3-D (Z, Y, X) data"
+        )
+    p = p.astype(FLOAT, copy=True)
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name} holds NaN/Inf values")
+    if p.min() < 0:
+        raise ValueError(
+            f"{name} has negative values (min {float(p.min()):.3g}); subtract its background "
+            f"and clip: psf = np.clip(psf - background, 0, None); psf /= psf.sum()"
+        )
+    even = [ax for ax, n in enumerate(p.shape) if n % 2 == 0]
+    if even:
+        raise ValueError(
+            f"{name} shape {p.shape} is even along axis {even}; a PSF needs odd sizes so its "
+            f"centre is a pixel. Crop one plane/row (e.g. psf[:-1]) or use "
+            f"napari_sparsedecon.center_psf(psf)"
+        )
+    img_tail = tuple(image_shape)[-p.ndim:]
+    if any(ps > s for ps, s in zip(p.shape, img_tail, strict=True)):
+        raise ValueError(
+            f"{name} shape {p.shape} is larger than the image {tuple(image_shape)} on some "
+            f"axis; crop the PSF around its centre to at most the image size"
+        )
+    total = float(p.sum(dtype=np.float64))
+    if total <= 0:
+        raise ValueError(f"{name} sums to {total}; it must hold positive values")
+    if abs(total - 1.0) > tol:
+        raise ValueError(
+            f"{name} sums to {total:.6g}, not 1; normalise it first: psf = psf / psf.sum()"
+        )
+    return p
+
+
+def positive(value, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as float if it is a finite number > 0 (or >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return v
+
+
+def count(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be a whole number, got {value!r}")
+    v = int(value)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return v
+
+
+def choice(value, name: str, options: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+def per_axis(value, ndim: int, name: str) -> tuple[float, ...]:
+    """Broadcast a scalar or a sequence of length ``ndim`` to a tuple of positive floats."""
+    if np.ndim(value) == 0:
+        vals = (value,) * ndim
+    else:
+        vals = tuple(value)
+        if len(vals) != ndim:
+            raise ValueError(f"{name} needs 1 or {ndim} values, got {len(vals)}")
+    return tuple(positive(v, name) for v in vals)
