@@ -29,7 +29,7 @@ class SparseParams:
     upsample: int = 1
     upsample_method: str = "fourier"
     deconv_method: str = "rl"
-    deconv_iterations: int = 10
+    deconv_iterations: int = 30
     psf_fwhm_px: float | tuple | None = None
     axis: int = 0
     quantitative: bool = True

@@ -37,7 +37,7 @@ def _working_psf(psf, fwhm, img_shape, upsample, ndim_data):
 def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float = 150.0,
                            sparsity: float = 10.0, continuity: float = 0.5,
                            iterations: int = 100, background: str = "none", upsample: int = 1,
-                           upsample_method: str = "fourier", deconv_iterations: int = 10,
+                           upsample_method: str = "fourier", deconv_iterations: int = 30,
                            deconv_method: str = "rl", axis: int = 0, quantitative: bool = True,
                            clip_negative: bool = False, backend="numpy", device=None,
                            return_estimate: bool = False) -> Iterator[Progress]:
@@ -110,7 +110,7 @@ def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float
 def sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float = 150.0,
                       sparsity: float = 10.0, continuity: float = 0.5, iterations: int = 100,
                       background: str = "none", upsample: int = 1,
-                      upsample_method: str = "fourier", deconv_iterations: int = 10,
+                      upsample_method: str = "fourier", deconv_iterations: int = 30,
                       deconv_method: str = "rl", axis: int = 0, quantitative: bool = True,
                       clip_negative: bool = False, backend="numpy", device=None) -> np.ndarray:
     """Sparse deconvolution: background, (x2 up-sampling), sparse-Hessian step, then RL.
