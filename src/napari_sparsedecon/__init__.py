@@ -6,6 +6,7 @@ napari nor OpenCL.
 
 __version__ = "0.1.0"
 
+from . import datasets
 from .backends import get_backend
 from .core.background import BACKGROUND_MODES, estimate_background
 from .core.params import SparseParams
@@ -22,6 +23,7 @@ __all__ = [
     "SparseParams",
     "__version__",
     "center_psf",
+    "datasets",
     "estimate_background",
     "gaussian_psf",
     "get_backend",

@@ -16,7 +16,7 @@ import numpy as np
 from .core.background import BACKGROUND_MODES
 
 
-def _progress_printer(stream=sys.stderr):
+def _progress_printer(stream=None):
     state = {"stage": None, "t0": time.perf_counter()}
 
     def show(p):
@@ -25,7 +25,7 @@ def _progress_printer(stream=sys.stderr):
             state["stage"] = p.stage
             dt = time.perf_counter() - state["t0"]
             print(f"  {p.stage:<10} {p.iteration:>4}/{p.total:<4} {dt:7.2f} s",
-                  file=stream, flush=True)
+                  file=stream or sys.stderr, flush=True)
 
     return show
 

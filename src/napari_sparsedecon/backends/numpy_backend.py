@@ -291,7 +291,8 @@ class NumpyRichardsonLucy:
         self.eps = FLOAT(max(ymax, 1e-30) * 1e-6)
         x = self.y - self.b
         np.maximum(x, 0, out=x)
-        x += FLOAT(1e-3) * FLOAT(x.mean()) + self.eps  # keep every pixel alive (RL is multiplicative)
+        # keep every pixel alive: RL is multiplicative, a zero stays zero
+        x += FLOAT(1e-3) * FLOAT(x.mean()) + self.eps
         self.x = x
         self.x_prev = None
         self.g1 = None
