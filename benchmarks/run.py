@@ -1,0 +1,162 @@
+"""Speed and memory benchmarks: ratios measured in one run on this machine.
+
+    python benchmarks/run.py            # all
+    python benchmarks/run.py --quick    # smaller repeat counts
+
+Each line prints the measured figure, the reference it is divided by, the
+ratio and the target. Nothing here is a unit test: targets are reported, and
+the exit code is 0 unless --strict is given and a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+from scipy import fft as sfft
+
+import napari_sparsedecon as nsd
+from napari_sparsedecon.backends import get_backend
+from napari_sparsedecon.core.phantom import make_phantom
+
+ROWS = []
+
+
+def best_time(fn, repeat):
+    fn()  # warm-up (plans, caches)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def fft_pair_time(shape, repeat):
+    a = np.random.default_rng(0).random(shape).astype(np.float32)
+    return best_time(lambda: sfft.irfftn(sfft.rfftn(a), s=shape), repeat)
+
+
+def report(name, value, unit, ref_name, ratio, target, ok):
+    ROWS.append(ok)
+    flag = "ok" if ok else "MISSED"
+    print(f"{name:<44} {value:9.4f} {unit:<3} {ref_name:<26} ratio {ratio:6.2f}  "
+          f"target {target:<8} {flag}", flush=True)
+
+
+def bench_sparse(shape, repeat, backend="numpy", iters=5):
+    f = np.random.default_rng(1).random(shape).astype(np.float32)
+    be = get_backend(backend)
+    plan = be.sparse_hessian_plan(shape, fidelity=150, sparsity=10, continuity=0.5)
+    plan.set_data(f)
+    plan.step()
+
+    def run():
+        for _ in range(iters):
+            plan.step()
+        if hasattr(plan, "finish"):
+            plan.finish()
+
+    return best_time(run, repeat) / iters
+
+
+def bench_rl(shape, psf, repeat, backend="numpy", iters=5, acceleration=None):
+    y = (np.random.default_rng(2).random(shape) * 100 + 10).astype(np.float32)
+    plan = get_backend(backend).rl_plan(shape, psf, acceleration=acceleration)
+    plan.set_data(y)
+
+    def run():
+        for _ in range(iters):
+            plan.step()
+        if hasattr(plan, "finish"):
+            plan.finish()
+
+    return best_time(run, repeat) / iters
+
+
+def sparse_peak_memory(shape):
+    f = np.random.default_rng(1).random(shape).astype(np.float32)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    nsd.sparse_hessian(f, iterations=3, continuity=0.5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / f.nbytes
+
+
+def accelerated_rl_speedup(repeat):
+    ph = make_phantom((512, 512), seed=5)
+    y = ph.blurred + 1.0
+    psf = ph.psf
+
+    def err(x):
+        return float(np.linalg.norm(x - ph.truth))
+
+    t0 = time.perf_counter()
+    classic = nsd.richardson_lucy(y, psf, iterations=100, background=1.0)
+    t_classic = time.perf_counter() - t0
+    target = err(classic)
+    # Biggs: the fewest iterations reaching the same error, then time that run.
+    n_needed = None
+    for p in nsd.iter_richardson_lucy(y, psf, iterations=100, background=1.0,
+                                      acceleration="biggs", return_estimate=True):
+        if err(p.estimate) <= target:
+            n_needed = p.iteration
+            break
+    t_fast = best_time(lambda: nsd.richardson_lucy(y, psf, iterations=n_needed, background=1.0,
+                                                   acceleration="biggs"), repeat)
+    return t_classic, t_fast, n_needed
+
+
+def preview_time(repeat):
+    """Default pipeline on a 256 x 256 ROI (the live-preview budget of the plugin)."""
+    ph = make_phantom((256, 256), seed=9)
+    fw = ph.psf_fwhm_nm / ph.pixel_nm
+    return best_time(lambda: nsd.sparse_deconvolve(ph.noisy, psf_fwhm_px=fw), repeat)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--strict", action="store_true")
+    args = ap.parse_args(argv)
+    rep = 2 if args.quick else 5
+    print(f"napari-sparsedecon {nsd.__version__} benchmarks, "
+          f"{datetime.date.today().isoformat()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, numpy {np.__version__}")
+    for shape in [(512, 512), (20, 512, 512)]:
+        pair = fft_pair_time(shape, rep)
+        t = bench_sparse(shape, rep)
+        report(f"sparse-Hessian iteration {shape}", t * 1e3, "ms",
+               f"FFT pair {pair * 1e3:.2f} ms", t / pair, "<= 4", t / pair <= 4)
+    psf = nsd.gaussian_psf((15, 15), 3.4)
+    for shape in [(512, 512), (20, 512, 512)]:
+        pair = fft_pair_time(shape, rep)
+        t = bench_rl(shape, psf, rep)
+        report(f"RL iteration {shape}, 15x15 PSF", t * 1e3, "ms",
+               f"2 FFT pairs {2 * pair * 1e3:.2f} ms", t / (2 * pair), "<= 1.5",
+               t / (2 * pair) <= 1.5)
+    t_classic, t_fast, n = accelerated_rl_speedup(max(1, rep // 2))
+    report(f"Biggs RL to 100-classic quality ({n} it)", t_fast, "s",
+           f"100 classic {t_classic:.3f} s", t_fast / t_classic, "<= 0.333",
+           t_fast / t_classic <= 1 / 3)
+    for shape in [(512, 512), (20, 512, 512)]:
+        m = sparse_peak_memory(shape)
+        report(f"sparse step peak memory {shape}", m, "x", "input float32 size", m, "<= 12",
+               m <= 12)
+    t = preview_time(rep)
+    report("default pipeline on 256x256 ROI (preview)", t, "s", "budget 1.5 s", t / 1.5,
+           "<= 1", t <= 1.5)
+    missed = ROWS.count(False)
+    print(f"{len(ROWS) - missed} targets met, {missed} missed")
+    return 1 if (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

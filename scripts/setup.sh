@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up napari-sparsedecon on a fresh Debian/Ubuntu machine: system libraries
+# for a headless napari viewer (OpenGL via Mesa, Xvfb, xcb), then a virtual
+# environment in .venv with the package and its test tools. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYS_PKGS=(libgl1 libgl1-mesa-dri libglx-mesa0 libegl1 xvfb xauth libdbus-1-3
+          libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
+          libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0
+          libxcb-shape0 libxcb-cursor0)
+missing=()
+if command -v dpkg >/dev/null 2>&1; then
+  for p in "${SYS_PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[all,test]"
+echo "setup: done (.venv/bin/napari-sparsedecon, .venv/bin/napari)"
