@@ -158,3 +158,13 @@ def test_golden_regression():
                                 deconv_iterations=10, background="low/2")
     ref = np.load(GOLDEN)
     np.testing.assert_allclose(out, ref, rtol=1e-3, atol=1e-3 * float(ref.max()))
+
+
+def test_generators_validate_eagerly():
+    bad = np.zeros((16, 16), np.float32)
+    with pytest.raises(ValueError, match="all zero"):
+        nsd.iter_sparse_deconvolve(bad, psf_fwhm_px=2.0)
+    with pytest.raises(ValueError, match="all zero"):
+        nsd.iter_richardson_lucy(bad, nsd.gaussian_psf((5, 5), 2.0))
+    with pytest.raises(ValueError, match="fidelity"):
+        nsd.iter_sparse_hessian(np.ones((8, 8)), fidelity=-1)

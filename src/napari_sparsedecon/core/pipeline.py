@@ -66,7 +66,14 @@ def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float
         )
     work_psf = (_working_psf(psf, psf_fwhm_px, img.shape, params.upsample, img.ndim)
                 if do_deconv else None)
+    if work_psf is not None and work_psf.ndim > img.ndim:
+        raise ValueError("a 3-D PSF needs 3-D data")
+    # Everything above validates eagerly (errors raise here, not at the first next()).
+    return _pipeline(img, params, work_psf, do_deconv, moved, axis, backend, device,
+                     return_estimate)
 
+
+def _pipeline(img, params, work_psf, do_deconv, moved, axis, backend, device, return_estimate):
     if params.background != "none":
         yield Progress("background", 0, 1)
         img -= estimate_background(img, params.background)
@@ -92,8 +99,6 @@ def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float
     del img
     np.maximum(g, 0, out=g)
     if do_deconv and g.any():
-        if work_psf.ndim > g.ndim:
-            raise ValueError("a 3-D PSF needs 3-D data")
         g = yield from iter_richardson_lucy(
             g, work_psf, iterations=params.deconv_iterations,
             acceleration="biggs" if params.deconv_method == "biggs" else None,

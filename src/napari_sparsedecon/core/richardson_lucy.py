@@ -72,6 +72,10 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
     be = get_backend(backend, device)
     plan = be.rl_plan(y.shape, p, background=bg, acceleration=acceleration)
     plan.set_data(y)
+    return _iterate(plan, iterations, return_estimate)
+
+
+def _iterate(plan, iterations, return_estimate):
     for k in range(iterations):
         plan.step()
         est = np.asarray(_host(plan.result())) if return_estimate else None

@@ -81,6 +81,10 @@ def iter_sparse_hessian(f, *, fidelity: float = 150.0, sparsity: float = 10.0,
     plan = be.sparse_hessian_plan(img.shape, fidelity=fidelity, sparsity=sparsity,
                                   continuity=continuity)
     plan.set_data(np.ascontiguousarray(img))
+    return _iterate(plan, iterations, moved, axis, return_estimate)
+
+
+def _iterate(plan, iterations, moved, axis, return_estimate):
     for k in range(iterations):
         plan.step()
         est = None

@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+import napari_sparsedecon as nsd  # noqa: E402
+from napari_sparsedecon._widgets.deconv import RLWidget, SparseDeconWidget  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def viewer_and_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    img = rng.poisson(50, (96, 80)).astype(np.float32)
+    layer = viewer.add_image(img, name="cell", scale=(0.032, 0.032), translate=(1.0, 2.0),
+                             units=("um", "um"))
+    w = SparseDeconWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.image.reset_choices()
+    w.image.value = layer
+    return viewer, w, layer
+
+
+def _wait_done(qtbot, w, timeout=30000):
+    qtbot.waitUntil(lambda: w._worker is None, timeout=timeout)
+
+
+def test_run_adds_layer_with_scale_and_metadata(viewer_and_widget, qtbot):
+    viewer, w, layer = viewer_and_widget
+    before = layer.data.copy()
+    w.iterations.value = 10
+    w.deconv_iterations.value = 3
+    w.fwhm.value = 110.0  # nm, 0.032 um pixels -> 3.44 px
+    w.run()
+    _wait_done(qtbot, w)
+    assert "cell sparse" in viewer.layers
+    out = viewer.layers["cell sparse"]
+    np.testing.assert_allclose(out.scale, layer.scale)
+    np.testing.assert_allclose(out.translate, layer.translate)
+    md = out.metadata["napari_sparsedecon"]
+    assert md["iterations"] == 10 and md["fidelity"] == 150.0
+    assert abs(md["psf_fwhm_px"] - 110 / 32) < 1e-6
+    assert md["version"] == nsd.__version__ and md["seconds"] >= 0 and md["backend"] == "numpy"
+    expect = nsd.sparse_deconvolve(before, psf_fwhm_px=110 / 32, iterations=10,
+                                   deconv_iterations=3)
+    np.testing.assert_allclose(out.data, expect, rtol=1e-5)
+    np.testing.assert_array_equal(layer.data, before)  # input untouched
+    assert w.status.value.startswith("done")
+
+
+def test_upsample_halves_scale(viewer_and_widget, qtbot):
+    viewer, w, layer = viewer_and_widget
+    w.iterations.value = 3
+    w.deconv_iterations.value = 1
+    w.upsample.value = "x2 Fourier"
+    w.run()
+    _wait_done(qtbot, w)
+    out = viewer.layers["cell sparse"]
+    assert out.data.shape == (192, 160)
+    np.testing.assert_allclose(out.scale, np.asarray(layer.scale) / 2)
+    np.testing.assert_allclose(out.translate, np.asarray(layer.translate) - 0.032 / 4)
+
+
+def test_cancel_adds_no_layer(viewer_and_widget, qtbot):
+    viewer, w, _ = viewer_and_widget
+    w.iterations.value = 10000
+    n = len(viewer.layers)
+    worker = w.run()
+    qtbot.waitUntil(lambda: w.progress.value >= 2, timeout=20000)
+    with qtbot.waitSignal(worker.finished, timeout=20000):
+        w.cancel()
+    assert len(viewer.layers) == n
+    assert w.status.value == "cancelled"
+    assert w.run_button.enabled
+
+
+def test_error_is_reported_not_raised(viewer_and_widget, qtbot):
+    viewer, w, layer = viewer_and_widget
+    layer.data = np.zeros_like(layer.data)
+    n = len(viewer.layers)
+    w.run()
+    if w._worker is not None:
+        _wait_done(qtbot, w)
+    assert len(viewer.layers) == n
+    assert "error" in w.status.value and "all zero" in w.status.value
+
+
+def test_fwhm_in_nm_needs_a_pixel_size(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.ones((32, 32), np.float32))
+    w = SparseDeconWidget(viewer)
+    w.image.reset_choices()
+    w.image.value = layer
+    w.run()
+    assert "pixel size" in w.status.value
+    w.psf_source.value = "FWHM (pixels)"
+    w.fwhm.value = 2.0
+    assert w.psf_arguments(layer)[1] == 2.0
+
+
+def test_preview_reruns_on_parameter_change(viewer_and_widget, qtbot):
+    viewer, w, layer = viewer_and_widget
+    viewer.add_shapes([np.array([[1.0 + 0.032 * 10, 2.0 + 0.032 * 12],
+                                 [1.0 + 0.032 * 60, 2.0 + 0.032 * 62]])],
+                      shape_type="rectangle", name="roi")
+    w.iterations.value = 20
+    w.preview.value = True
+    qtbot.waitUntil(lambda: "sparse preview" in viewer.layers, timeout=20000)
+    prev = viewer.layers["sparse preview"]
+    assert prev.data.shape == (50, 50)
+    np.testing.assert_allclose(prev.translate, (1.0 + 0.032 * 10, 2.0 + 0.032 * 12))
+    first = prev.data.copy()
+    w.sparsity.value = 1.0
+    qtbot.waitUntil(lambda: not np.array_equal(viewer.layers["sparse preview"].data, first),
+                    timeout=20000)
+    assert [ly.name for ly in viewer.layers].count("sparse preview") == 1
+
+
+def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    img = np.random.default_rng(1).poisson(40, (64, 64)).astype(np.float32)
+    layer = viewer.add_image(img, name="beads")
+    psf_layer = viewer.add_image(nsd.gaussian_psf((9, 9), 2.5), name="psf")
+    w = RLWidget(viewer)
+    w.image.reset_choices()
+    w.psf_layer.reset_choices()
+    w.image.value = layer
+    w.psf_source.value = "PSF layer"
+    w.psf_layer.value = psf_layer
+    w.iterations.value = 4
+    w.run()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=20000)
+    out = viewer.layers["beads RL"]
+    expect = nsd.richardson_lucy(img, psf_layer.data, iterations=4, acceleration="biggs")
+    np.testing.assert_allclose(out.data, expect, rtol=1e-5)
+    assert out.metadata["napari_sparsedecon"]["method"] == "richardson_lucy"
+
+
+def test_sample_data_and_tiff_writer_reader(tmp_path):
+    from napari_sparsedecon._napari_io import get_tiff_reader, write_tiff_layer
+    from napari_sparsedecon._sample_data import celegans_sample, phantom_sample
+
+    (data, kw, kind), truth = phantom_sample()
+    assert kind == "image" and data.shape == (256, 256) and kw["scale"] == (0.032, 0.032)
+    assert celegans_sample()[0][0].shape == (316, 316)
+    path = str(tmp_path / "r.tif")
+    write_tiff_layer(path, data, {"scale": (0.032, 0.032),
+                                  "metadata": {"napari_sparsedecon": {"sparsity": 10.0}}})
+    reader = get_tiff_reader(path)
+    assert reader is not None
+    (d2, kw2, _), = reader(path)
+    np.testing.assert_array_equal(d2, data)
+    np.testing.assert_allclose(kw2["scale"], (0.032, 0.032))
+    assert kw2["metadata"]["napari_sparsedecon"] == {"sparsity": 10.0}
+    import tifffile
+
+    other = str(tmp_path / "plain.tif")
+    tifffile.imwrite(other, data)
+    assert get_tiff_reader(other) is None
