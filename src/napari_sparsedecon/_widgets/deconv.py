@@ -82,7 +82,7 @@ class _DeconvBase(Container):
         src = self.psf_source.value
         self.fwhm.visible = src != "PSF layer"
         self.psf_layer.visible = src == "PSF layer"
-        self.fwhm.suffix = " nm" if src == "FWHM (nm)" else " px"
+        self.fwhm.label = "PSF FWHM (nm)" if src == "FWHM (nm)" else "PSF FWHM (pixels)"
 
     def psf_arguments(self, layer):
         """(psf array or None, fwhm in pixels or None, human description)."""
@@ -324,8 +324,11 @@ class SparseDeconWidget(_DeconvBase):
                 pl.scale, pl.translate = scale, translate
                 pl.contrast_limits = (float(out.min()), float(max(out.max(), out.min() + 1e-6)))
             else:
+                kw = {}
+                if getattr(layer, "units", None) is not None:
+                    kw["units"] = layer.units[-2:]
                 self._viewer.add_image(out, name=name, scale=scale, translate=translate,
-                                       colormap="magma", blending="translucent_no_depth")
+                                       colormap="magma", blending="translucent_no_depth", **kw)
             self.status.value = "preview updated"
 
         worker.returned.connect(done)
