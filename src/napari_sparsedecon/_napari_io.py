@@ -46,3 +46,37 @@ def _jsonable(d):
     import json
 
     return json.loads(json.dumps(d, default=str))
+
+
+def get_ome_zarr_reader(path):
+    """Claim OME-Zarr images (a directory ending in .zarr with multiscales metadata)."""
+    if isinstance(path, list) or not str(path).rstrip("/").endswith(".zarr"):
+        return None
+    try:
+        from .io.ome_zarr import read_ome_zarr
+
+        read_ome_zarr(path)
+    except Exception:  # noqa: BLE001 - not ours, or not readable: let another reader try
+        return None
+    return _read_ome_zarr
+
+
+def _read_ome_zarr(path):
+    from .io.ome_zarr import read_ome_zarr
+
+    data, info = read_ome_zarr(path)  # dask: stays lazy in napari
+    kw = {"name": Path(str(path).rstrip("/")).stem,
+          "metadata": {"napari_sparsedecon": info["metadata"]}}
+    if info["scale"]:
+        kw["scale"] = info["scale"]
+    return [(data, kw, "image")]
+
+
+def write_ome_zarr_layer(path: str, data, meta: dict):
+    """Write one image layer to OME-Zarr with its scale and parameters."""
+    from .io.ome_zarr import write_ome_zarr
+
+    md = meta.get("metadata") or {}
+    params = md.get("napari_sparsedecon", md)
+    write_ome_zarr(path, data, scale=meta.get("scale"), metadata=_jsonable(params))
+    return [path]

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+pytest.importorskip("ome_zarr")
+
+from napari_sparsedecon.io.ome_zarr import read_ome_zarr, write_ome_zarr  # noqa: E402
+
+
+@pytest.mark.parametrize("shape", [(20, 24), (3, 16, 20)])
+def test_roundtrip_is_lazy_and_keeps_scale_and_parameters(tmp_path, shape):
+    a = np.random.default_rng(0).random(shape).astype(np.float32)
+    scale = (0.5, 0.032, 0.032)[-len(shape):]
+    p = write_ome_zarr(tmp_path / "r.zarr", a, scale=scale, metadata={"sparsity": 10.0})
+    data, info = read_ome_zarr(p)
+    assert type(data).__module__.startswith("dask")
+    np.testing.assert_array_equal(data.compute(), a)
+    np.testing.assert_allclose(info["scale"], scale)
+    assert info["axes"][-2:] == ["y", "x"]
+    assert info["metadata"] == {"sparsity": 10.0}
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError):
+        write_ome_zarr(tmp_path / "bad.zarr", np.ones((2, 2, 2, 2)))
+    assert list(tmp_path.iterdir()) == []
+    p = write_ome_zarr(tmp_path / "x.zarr", np.ones((8, 8), np.float32))
+    with pytest.raises(FileExistsError):
+        write_ome_zarr(p, np.ones((8, 8), np.float32))
+
+
+def test_napari_hooks_roundtrip(tmp_path):
+    from napari_sparsedecon._napari_io import get_ome_zarr_reader, write_ome_zarr_layer
+
+    a = np.random.default_rng(2).random((4, 12, 10)).astype(np.float32)
+    path = str(tmp_path / "layer.zarr")
+    write_ome_zarr_layer(path, a, {"scale": (0.3, 0.05, 0.05),
+                                   "metadata": {"napari_sparsedecon": {"fidelity": 150.0}}})
+    reader = get_ome_zarr_reader(path)
+    assert reader is not None
+    ((data, kw, kind),) = reader(path)
+    np.testing.assert_array_equal(np.asarray(data), a)
+    np.testing.assert_allclose(kw["scale"], (0.3, 0.05, 0.05))
+    assert kw["metadata"]["napari_sparsedecon"] == {"fidelity": 150.0}
+    assert get_ome_zarr_reader(str(tmp_path / "nothing.zarr")) is None
