@@ -2,13 +2,15 @@
 # Set up napari-sparsedecon on a fresh Debian/Ubuntu machine: system libraries
 # for a headless napari viewer (OpenGL via Mesa, Xvfb, xcb), then a virtual
 # environment in .venv with the package and its test tools. Idempotent.
+# pocl-opencl-icd: a CPU OpenCL driver whose compiler knows recent CPUs (the
+# PoCL bundled with pyopencl's wheel cannot build kernels on some of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYS_PKGS=(libgl1 libgl1-mesa-dri libglx-mesa0 libegl1 xvfb xauth libdbus-1-3
           libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
           libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0
-          libxcb-shape0 libxcb-cursor0)
+          libxcb-shape0 libxcb-cursor0 ocl-icd-libopencl1 pocl-opencl-icd)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for p in "${SYS_PKGS[@]}"; do
