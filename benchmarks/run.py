@@ -121,6 +121,34 @@ def preview_time(repeat):
     return best_time(lambda: nsd.sparse_deconvolve(ph.noisy, psf_fwhm_px=fw), repeat)
 
 
+def opencl_section(rep):
+    """NumPy vs OpenCL per iteration, same shapes, same run."""
+    try:
+        from napari_sparsedecon.backends.opencl import OpenCLUnavailable, select_backend
+
+        be = select_backend("opencl", None)
+    except (ImportError, OpenCLUnavailable) as err:
+        print(f"OpenCL: skipped ({err})")
+        return
+    from napari_sparsedecon.backends.opencl.device import is_gpu
+
+    gpu = is_gpu(be.device)
+    print(f"OpenCL device: {be.device_name} ({'GPU' if gpu else 'CPU'})")
+    psf = nsd.gaussian_psf((15, 15), 3.4)
+    for shape in [(512, 512), (20, 512, 512), (64, 256, 256)]:
+        t_np = bench_sparse(shape, rep)
+        t_cl = bench_sparse(shape, rep, backend=be)
+        target, ok = ("<= 1.5", t_cl / t_np <= 1.5) if not gpu else ("<= 0.05",
+                                                                     t_cl / t_np <= 0.05)
+        report(f"OpenCL sparse iteration {shape}", t_cl * 1e3, "ms",
+               f"NumPy {t_np * 1e3:.2f} ms", t_cl / t_np, target, ok)
+        t_np = bench_rl(shape, psf, rep)
+        t_cl = bench_rl(shape, psf, rep, backend=be)
+        report(f"OpenCL RL iteration {shape}", t_cl * 1e3, "ms",
+               f"NumPy {t_np * 1e3:.2f} ms", t_cl / t_np, target,
+               t_cl / t_np <= (1.5 if not gpu else 0.05))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
@@ -150,6 +178,7 @@ def main(argv=None):
         m = sparse_peak_memory(shape)
         report(f"sparse step peak memory {shape}", m, "x", "input float32 size", m, "<= 12",
                m <= 12)
+    opencl_section(rep)
     t = preview_time(rep)
     report("default pipeline on 256x256 ROI (preview)", t, "s", "budget 1.5 s", t / 1.5,
            "<= 1", t <= 1.5)

@@ -22,11 +22,13 @@ from ..numpy_backend import (
 )
 from .device import build_program
 
-KIND = {"identity": 0, "second": 1, "mixed": 2}
-
-
 class OpenCLSparseHessian:
-    """Sparse-Hessian split Bregman with the per-term updates on an OpenCL device."""
+    """Sparse-Hessian split Bregman with the Bregman updates on an OpenCL device.
+
+    Two fused kernels per iteration (``update`` and ``adjoint``, see
+    ``kernels/sparse_hessian.cl``); the DCT-domain solve runs on the host.
+    Device memory: f, g, rhs and one array per L1 term.
+    """
 
     def __init__(self, backend, shape, *, fidelity, sparsity, continuity):
         import pyopencl as cl
@@ -40,37 +42,44 @@ class OpenCLSparseHessian:
         self.fidelity = float(fidelity)
         self.sparsity = float(sparsity)
         self.continuity = float(continuity) if nd == 3 else 0.0
-        prog = build_program(self.ctx, "sparse_hessian.cl")
-        self.k_update = cl.Kernel(prog, "term_update")
-        self.k_adjoint = cl.Kernel(prog, "term_adjoint")
-        self.k_copy = cl.Kernel(prog, "scaled_copy")
-        strides3 = (self.shape3[1] * self.shape3[2], self.shape3[2], 1)
-        off = 3 - nd
-        self.terms = []
-        for kind, axes, w in hessian_terms(nd, self.continuity, self.sparsity):
-            ax3 = [a + off for a in axes]
-            if kind == "second":
-                sa, na, sq, nq = strides3[ax3[0]], self.shape3[ax3[0]], 1, 1
-            elif kind == "mixed":
-                q, a = ax3
-                sa, na, sq, nq = strides3[a], self.shape3[a], strides3[q], self.shape3[q]
-            else:
-                sa, na, sq, nq = 1, 1, 1, 1
-            self.terms.append((np.int32(KIND[kind]), np.int32(sa), np.int32(na),
-                               np.int32(sq), np.int32(nq), np.float32(w)))
-        mf = cl.mem_flags
+        self.has_t = nd == 3 and self.continuity > 0
+        self.has_id = self.sparsity > 0
+        opts = (f"-DHAS_T={int(self.has_t)}", f"-DHAS_ID={int(self.has_id)}")
+        prog = build_program(self.ctx, "sparse_hessian.cl", opts)
+        self.k_update = cl.Kernel(prog, "update")
+        self.k_adjoint = cl.Kernel(prog, "adjoint")
+        self.terms = hessian_terms(nd, self.continuity, self.sparsity)
         nbytes = self.size * 4
-        self.max_alloc = backend.device.max_mem_alloc_size
-        need = nbytes * (4 + len(self.terms))
-        if need > backend.device.global_mem_size:
-            raise MemoryError(f"the sparse step needs {need / 2**20:.0f} MiB on "
-                              f"{backend.device_name}, which has "
-                              f"{backend.device.global_mem_size / 2**20:.0f} MiB")
+        n_arrays = 3 + len(self.terms)
+        if nbytes * n_arrays > backend.device.global_mem_size or \
+                nbytes > backend.device.max_mem_alloc_size:
+            raise MemoryError(
+                f"the sparse step needs {n_arrays} arrays of {nbytes / 2**20:.0f} MiB on "
+                f"{backend.device_name} ({backend.device.global_mem_size / 2**20:.0f} MiB, "
+                f"largest allocation {backend.device.max_mem_alloc_size / 2**20:.0f} MiB); "
+                f"process fewer frames at a time or use the NumPy backend")
+        mf = cl.mem_flags
         self.f_d = cl.Buffer(self.ctx, mf.READ_WRITE, nbytes)
         self.g_d = cl.Buffer(self.ctx, mf.READ_WRITE, nbytes)
         self.rhs_d = cl.Buffer(self.ctx, mf.READ_WRITE, nbytes)
-        self.t_d = cl.Buffer(self.ctx, mf.READ_WRITE, nbytes)
-        self.b_d = [cl.Buffer(self.ctx, mf.READ_WRITE, nbytes) for _ in self.terms]
+        names = ["yy", "xx", "xy", "tt", "ty", "tx", "id"]
+        present = {"yy", "xx", "xy"} | ({"tt", "ty", "tx"} if self.has_t else set()) | \
+            ({"id"} if self.has_id else set())
+        dummy = None
+        self.v_d = {}
+        for nm in names:
+            if nm in present:
+                self.v_d[nm] = cl.Buffer(self.ctx, mf.READ_WRITE, nbytes)
+            else:
+                dummy = dummy or cl.Buffer(self.ctx, mf.READ_WRITE, 4)
+                self.v_d[nm] = dummy
+        self._vargs = [self.v_d[nm] for nm in names]
+        nt, ny, nx = self.shape3
+        self._dims = (np.int32(nx), np.int32(ny), np.int32(nt))
+        self._gsize = (nx, ny, nt)
+        c = self.continuity
+        self._weights = (np.float32(self.fidelity), np.float32(2.0), np.float32(c),
+                         np.float32(2.0 * np.sqrt(c)), np.float32(self.sparsity))
         # The DCT-domain solve reuses the reference implementation on the host.
         self._host = NumpySparseHessian.__new__(NumpySparseHessian)
         self._host.shape, self._host.ndim = self.shape, nd
@@ -78,8 +87,7 @@ class OpenCLSparseHessian:
         ey, ex = dct_eigenvalues(self.shape[-2]), dct_eigenvalues(self.shape[-1])
         self._host._e2d = ey[:, None] + ex[None, :]
         self._host._et = (np.sqrt(self.continuity) * dct_eigenvalues(self.shape[0])
-                          if nd == 3 and self.continuity > 0
-                          else np.zeros(self.shape[0] if nd == 3 else 1))
+                          if self.has_t else np.zeros(self.shape[0] if nd == 3 else 1))
         self._host._base = self.fidelity + self.sparsity
         if nd == 2:
             self._host._inv2d = (1.0 / (self._host._base + self._host._e2d**2)).astype(FLOAT)
@@ -92,18 +100,17 @@ class OpenCLSparseHessian:
         if f.shape != self.shape:
             raise ValueError(f"data shape {f.shape} does not match the plan's {self.shape}")
         cl.enqueue_copy(self.queue, self.f_d, f)
-        for b in self.b_d:
-            cl.enqueue_fill_buffer(self.queue, b, np.float32(0), 0, self.size * 4)
+        for nm, buf in self.v_d.items():
+            cl.enqueue_fill_buffer(self.queue, buf, np.float32(0), 0, buf.size)
         self._g = self.fidelity * f
         self._pending = False
 
     def _update(self):
-        cl, q, n = self.cl, self.queue, (self.size,)
+        cl, q = self.cl, self.queue
         cl.enqueue_copy(q, self.g_d, self._g)
-        self.k_copy(q, n, None, self.f_d, self.rhs_d, np.float32(self.fidelity))
-        for b_d, (kind, sa, na, sq, nq, w) in zip(self.b_d, self.terms, strict=True):
-            self.k_update(q, n, None, self.g_d, b_d, self.t_d, kind, sa, na, sq, nq, w)
-            self.k_adjoint(q, n, None, self.t_d, self.rhs_d, kind, sa, na, sq, nq)
+        self.k_update(q, self._gsize, None, self.g_d, *self._vargs, *self._dims)
+        self.k_adjoint(q, self._gsize, None, self.f_d, self.rhs_d, *self._vargs, *self._dims,
+                       *self._weights)
         cl.enqueue_copy(q, self._g, self.rhs_d)  # blocking: the host solve needs it
 
     def step(self):
@@ -114,6 +121,24 @@ class OpenCLSparseHessian:
 
     def result(self):
         return self._g
+
+    def bregman_variables(self):
+        """The b_i = clip(v_i) of each term as host arrays (for tests)."""
+        names = {("second", 1): "yy", ("second", 2): "xx", ("mixed", (1, 2)): "xy",
+                 ("second", 0): "tt", ("mixed", (0, 1)): "ty", ("mixed", (0, 2)): "tx"}
+        off = 3 - len(self.shape)
+        out = []
+        for kind, axes, _ in self.terms:
+            if kind == "identity":
+                nm = "id"
+            elif kind == "second":
+                nm = names[("second", axes[0] + off)]
+            else:
+                nm = names[("mixed", tuple(a + off for a in axes))]
+            host = np.empty(self.shape, np.float32)
+            self.cl.enqueue_copy(self.queue, host, self.v_d[nm])
+            out.append(np.clip(host, -1, 1))
+        return out
 
 
 class OpenCLRichardsonLucy:

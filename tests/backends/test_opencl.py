@@ -1,0 +1,156 @@
+"""OpenCL backend against the NumPy reference (runs on PoCL on a CPU).
+
+Tolerance: 1e-4 of the dynamic range. Both paths compute in float32 with the
+same transforms; the kernels differ from NumPy only in the order of float32
+additions (a few ulp per iteration), which stays far below 1e-4 over the
+iteration counts used here (measured: about 5e-7).
+"""
+
+import numpy as np
+import pytest
+
+import napari_sparsedecon as nsd
+from napari_sparsedecon.backends.numpy_backend import NumpySparseHessian
+
+pytestmark = pytest.mark.opencl
+
+RTOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from napari_sparsedecon.backends.opencl import OpenCLUnavailable, select_backend
+
+    try:
+        return select_backend("opencl", None)
+    except OpenCLUnavailable as err:
+        pytest.skip(f"no OpenCL device can be made: {err}")
+
+
+def _close(a, b):
+    rng = float(np.max(a) - np.min(a)) or 1.0
+    assert np.max(np.abs(np.asarray(a) - np.asarray(b))) <= RTOL * rng
+
+
+def test_devices_are_listed_with_memory(backend):
+    from napari_sparsedecon.backends.opencl import list_devices
+
+    rows = list_devices()
+    assert rows and all(r["memory_mib"] > 0 for r in rows)
+    assert any(r["usable"] for r in rows)
+
+
+@pytest.mark.parametrize("shape", [(16, 21), (4, 11, 14), (5, 12, 12)])
+def test_each_term_kernel_matches_numpy_update(backend, shape, rng):
+    """One Bregman update (all kernels once) equals the reference's update."""
+    from napari_sparsedecon.backends.opencl.plans import OpenCLSparseHessian
+
+    f = rng.random(shape).astype(np.float32)
+    ref = NumpySparseHessian(shape, fidelity=7.0, sparsity=0.5, continuity=0.8)
+    ocl = OpenCLSparseHessian(backend, shape, fidelity=7.0, sparsity=0.5, continuity=0.8)
+    ref.set_data(f)
+    ocl.set_data(f)
+    g = (rng.random(shape) * 3).astype(np.float32)
+    ref._g = g.copy()
+    ocl._g = g.copy()
+    for _ in range(3):  # three updates, so the Bregman state carries over
+        ref._update()
+        ocl._update()
+        g = (rng.random(shape) * 3).astype(np.float32)
+        ref._g = g.copy()
+        ocl._g = g.copy()
+    ref._update()
+    ocl._update()
+    _close(ref._g, ocl._g)  # next right-hand side: every term's K, shrink, K^T
+    for i, full in enumerate(ocl.bregman_variables()):
+        want = ref._b(i)
+        got = full[tuple(slice(0, n) for n in want.shape)]
+        _close(want, got)
+
+
+@pytest.mark.parametrize(("shape", "c"), [((40, 50), 0.0), ((41, 37), 0.0),
+                                          ((6, 33, 40), 0.7), ((7, 32, 31), 1.0)])
+def test_sparse_step_parity(backend, shape, c, rng):
+    f = rng.random(shape).astype(np.float32)
+    a = nsd.sparse_hessian(f, iterations=40, continuity=c)
+    b = nsd.sparse_hessian(f, iterations=40, continuity=c, backend="opencl")
+    _close(a, b)
+
+
+@pytest.mark.parametrize("acceleration", [None, "biggs"])
+@pytest.mark.parametrize(("shape", "psf_shape"), [((48, 53), (9, 9)), ((5, 40, 48), (9, 9)),
+                                                  ((12, 30, 33), (5, 7, 7))])
+def test_rl_parity(backend, shape, psf_shape, acceleration, rng):
+    y = (rng.random(shape) * 100 + 1).astype(np.float32)
+    fwhm = (2.0,) * len(psf_shape)
+    psf = nsd.gaussian_psf(psf_shape, fwhm)
+    a = nsd.richardson_lucy(y, psf, iterations=12, acceleration=acceleration, background=2.0)
+    b = nsd.richardson_lucy(y, psf, iterations=12, acceleration=acceleration, background=2.0,
+                            backend="opencl")
+    _close(a, b)
+
+
+def test_rl_background_image_parity(backend, rng):
+    y = (rng.random((40, 44)) * 100 + 20).astype(np.float32)
+    bg = np.full_like(y, 10.0)
+    bg[:, :20] = 15.0
+    psf = nsd.gaussian_psf((7, 7), 2.0)
+    _close(nsd.richardson_lucy(y, psf, iterations=8, background=bg),
+           nsd.richardson_lucy(y, psf, iterations=8, background=bg, backend="opencl"))
+
+
+def test_full_pipeline_parity_on_celegans(backend):
+    img = nsd.datasets.celegans()
+    kw = {"psf_fwhm_px": nsd.datasets.CELEGANS_PSF_FWHM_PX, "background": "low/2",
+          "iterations": 60, "deconv_iterations": 10}
+    _close(nsd.sparse_deconvolve(img, **kw), nsd.sparse_deconvolve(img, backend="opencl", **kw))
+
+
+def test_full_pipeline_parity_timelapse_upsampled(backend, rng):
+    img = (rng.poisson(30, (4, 40, 36))).astype(np.float32)
+    kw = {"psf_fwhm_px": 2.5, "iterations": 20, "deconv_iterations": 5, "upsample": 2,
+          "deconv_method": "biggs"}
+    _close(nsd.sparse_deconvolve(img, **kw), nsd.sparse_deconvolve(img, backend="opencl", **kw))
+
+
+def test_programs_are_compiled_once(backend):
+    from napari_sparsedecon.backends.opencl import device
+
+    f = np.ones((16, 16), np.float32)
+    nsd.sparse_hessian(f, iterations=2, backend="opencl")
+    n = len(device._PROGRAMS)
+    nsd.sparse_hessian(f, iterations=2, backend="opencl")
+    nsd.sparse_hessian(np.ones((20, 24), np.float32), iterations=2, backend="opencl")
+    assert len(device._PROGRAMS) == n
+
+
+def test_explicit_opencl_raises_with_reason_and_auto_falls_back(monkeypatch):
+    from napari_sparsedecon.backends import opencl
+
+    monkeypatch.setattr(opencl, "_CACHE", {})
+    with pytest.raises(opencl.OpenCLUnavailable, match="no OpenCL device matching"):
+        opencl.select_backend("opencl", "no-such-device-xyz")
+    be = opencl.select_backend("auto", "no-such-device-xyz")
+    assert be.name == "numpy"
+
+
+def test_auto_uses_numpy_on_a_cpu_device(backend, monkeypatch, caplog):
+    from napari_sparsedecon.backends import opencl
+
+    monkeypatch.setattr(opencl, "_CACHE", {})
+    monkeypatch.setattr(opencl, "_SAID", set())
+    with caplog.at_level("WARNING", logger="napari_sparsedecon"):
+        be = opencl.select_backend("auto", None)
+        opencl._CACHE.clear()
+        opencl.select_backend("auto", None)
+    assert be.name == "numpy"
+    assert sum("not a GPU" in r.message for r in caplog.records) == 1  # said once
+
+
+def test_device_from_environment(backend, monkeypatch):
+    from napari_sparsedecon.backends import opencl
+
+    monkeypatch.setattr(opencl, "_CACHE", {})
+    monkeypatch.setenv("NAPARI_SPARSEDECON_DEVICE", "no-such-device-xyz")
+    with pytest.raises(opencl.OpenCLUnavailable):
+        opencl.select_backend("opencl", None)
