@@ -22,6 +22,7 @@ from ..numpy_backend import (
 )
 from .device import build_program
 
+
 class OpenCLSparseHessian:
     """Sparse-Hessian split Bregman with the Bregman updates on an OpenCL device.
 
@@ -100,7 +101,7 @@ class OpenCLSparseHessian:
         if f.shape != self.shape:
             raise ValueError(f"data shape {f.shape} does not match the plan's {self.shape}")
         cl.enqueue_copy(self.queue, self.f_d, f)
-        for nm, buf in self.v_d.items():
+        for buf in set(self.v_d.values()):
             cl.enqueue_fill_buffer(self.queue, buf, np.float32(0), 0, buf.size)
         self._g = self.fidelity * f
         self._pending = False
