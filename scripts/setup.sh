@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 SYS_PKGS=(libgl1 libgl1-mesa-dri libglx-mesa0 libegl1 xvfb xauth libdbus-1-3
           libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
           libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0
-          libxcb-shape0 libxcb-cursor0 ocl-icd-libopencl1 pocl-opencl-icd)
+          libxcb-shape0 libxcb-cursor0 ocl-icd-libopencl1 pocl-opencl-icd
+          ocl-icd-opencl-dev opencl-headers g++)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for p in "${SYS_PKGS[@]}"; do
@@ -31,4 +32,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[all,test]"
+# Optional: device FFTs for OpenCL GPUs (pyvkfft builds from source). Its parity
+# tests run on the CPU OpenCL device too; without it they skip with a reason.
+if ! .venv/bin/python -c "import pyvkfft.opencl" >/dev/null 2>&1; then
+  VKFFT_BACKEND=opencl .venv/bin/python -m pip install -q "pyvkfft>=2024.1" \
+    || echo "setup: pyvkfft did not build; OpenCL FFTs will run on the host"
+fi
 echo "setup: done (.venv/bin/napari-sparsedecon, .venv/bin/napari)"

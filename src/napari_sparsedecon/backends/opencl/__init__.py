@@ -19,15 +19,45 @@ _CACHE: dict = {}
 _SAID: set = set()
 
 
+TRANSFORMS = ("auto", "host", "device")
+
+
 class OpenCLBackend:
+    """Plans on one OpenCL device.
+
+    ``transforms``: where the FFT/DCT run. ``"host"``: scipy.fft on the CPU
+    (measured faster than VkFFT on PoCL); ``"device"``: pyvkfft on the device,
+    so no data leaves it between iterations; ``"auto"`` (default, or the
+    environment variable ``NAPARI_SPARSEDECON_TRANSFORMS``): device on a GPU
+    when pyvkfft is installed, else host.
+    """
+
     name = "opencl"
 
-    def __init__(self, device=None):
-        from .device import context_and_queue, pick_device
+    def __init__(self, device=None, transforms=None):
+        import os
 
+        from .device import context_and_queue, is_gpu, pick_device
+
+        transforms = transforms or os.environ.get("NAPARI_SPARSEDECON_TRANSFORMS", "auto")
+        if transforms not in TRANSFORMS:
+            raise ValueError(f"transforms must be one of {TRANSFORMS}, got {transforms!r}")
         self.device = pick_device(device)
         self.ctx, self.queue = context_and_queue(self.device)
         self.device_name = f"{self.device.name.strip()} ({self.device.platform.name.strip()})"
+        have_vkfft = _have_pyvkfft()
+        if transforms == "device" and not have_vkfft:
+            raise OpenCLUnavailable("transforms='device' needs pyvkfft (install it with "
+                                    "VKFFT_BACKEND=opencl pip install pyvkfft)")
+        if transforms == "auto":
+            transforms = "device" if (is_gpu(self.device) and have_vkfft) else "host"
+            if is_gpu(self.device) and not have_vkfft:
+                _say_once("OpenCL on a GPU without pyvkfft: FFTs run on the host; install "
+                          "pyvkfft for the full GPU speed")
+        self.transforms = transforms
+
+    def transforms_on_device(self) -> bool:
+        return self.transforms == "device"
 
     def sparse_hessian_plan(self, shape, *, fidelity, sparsity, continuity):
         from .plans import OpenCLSparseHessian
@@ -40,6 +70,14 @@ class OpenCLBackend:
 
         return OpenCLRichardsonLucy(self, shape, psf, background=background,
                                     acceleration=acceleration)
+
+
+def _have_pyvkfft() -> bool:
+    try:
+        import pyvkfft.opencl  # noqa: F401
+    except Exception:  # noqa: BLE001 - missing, or built without the OpenCL backend
+        return False
+    return True
 
 
 def _say_once(msg):

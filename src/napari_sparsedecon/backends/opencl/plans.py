@@ -49,6 +49,8 @@ class OpenCLSparseHessian:
         prog = build_program(self.ctx, "sparse_hessian.cl", opts)
         self.k_update = cl.Kernel(prog, "update")
         self.k_adjoint = cl.Kernel(prog, "adjoint")
+        self.k_divide = cl.Kernel(prog, "dct_divide")
+        self.device_transforms = backend.transforms_on_device()
         self.terms = hessian_terms(nd, self.continuity, self.sparsity)
         nbytes = self.size * 4
         n_arrays = 3 + len(self.terms)
@@ -94,6 +96,18 @@ class OpenCLSparseHessian:
             self._host._inv2d = (1.0 / (self._host._base + self._host._e2d**2)).astype(FLOAT)
         self._g = np.empty(self.shape, dtype=FLOAT)
         self._pending = False
+        if self.device_transforms:
+            from pyvkfft.opencl import VkFFTApp
+
+            self._dct = VkFFTApp(self.shape, np.float32, self.queue, dct=2, norm=1,
+                                 ndim=nd, inplace=True)
+            import pyopencl.array as cla
+
+            self._gd_arr = cla.Array(self.queue, self.shape, np.float32, data=self.g_d)
+            self._rhs_arr = cla.Array(self.queue, self.shape, np.float32, data=self.rhs_d)
+            et = self._host._et if nd == 3 else np.zeros(1)
+            self._eig = [cla.to_device(self.queue, np.asarray(a, np.float32))
+                         for a in (ey, ex, et)]
 
     def set_data(self, f):
         cl = self.cl
@@ -115,12 +129,36 @@ class OpenCLSparseHessian:
         cl.enqueue_copy(q, self._g, self.rhs_d)  # blocking: the host solve needs it
 
     def step(self):
+        if self.device_transforms:
+            return self._step_device()
         if self._pending:
             self._update()
         self._g = self._host._solve(self._g)
         self._pending = True
 
+    def _step_device(self):
+        """Everything on the device: rhs -> DCT -> divide -> inverse DCT -> g -> update."""
+        q = self.queue
+        if not self._pending:
+            self.cl.enqueue_copy(q, self.rhs_d, np.ascontiguousarray(self._g, dtype=FLOAT))
+        else:
+            self.k_update(q, self._gsize, None, self.g_d, *self._vargs, *self._dims)
+            self.k_adjoint(q, self._gsize, None, self.f_d, self.rhs_d, *self._vargs,
+                           *self._dims, *self._weights)
+        self._dct.fft(self._rhs_arr)
+        self.k_divide(q, self._gsize, None, self.rhs_d, *(e.data for e in self._eig),
+                      self._dims[0], self._dims[1], np.float32(self._host._base))
+        self._dct.ifft(self._rhs_arr)
+        self.cl.enqueue_copy(q, self.g_d, self.rhs_d)
+        self._pending = True
+        self._g = None
+
     def result(self):
+        if self.device_transforms:
+            if self._g is None:
+                self._g = np.empty(self.shape, np.float32)
+                self.cl.enqueue_copy(self.queue, self._g, self.g_d)
+            return self._g
         return self._g
 
     def bregman_variables(self):
@@ -143,7 +181,12 @@ class OpenCLSparseHessian:
 
 
 class OpenCLRichardsonLucy:
-    """Richardson-Lucy with the ratio/update/extrapolation on an OpenCL device."""
+    """Richardson-Lucy with every element-wise step on an OpenCL device.
+
+    Convolutions: real FFTs on the host (scipy) or on the device (pyvkfft),
+    chosen by the backend; with device transforms no data leaves the device
+    between iterations.
+    """
 
     def __init__(self, backend, shape, psf, *, background=0.0, acceleration=None):
         import pyopencl as cl
@@ -157,8 +200,8 @@ class OpenCLRichardsonLucy:
         self.widths = pad_widths(self.shape, psf.shape, list(self.axes))
         self.pshape = tuple(n + lo + hi for n, (lo, hi) in zip(self.shape, self.widths,
                                                                strict=True))
+        self.n = int(np.prod(self.pshape))
         self.otf = psf_to_otf(psf, self.pshape, self.axes)
-        self.otf_conj = np.conj(self.otf)
         self.background = background
         self.acceleration = acceleration
         prog = build_program(self.ctx, "richardson_lucy.cl")
@@ -166,16 +209,38 @@ class OpenCLRichardsonLucy:
         self.k_update = cl.Kernel(prog, "rl_update")
         self.k_extra = cl.Kernel(prog, "extrapolate")
         self.k_diff = cl.Kernel(prog, "difference")
+        self.k_cmul = cl.Kernel(prog, "cmul")
         self._crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(self.shape, self.widths,
                                                                     strict=True))
+        self.device_transforms = backend.transforms_on_device()
+        if self.device_transforms:
+            from pyvkfft.opencl import VkFFTApp
 
-    def _conv(self, x, otf):
+            self._app = VkFFTApp(self.pshape, np.float32, self.queue, r2c=True, inplace=False,
+                                 ndim=len(self.axes), norm=1,
+                                 r2c_odd=bool(self.pshape[-1] % 2))
+            cshape = self.pshape[:-1] + (self.pshape[-1] // 2 + 1,)
+            self._spec = cla.empty(self.queue, cshape, np.complex64)
+            sub = np.ascontiguousarray(self.otf.reshape(self.otf.shape[-len(self.axes):]))
+            self._otf_d = cla.to_device(self.queue, sub)
+            self._otf_size = np.int32(sub.size)
+
+    # -- convolution ---------------------------------------------------------
+    def _conv(self, src, dst, conj: bool):
+        if self.device_transforms:
+            self._app.fft(src, self._spec)
+            self.k_cmul(self.queue, (self._spec.size,), None, self._spec.data,
+                        self._otf_d.data, self._otf_size, np.int32(conj))
+            self._app.ifft(self._spec, dst)
+            return
         from scipy import fft as sfft
 
-        spec = sfft.rfftn(x, axes=self.axes)
-        spec *= otf
-        return sfft.irfftn(spec, s=[self.pshape[a] for a in self.axes], axes=self.axes,
-                           overwrite_x=True).astype(FLOAT, copy=False)
+        host = src.get(queue=self.queue)
+        spec = sfft.rfftn(host, axes=self.axes)
+        spec *= np.conj(self.otf) if conj else self.otf
+        out = sfft.irfftn(spec, s=[self.pshape[a] for a in self.axes], axes=self.axes,
+                          overwrite_x=True)
+        dst.set(np.ascontiguousarray(out, dtype=FLOAT), queue=self.queue)
 
     def set_data(self, y):
         cla, q = self.cla, self.queue
@@ -193,27 +258,23 @@ class OpenCLRichardsonLucy:
         x += FLOAT(1e-3) * FLOAT(x.mean()) + self.eps
         self.x_d = cla.to_device(q, np.ascontiguousarray(x, dtype=FLOAT))
         self.tmp_d = cla.empty_like(self.x_d)
-        self.x_host = x
+        self.tmp2_d = cla.empty_like(self.x_d)
         self.x_prev_d = None
         self.g1_d = self.g2_d = None
 
-    def _rl(self, xk_d, xk_host, out_d):
-        q, n = self.queue, (int(np.prod(self.pshape)),)
-        hx = self._conv(xk_host, self.otf)
-        self.tmp_d.set(np.ascontiguousarray(hx), queue=q)
+    def _rl(self, xk_d, out_d):
+        q, n = self.queue, (self.n,)
+        self._conv(xk_d, self.tmp_d, conj=False)
         self.k_ratio(q, n, None, self.tmp_d.data, self.y_d.data, self.b_d.data, self.b_scalar,
                      self.has_bg, self.eps)
-        ratio = self.tmp_d.get(queue=q)
-        corr = self._conv(ratio, self.otf_conj)
-        self.tmp_d.set(np.ascontiguousarray(corr), queue=q)
-        self.k_update(q, n, None, xk_d.data, self.tmp_d.data, out_d.data)
+        self._conv(self.tmp_d, self.tmp2_d, conj=True)
+        self.k_update(q, n, None, xk_d.data, self.tmp2_d.data, out_d.data)
         return out_d
 
     def step(self):
-        q, n = self.queue, (int(np.prod(self.pshape)),)
+        q, n = self.queue, (self.n,)
         if self.acceleration is None:
-            self.x_d = self._rl(self.x_d, self.x_host, self.x_d)
-            self.x_host = self.x_d.get(queue=q)
+            self._rl(self.x_d, self.x_d)
             return
         alpha = 0.0
         if self.x_prev_d is not None and self.g2_d is not None:
@@ -224,16 +285,14 @@ class OpenCLRichardsonLucy:
             yk_d = self.cla.empty_like(self.x_d)
             self.k_extra(q, n, None, self.x_d.data, self.x_prev_d.data, yk_d.data,
                          np.float32(alpha))
-            yk_host = yk_d.get(queue=q)
         else:
-            yk_d, yk_host = self.x_d, self.x_host
-        new_d = self._rl(yk_d, yk_host, self.cla.empty_like(self.x_d))
+            yk_d = self.x_d
+        new_d = self._rl(yk_d, self.cla.empty_like(self.x_d))
         g_d = self.g2_d if self.g2_d is not None else self.cla.empty_like(self.x_d)
         self.k_diff(q, n, None, new_d.data, yk_d.data, g_d.data)
         self.g2_d, self.g1_d = self.g1_d, g_d
         self.x_prev_d = self.x_d
         self.x_d = new_d
-        self.x_host = new_d.get(queue=q)
 
     def result(self):
-        return np.ascontiguousarray(self.x_host[self._crop])
+        return np.ascontiguousarray(self.x_d.get(queue=self.queue)[self._crop])

@@ -31,3 +31,14 @@ __kernel void difference(__global const float *a, __global const float *b, __glo
     const int p = get_global_id(0);
     out[p] = a[p] - b[p];
 }
+
+// Complex spectrum times OTF (both interleaved re, im), OTF broadcast over batches.
+__kernel void cmul(__global float2 *spec, __global const float2 *otf, const int otf_size,
+                   const int conj)
+{
+    const int p = get_global_id(0);
+    const float2 a = spec[p];
+    float2 b = otf[p % otf_size];
+    if (conj) b.y = -b.y;
+    spec[p] = (float2)(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+}

@@ -83,3 +83,14 @@ __kernel void adjoint(__global const float *f, __global float *rhs,
 #endif
     rhs[p] = fidelity * f[p] + acc;
 }
+
+// DCT-domain division: spec /= fidelity + sparsity + (ey[y] + ex[x] + sqrt(c) et[t])^2
+__kernel void dct_divide(__global float *spec, __global const float *ey,
+                         __global const float *ex, __global const float *et,
+                         const int NX, const int NY, const float base)
+{
+    const int x = get_global_id(0), y = get_global_id(1), t = get_global_id(2);
+    const int p = (t * NY + y) * NX + x;
+    const float e = ey[y] + ex[x] + et[t];
+    spec[p] = spec[p] / (base + e * e);
+}
