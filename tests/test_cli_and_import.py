@@ -91,3 +91,10 @@ def test_params_roundtrip_and_unknown_key():
         assert "sparsty" in str(err)
     else:
         raise AssertionError("unknown key accepted")
+
+
+def test_cli_devices_lists_or_explains(capsys):
+    rc = main(["devices"])
+    out = capsys.readouterr().out
+    assert rc in (0, 1)
+    assert ("MiB" in out) if rc == 0 else ("no OpenCL device" in out)

@@ -85,11 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
     l_.add_argument("--acceleration", choices=["none", "biggs"], default="biggs")
     l_.add_argument("--background-level", type=float, default=0.0,
                     help="constant background in input intensity units (default 0)")
+    sub.add_parser("devices", help="list OpenCL devices with their memory")
     return ap
+
+
+def _devices() -> int:
+    from .backends.opencl import OpenCLUnavailable, list_devices
+
+    try:
+        rows = list_devices()
+    except OpenCLUnavailable as err:
+        print(f"no OpenCL device: {err}")
+        return 1
+    for r in rows:
+        ok = "usable" if r["usable"] else "cannot compile kernels"
+        print(f"[{r['index']}] {r['name']} ({r['platform']}, {r['type']}): "
+              f"{r['memory_mib']} MiB, {r['compute_units']} compute units, {ok}")
+    return 0
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "devices":
+        return _devices()
     from . import datasets
     from .core.params import SparseParams
     from .io.tiff import write_tiff
@@ -155,9 +173,11 @@ def main(argv=None) -> int:
         out = _drive(gen, show)
         dt = time.perf_counter() - t0
         from . import __version__
+        from .backends import get_backend
 
-        meta.update(version=__version__, backend=args.backend, seconds=round(dt, 3),
-                    source=str(src))
+        be = get_backend(args.backend, args.device)
+        meta.update(version=__version__, backend=be.name, device=be.device_name,
+                    seconds=round(dt, 3), source=str(src))
         scale = info.get("scale")
         if scale is not None and params is not None and params.upsample == 2:
             scale = list(scale[:-2]) + [s / 2 for s in scale[-2:]]
@@ -168,7 +188,7 @@ def main(argv=None) -> int:
               f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
               file=sys.stderr)
         return 0
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, MemoryError, RuntimeError) as err:
         print(f"napari-sparsedecon: error: {err}", file=sys.stderr)
         return 2
 

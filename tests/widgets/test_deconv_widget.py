@@ -43,6 +43,7 @@ def test_run_adds_layer_with_scale_and_metadata(viewer_and_widget, qtbot):
     assert md["iterations"] == 10 and md["fidelity"] == 150.0
     assert abs(md["psf_fwhm_px"] - 110 / 32) < 1e-6
     assert md["version"] == nsd.__version__ and md["seconds"] >= 0 and md["backend"] == "numpy"
+    assert md["device"] == "CPU (NumPy/SciPy)"
     expect = nsd.sparse_deconvolve(before, psf_fwhm_px=110 / 32, iterations=10,
                                    deconv_iterations=3)
     np.testing.assert_allclose(out.data, expect, rtol=1e-5)
@@ -159,3 +160,25 @@ def test_sample_data_and_tiff_writer_reader(tmp_path):
     other = str(tmp_path / "plain.tif")
     tifffile.imwrite(other, data)
     assert get_tiff_reader(other) is None
+
+
+@pytest.mark.opencl
+def test_opencl_backend_from_widget(viewer_and_widget, qtbot):
+    from napari_sparsedecon.backends.opencl import OpenCLUnavailable, select_backend
+
+    try:
+        select_backend("opencl", None)
+    except OpenCLUnavailable as err:
+        pytest.skip(f"no OpenCL device: {err}")
+    viewer, w, layer = viewer_and_widget
+    w.iterations.value = 10
+    w.deconv_iterations.value = 3
+    w.backend.value = "opencl"
+    w.run()
+    _wait_done(qtbot, w)
+    out = viewer.layers["cell sparse"]
+    md = out.metadata["napari_sparsedecon"]
+    assert md["backend"] == "opencl" and md["device"]
+    expect = nsd.sparse_deconvolve(layer.data, psf_fwhm_px=110 / 32, iterations=10,
+                                   deconv_iterations=3)
+    assert np.abs(out.data - expect).max() <= 1e-4 * float(expect.max())

@@ -68,6 +68,11 @@ class _DeconvBase(Container):
         self.psf_layer = create_widget(annotation=napari.layers.Image, label="PSF layer",
                                        options={"nullable": True})
         self.psf_info = Label(label="PSF used", value="")
+        self.backend = ComboBox(label="backend", choices=["numpy", "auto", "opencl"],
+                                value="numpy",
+                                tooltip="numpy: the reference on the CPU; opencl: the OpenCL "
+                                        "device (NAPARI_SPARSEDECON_DEVICE picks one); auto: "
+                                        "OpenCL on a GPU, else numpy")
         self.run_button = PushButton(text="Run on whole layer")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
@@ -113,13 +118,18 @@ class _DeconvBase(Container):
     def layer_metadata(self, layer, seconds):
         raise NotImplementedError
 
+    def resolved_backend(self):
+        from ..backends import get_backend
+
+        return get_backend(self.backend.value)
+
     def run(self, *_):
         """Run on the whole layer in a background worker; the result becomes a new layer."""
         try:
             layer = self._require_image()
             data = np.asarray(layer.data)
             gen, meta, upsample = self.make_generator(data, layer)
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, RuntimeError, MemoryError) as err:
             show_error(f"{self.method_name}: {err}")
             self.status.value = f"error: {err}"
             return None
@@ -221,7 +231,8 @@ class SparseDeconWidget(_DeconvBase):
         self.extend([self.image, self.psf_source, self.fwhm, self.psf_layer, self.fidelity,
                      self.sparsity, self.continuity, self.iterations, self.background,
                      self.upsample, self.deconv_method, self.deconv_iterations,
-                     self.quantitative, self.psf_info, self.preview, self.run_button,
+                     self.quantitative, self.backend, self.psf_info, self.preview,
+                     self.run_button,
                      self.cancel_button, self.progress, self.status])
         self._debounce = QTimer()
         self._debounce.setSingleShot(True)
@@ -230,7 +241,7 @@ class SparseDeconWidget(_DeconvBase):
         for w in (self.fidelity, self.sparsity, self.continuity, self.iterations,
                   self.background, self.upsample, self.deconv_method, self.deconv_iterations,
                   self.quantitative, self.fwhm, self.psf_source, self.psf_layer, self.image,
-                  self.preview):
+                  self.backend, self.preview):
             w.changed.connect(self._schedule_preview)
 
     def params(self, layer) -> tuple[SparseParams, object]:
@@ -249,9 +260,10 @@ class SparseDeconWidget(_DeconvBase):
 
     def make_generator(self, data, layer, return_estimate=False):
         p, psf = self.params(layer)
-        gen = iter_sparse_deconvolve(data, psf=psf, **p.to_dict())
-        meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": "numpy",
-                "psf": self.psf_info.value}
+        be = self.resolved_backend()
+        gen = iter_sparse_deconvolve(data, psf=psf, backend=be, **p.to_dict())
+        meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": be.name,
+                "device": be.device_name, "psf": self.psf_info.value}
         return gen, meta, p.upsample
 
     # -- preview -----------------------------------------------------------
@@ -351,7 +363,8 @@ class RLWidget(_DeconvBase):
                                      tooltip="constant background in the image's intensity "
                                              "units (camera offset + diffuse light)")
         self.extend([self.image, self.psf_source, self.fwhm, self.psf_layer, self.acceleration,
-                     self.iterations, self.bg_level, self.psf_info, self.run_button,
+                     self.iterations, self.bg_level, self.backend, self.psf_info,
+                     self.run_button,
                      self.cancel_button, self.progress, self.status])
 
     def make_generator(self, data, layer, return_estimate=False):
@@ -360,9 +373,11 @@ class RLWidget(_DeconvBase):
         if psf is None:
             psf = gaussian_psf(None, fwhm_px)
         acc = "biggs" if self.acceleration.value.startswith("accelerated") else None
+        be = self.resolved_backend()
         gen = iter_richardson_lucy(data, psf, iterations=self.iterations.value,
-                                   background=self.bg_level.value, acceleration=acc)
+                                   background=self.bg_level.value, acceleration=acc,
+                                   backend=be)
         meta = {"method": "richardson_lucy", "iterations": self.iterations.value,
                 "acceleration": acc, "background": self.bg_level.value, "psf": desc,
-                "backend": "numpy"}
+                "backend": be.name, "device": be.device_name}
         return gen, meta, 1

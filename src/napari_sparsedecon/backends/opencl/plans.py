@@ -161,6 +161,10 @@ class OpenCLSparseHessian:
             return self._g
         return self._g
 
+    def finish(self):
+        """Wait for queued device work (for timing)."""
+        self.queue.finish()
+
     def bregman_variables(self):
         """The b_i = clip(v_i) of each term as host arrays (for tests)."""
         names = {("second", 1): "yy", ("second", 2): "xx", ("mixed", (1, 2)): "xy",
@@ -293,6 +297,10 @@ class OpenCLRichardsonLucy:
         self.g2_d, self.g1_d = self.g1_d, g_d
         self.x_prev_d = self.x_d
         self.x_d = new_d
+
+    def finish(self):
+        """Wait for queued device work (for timing)."""
+        self.queue.finish()
 
     def result(self):
         return np.ascontiguousarray(self.x_d.get(queue=self.queue)[self._crop])
