@@ -182,3 +182,26 @@ def test_opencl_backend_from_widget(viewer_and_widget, qtbot):
     expect = nsd.sparse_deconvolve(layer.data, psf_fwhm_px=110 / 32, iterations=10,
                                    deconv_iterations=3)
     assert np.abs(out.data - expect).max() <= 1e-4 * float(expect.max())
+
+
+def test_preview_on_timelapse_uses_current_frame_and_neighbours(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(3)
+    stack = rng.poisson(40, (9, 64, 64)).astype(np.float32)
+    stack[6, 20:30, 20:30] += 400  # a bright square only in frame 6
+    layer = viewer.add_image(stack, name="movie", scale=(2.0, 1.0, 1.0))
+    w = SparseDeconWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.image.reset_choices()
+    w.image.value = layer
+    w.psf_source.value = "FWHM (pixels)"
+    w.fwhm.value = 2.5
+    w.iterations.value = 10
+    viewer.dims.set_point(0, 12.0)  # world t = 12 -> frame 6 with scale 2
+    frames, box = w.roi(layer)
+    assert frames == (6, 4, 9)
+    w.preview.value = True
+    qtbot.waitUntil(lambda: "sparse preview" in viewer.layers, timeout=20000)
+    prev = viewer.layers["sparse preview"].data
+    assert prev.ndim == 2 and prev.shape == (64, 64)
+    assert prev[22:28, 22:28].mean() > 3 * prev[40:50, 40:50].mean()

@@ -207,6 +207,11 @@ class SparseDeconWidget(_DeconvBase):
                                        max=100.0, step=0.1,
                                        tooltip="weight of the Hessian terms along the first "
                                                "axis of 3-D data (time or z); 0.5-1 typical")
+        self.axis = ComboBox(label="continuity axis",
+                             choices=[("axis 0 (first: t or z)", 0), ("axis 1", 1),
+                                      ("axis 2", 2)], value=0,
+                             tooltip="for 3-D layers, the axis continuity acts on: time for a "
+                                     "time-lapse, z for a stack (usually the first)")
         self.iterations = SpinBox(label="sparse iterations", value=d.iterations, min=1,
                                   max=10000, tooltip="split-Bregman iterations (default 100)")
         self.background = ComboBox(label="background", choices=BACKGROUND_MODES,
@@ -229,7 +234,8 @@ class SparseDeconWidget(_DeconvBase):
                                 tooltip="re-runs on the last rectangle of a Shapes layer (or "
                                         "256x256 around the view centre) after each change")
         self.extend([self.image, self.psf_source, self.fwhm, self.psf_layer, self.fidelity,
-                     self.sparsity, self.continuity, self.iterations, self.background,
+                     self.sparsity, self.continuity, self.axis, self.iterations,
+                     self.background,
                      self.upsample, self.deconv_method, self.deconv_iterations,
                      self.quantitative, self.backend, self.psf_info, self.preview,
                      self.run_button,
@@ -238,7 +244,7 @@ class SparseDeconWidget(_DeconvBase):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self.run_preview)
-        for w in (self.fidelity, self.sparsity, self.continuity, self.iterations,
+        for w in (self.fidelity, self.sparsity, self.continuity, self.axis, self.iterations,
                   self.background, self.upsample, self.deconv_method, self.deconv_iterations,
                   self.quantitative, self.fwhm, self.psf_source, self.psf_layer, self.image,
                   self.backend, self.preview):
@@ -255,7 +261,8 @@ class SparseDeconWidget(_DeconvBase):
                          upsample_method="spatial" if up == "x2 spatial" else "fourier",
                          deconv_method=self.deconv_method.value,
                          deconv_iterations=self.deconv_iterations.value,
-                         psf_fwhm_px=fwhm_px, quantitative=self.quantitative.value)
+                         psf_fwhm_px=fwhm_px, quantitative=self.quantitative.value,
+                         axis=int(self.axis.value) if layer.ndim == 3 else 0)
         return p, psf
 
     def make_generator(self, data, layer, return_estimate=False):
@@ -285,14 +292,20 @@ class SparseDeconWidget(_DeconvBase):
                 box = clamp_box(pix.min(axis=0), pix.max(axis=0), data_shape)
                 break
         if box is None:
-            centre = np.asarray(self._viewer.camera.center[-2:])
+            scene = getattr(self._viewer, "scene", None)  # napari >= 0.9
+            camera = scene.camera if scene is not None else self._viewer.camera
+            centre = np.asarray(camera.center[-2:])
             pix = (centre - np.asarray(layer.translate[-2:])) / np.asarray(layer.scale[-2:])
             box = centered_box(pix, (PREVIEW_SIZE, PREVIEW_SIZE), data_shape)
         frames = None
         if layer.ndim == 3:
-            step = self._viewer.dims.current_step[-3] if self._viewer.dims.ndim >= 3 else 0
-            idx = int(np.clip(round(step * 1.0), 0, data_shape[0] - 1))
-            frames = (idx, *frame_window(idx, data_shape[0]))
+            point = self._viewer.dims.point[-3] if self._viewer.dims.ndim >= 3 else 0.0
+            idx = int(np.clip(round((point - layer.translate[0]) / layer.scale[0]), 0,
+                              data_shape[0] - 1))
+            if int(self.axis.value) == 0:  # the current frame and the ones continuity needs
+                frames = (idx, *frame_window(idx, data_shape[0]))
+            else:  # continuity along y or x: keep every plane of the stack in the ROI
+                frames = (idx, 0, data_shape[0])
         return frames, box
 
     def run_preview(self, *_):
