@@ -1,0 +1,180 @@
+"""PSF models against diffraction theory; bead measurement against known PSFs."""
+
+import math
+
+import numpy as np
+import pytest
+
+from napari_sparsedecon.core.beads import measure_psf
+from napari_sparsedecon.core.psf_models import (
+    born_wolf_psf,
+    confocal_psf,
+    effective_na_psf,
+    gaussian_psf_nm,
+    gibson_lanni_psf,
+    theoretical_fwhm_nm,
+)
+
+
+def _fwhm(profile, step):
+    """FWHM of a single-peaked profile by linear interpolation of the half-max crossings."""
+    p = np.asarray(profile, float) / np.max(profile)
+    c = int(np.argmax(p))
+    i = c
+    while p[i] > 0.5:
+        i += 1
+    right = i - 1 + (p[i - 1] - 0.5) / (p[i - 1] - p[i])
+    i = c
+    while p[i] > 0.5:
+        i -= 1
+    left = i + 1 - (p[i + 1] - 0.5) / (p[i + 1] - p[i])
+    return (right - left) * step
+
+
+@pytest.mark.parametrize(("na", "wl", "n"), [(1.4, 520.0, 1.515), (1.2, 600.0, 1.33),
+                                             (0.8, 510.0, 1.0)])
+def test_born_wolf_fwhm_matches_theory(na, wl, n):
+    lat_t, ax_t = theoretical_fwhm_nm(na, wl, n)
+    px, dz = lat_t / 10, ax_t / 8
+    p = born_wolf_psf(na=na, wavelength_nm=wl, n_immersion=n, pixel_nm=px, z_step_nm=dz)
+    d = p.data
+    nz, ny, nx = d.shape
+    assert all(s % 2 == 1 for s in d.shape) and abs(float(d.sum()) - 1) < 1e-5
+    assert np.unravel_index(d.argmax(), d.shape) == (nz // 2, ny // 2, nx // 2)
+    assert p.scale_nm == (dz, px, px)
+    lat = _fwhm(d[nz // 2, ny // 2], px)
+    ax = _fwhm(d[:, ny // 2, nx // 2], dz)
+    assert abs(lat - lat_t) < 0.05 * lat_t
+    assert abs(ax - ax_t) < 0.10 * ax_t
+    # symmetric about focus without index mismatch
+    np.testing.assert_allclose(d, d[::-1], atol=1e-6 * d.max())
+
+
+def test_gibson_lanni_reduces_to_born_wolf_and_mismatch_breaks_symmetry():
+    kw = {"na": 1.3, "wavelength_nm": 520.0, "pixel_nm": 40.0, "z_step_nm": 100.0,
+          "shape": (31, 25, 25)}
+    bw = born_wolf_psf(n_immersion=1.515, **kw)
+    gl = gibson_lanni_psf(n_immersion=1.515, n_immersion_design=1.515, n_coverslip=1.515,
+                          n_coverslip_design=1.515, n_sample=1.515, depth_nm=0.0, **kw)
+    np.testing.assert_allclose(gl.data, bw.data, atol=1e-7)
+    deep = gibson_lanni_psf(n_sample=1.33, depth_nm=5000.0, **{**kw, "na": 1.2})
+    ax = deep.data[:, 12, 12].astype(float)
+    assert np.abs(ax - ax[::-1]).max() > 0.2 * ax.max()
+
+
+def test_confocal_is_narrower_and_pinhole_widens():
+    kw = {"na": 1.4, "pixel_nm": 30.0, "z_step_nm": 80.0, "shape": (21, 31, 31)}
+    wf = born_wolf_psf(wavelength_nm=520, **kw)
+    c0 = confocal_psf(excitation_nm=488, emission_nm=520, **kw)
+    c1 = confocal_psf(excitation_nm=488, emission_nm=520, pinhole_au=1.0, **kw)
+    f = [_fwhm(p.data[10, 15], 30.0) for p in (wf, c0, c1)]
+    assert f[1] < 0.8 * f[0]
+    assert f[1] < f[2] < f[0]
+
+
+def test_gaussian_and_effective_na():
+    g = gaussian_psf_nm(fwhm_lateral_nm=120, fwhm_axial_nm=400, pixel_nm=30, z_step_nm=100)
+    assert g.data.ndim == 3 and g.scale_nm == (100, 30, 30)
+    assert abs(_fwhm(g.data[g.data.shape[0] // 2, g.data.shape[1] // 2], 30) - 120) < 6
+    e = effective_na_psf(effective_na=2.8, wavelength_nm=520, pixel_nm=20)
+    assert abs(_fwhm(e.data[e.data.shape[0] // 2], 20) - 0.51 * 520 / 2.8) < 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [({"na": 1.6}, "below"), ({"wavelength_nm": 0.52}, "did you mean 520"),
+     ({"pixel_nm": 0.065}, "did you mean 65"), ({"wavelength_nm": 0}, "> 0"),
+     ({"pixel_nm": -1}, "> 0")],
+)
+def test_bad_optics_raise_with_advice(kwargs, words):
+    base = {"na": 1.4, "wavelength_nm": 520.0, "n_immersion": 1.515, "pixel_nm": 65.0}
+    with pytest.raises(ValueError, match=words):
+        born_wolf_psf(**{**base, **kwargs})
+
+
+# ---------------------------------------------------------------- beads
+
+
+def _bead_image(rng, positions, sigma, shape=(256, 256), photons=4000.0, bg=100.0,
+                saturate_at=None):
+    """Exact sub-pixel Gaussian beads (known FWHM), Poisson noise, background."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    img = np.full(shape, bg)
+    for (y, x), amp in positions:
+        img += amp * photons / (2 * np.pi * sigma**2) * np.exp(
+            -((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
+    out = rng.poisson(img).astype(np.float64)
+    if saturate_at is not None:
+        out = np.minimum(out, saturate_at)
+    return out.astype(np.uint16)
+
+
+def _grid_positions(rng, n, shape, spacing=40):
+    pts = []
+    for y in range(20, shape[0] - 20, spacing):
+        for x in range(20, shape[1] - 20, spacing):
+            pts.append(((y + rng.uniform(-0.5, 0.5), x + rng.uniform(-0.5, 0.5)), 1.0))
+    return pts[:n]
+
+
+def test_measured_fwhm_within_5_percent_and_rejections(rng):
+    fwhm_true = 3.2
+    sigma = fwhm_true / (2 * math.sqrt(2 * math.log(2)))
+    pts = _grid_positions(rng, 14, (256, 256))
+    pts.append(((230.3, 60.2), 25.0))  # saturated bead
+    pts += [((230.2, 150.1), 1.0), ((230.4, 156.3), 1.0)]  # a touching pair, 6 px apart
+    img = _bead_image(rng, pts, sigma, saturate_at=4095)
+    rep = measure_psf(img, saturation=4095, scale_nm=(65.0, 65.0),
+                      theoretical_fwhm_nm=(200.0, 200.0))
+    statuses = {tuple(round(v) for v in b.position): b.status for b in rep.beads}
+    assert rep.n_used >= 10
+    assert any(s == "saturated" for s in statuses.values())
+    assert sum(s == "too close to a neighbour" for s in statuses.values()) >= 2
+    for ax in range(2):
+        assert abs(rep.fwhm_px[ax] - fwhm_true) < 0.05 * fwhm_true
+        assert abs(rep.fwhm_mean_px[ax] - fwhm_true) < 0.05 * fwhm_true
+    assert abs(float(rep.psf.sum()) - 1) < 1e-5 and rep.psf.min() >= 0
+    c = np.array(rep.psf.shape) // 2
+    assert np.unravel_index(rep.psf.argmax(), rep.psf.shape) == tuple(c)
+    assert not rep.warnings
+    assert rep.summary()["fwhm_x_nm"] == pytest.approx(rep.fwhm_px[1] * 65.0, abs=0.1)
+    assert len(rep.table()) == len(rep.beads)
+
+
+def test_measure_3d_beads(rng):
+    from scipy.ndimage import shift as nd_shift
+
+    from napari_sparsedecon.core.psf import gaussian_psf
+
+    psf = gaussian_psf((15, 11, 11), (5.0, 2.5, 2.5)).astype(float)
+    img = np.full((40, 120, 120), 50.0)
+    for y in (25, 60, 95):
+        for x in (25, 60, 95):
+            blob = nd_shift(psf, (0, rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4)), order=3)
+            img[13:28, y - 5:y + 6, x - 5:x + 6] += 20000 * blob
+    img = rng.poisson(np.clip(img, 0, None)).astype(np.float32)
+    rep = measure_psf(img, scale_nm=(200.0, 65.0, 65.0))
+    assert rep.psf.ndim == 3 and rep.n_used >= 8
+    np.testing.assert_allclose(rep.fwhm_px, (5.0, 2.5, 2.5), rtol=0.1)
+
+
+def test_few_beads_warn_and_too_broad_warns(rng):
+    sigma = 4.0 / 2.3548
+    img = _bead_image(rng, [((60.2, 60.7), 1.0), ((150.1, 170.4), 1.0)], sigma)
+    rep = measure_psf(img, scale_nm=(65.0, 65.0), theoretical_fwhm_nm=(150.0, 150.0))
+    text = " ".join(rep.warnings)
+    assert "only 2 bead" in text and "donut" in text
+
+
+def test_no_beads_is_a_clear_error(rng):
+    flat = rng.poisson(100, (64, 64)).astype(np.uint16)
+    with pytest.raises(ValueError, match="no beads found"):
+        measure_psf(flat)
+
+
+def test_manual_positions(rng):
+    sigma = 3.0 / 2.3548
+    pts = _grid_positions(rng, 6, (200, 200))
+    img = _bead_image(rng, pts, sigma, shape=(200, 200))
+    rep = measure_psf(img, positions=[p for p, _ in pts[:4]])
+    assert rep.n_used == 4
