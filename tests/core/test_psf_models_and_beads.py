@@ -178,3 +178,13 @@ def test_manual_positions(rng):
     img = _bead_image(rng, pts, sigma, shape=(200, 200))
     rep = measure_psf(img, positions=[p for p, _ in pts[:4]])
     assert rep.n_used == 4
+
+
+def test_gibson_lanni_oil_objective_into_water_is_finite_and_weaker_deeper():
+    kw = {"na": 1.4, "wavelength_nm": 520.0, "pixel_nm": 50.0, "z_step_nm": 150.0,
+          "n_sample": 1.33, "shape": (21, 21, 21)}
+    shallow = gibson_lanni_psf(depth_nm=0.0, **kw)
+    deep = gibson_lanni_psf(depth_nm=8000.0, **kw)
+    assert np.isfinite(deep.data).all() and abs(float(deep.data.sum()) - 1) < 1e-5
+    # spherical aberration spreads the light: lower peak fraction at depth
+    assert deep.data.max() < 0.8 * shallow.data.max()

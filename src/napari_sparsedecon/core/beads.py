@@ -63,6 +63,37 @@ class BeadReport:
             rows.append(row)
         return rows
 
+    def save_csv(self, path):
+        """Per-bead table as CSV (written atomically)."""
+        import csv
+
+        from ..io.tiff import atomic_write
+
+        rows = self.table()
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+
+        return atomic_write(path, write)
+
+    def save_json(self, path):
+        """Summary and per-bead table as JSON (written atomically)."""
+        import json
+
+        from ..io.tiff import atomic_write
+
+        doc = {"summary": self.summary(), "beads": self.table(),
+               "scale_nm": self.scale_nm}
+
+        def write(tmp):
+            with open(tmp, "w") as fh:
+                json.dump(doc, fh, indent=2)
+
+        return atomic_write(path, write)
+
     def summary(self) -> dict:
         names = AXIS_NAMES[self.psf.ndim]
         out = {"beads_used": self.n_used, "rejected": self.rejected,

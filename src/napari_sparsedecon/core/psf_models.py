@@ -64,10 +64,10 @@ def _check_pixel(px, name):
     return px
 
 
-def _check_na(na, n, what="immersion"):
+def _check_na(na, n, what="immersion refractive index"):
     na = positive(na, "na")
     if na >= n:
-        raise ValueError(f"NA {na:g} must be below the {what} refractive index {n:g}")
+        raise ValueError(f"NA {na:g} must be below the {what} ({n:g})")
     return na
 
 
@@ -219,8 +219,10 @@ def gibson_lanni_psf(*, na: float, wavelength_nm: float, pixel_nm: float,
     ng, ng0 = positive(n_coverslip, "n_coverslip"), positive(n_coverslip_design,
                                                              "n_coverslip_design")
     ns = positive(n_sample, "n_sample")
-    na = _check_na(na, min(ni, ni0, ng, ng0, ns),
-                   "smallest" + " refractive index along the path")
+    # Rays beyond the sample's critical angle (NA > n_sample) are evanescent
+    # there: the complex square root below makes them decay with depth.
+    na = _check_na(na, min(ni, ni0, ng, ng0),
+                   "smallest immersion/coverslip refractive index")
     wl = _check_wavelength(wavelength_nm)
     px = _check_pixel(pixel_nm, "pixel_nm")
     dz = _check_pixel(z_step_nm if z_step_nm is not None else px, "z_step_nm")
@@ -233,7 +235,8 @@ def gibson_lanni_psf(*, na: float, wavelength_nm: float, pixel_nm: float,
         return np.sqrt(np.maximum(n_ * n_ - (na * rho) ** 2, 0.0))
 
     def opd(rho, z):
-        return (zp * s(ns, rho) + tg * s(ng, rho) - tg0 * s(ng0, rho)
+        sample = zp * np.sqrt((ns * ns - (na * rho) ** 2).astype(complex))
+        return (sample + tg * s(ng, rho) - tg0 * s(ng0, rho)
                 + (ti0 + z) * s(ni, rho) - ti0 * s(ni0, rho))
 
     return _scalar_psf(opd, na=na, wavelength_nm=wl, pixel_nm=px, z_step_nm=dz, shape=shp,

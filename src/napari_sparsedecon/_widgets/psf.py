@@ -1,0 +1,272 @@
+"""PSF dock widget: generate a PSF from the optics, or measure it from beads.
+
+Thin: the numerics are ``core.psf_models`` and ``core.beads``.
+"""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+    Table,
+    create_widget,
+)
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from ..core import psf_models as pm
+from ..core.beads import measure_psf
+from ..core.roi import NM_PER_UNIT
+
+MODELS = ("Gaussian (FWHM)", "Born-Wolf (widefield)", "Gibson-Lanni (index mismatch)",
+          "Confocal", "Effective NA (SIM, Airyscan)")
+
+
+def _nm_per_layer_unit(layer) -> float | None:
+    units = getattr(layer, "units", None)
+    if units is None:
+        return None
+    u = {"micrometer": "um", "nanometer": "nm"}.get(str(units[-1]), str(units[-1]))
+    return NM_PER_UNIT.get(u.lower())
+
+
+class _Failed(str):
+    """An expected failure message carried out of a worker."""
+
+
+class PSFWidget(Container):
+    """Generate or measure a PSF; results are PSF image layers for the deconvolution widgets."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._worker = None
+        self.report = None
+        # -- generate
+        self.model = ComboBox(label="model", choices=MODELS, value=MODELS[1])
+        self.dims = ComboBox(label="dimensions", choices=["2-D", "3-D"], value="3-D")
+        self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05,
+                               tooltip="numerical aperture of the objective")
+        self.eff_na = FloatSpinBox(label="effective NA", value=2.8, min=0.1, max=5.0,
+                                   step=0.1, tooltip=pm.EFFECTIVE_NA_HINT)
+        self.wavelength = FloatSpinBox(label="emission (nm)", value=520.0, min=200, max=2000)
+        self.excitation = FloatSpinBox(label="excitation (nm)", value=488.0, min=200, max=2000)
+        self.pinhole = FloatSpinBox(label="pinhole (AU)", value=1.0, min=0.0, max=10.0,
+                                    step=0.1, tooltip="pinhole diameter in Airy units; 0 = "
+                                                      "ideal point")
+        self.n_imm = FloatSpinBox(label="immersion index", value=1.515, min=1.0, max=2.0,
+                                  step=0.001)
+        self.n_sample = FloatSpinBox(label="sample index", value=1.33, min=1.0, max=2.0,
+                                     step=0.001)
+        self.depth = FloatSpinBox(label="depth (um)", value=5.0, min=0.0, max=500.0,
+                                  tooltip="depth of the focal plane below the coverslip")
+        self.fwhm_lat = FloatSpinBox(label="lateral FWHM (nm)", value=250.0, min=1, max=5000)
+        self.fwhm_ax = FloatSpinBox(label="axial FWHM (nm)", value=600.0, min=1, max=20000)
+        self.pixel = FloatSpinBox(label="pixel size (nm)", value=65.0, min=1, max=20000,
+                                  tooltip="lateral pixel size in the sample")
+        self.z_step = FloatSpinBox(label="z-step (nm)", value=200.0, min=1, max=20000)
+        self.generate_button = PushButton(text="Generate PSF")
+        # -- measure
+        self.beads = create_widget(annotation=napari.layers.Image, label="bead image",
+                                   options={"nullable": True})
+        self.points = create_widget(annotation=napari.layers.Points, label="bead points",
+                                    options={"nullable": True,
+                                             "tooltip": "optional: beads picked by hand"})
+        self.saturation = FloatSpinBox(label="saturation", value=0.0, min=0.0, max=1e9,
+                                       tooltip="camera saturation level; 0 = the integer "
+                                               "type's maximum")
+        self.bead_nm = FloatSpinBox(label="bead diameter (nm)", value=0.0, min=0.0,
+                                    max=5000.0, tooltip="> 0 corrects for the bead size")
+        self.box = SpinBox(label="box (px)", value=0, min=0, max=201,
+                           tooltip="box around each bead; 0 = automatic")
+        self.measure_button = PushButton(text="Measure PSF from beads")
+        self.save_psf_button = PushButton(text="Save PSF (TIFF)...", enabled=False)
+        self.save_report_button = PushButton(text="Save report (CSV/JSON)...", enabled=False)
+        self.status = Label(label="status", value="")
+        self.table = Table(value={"data": [], "index": [], "columns": []})
+        self.extend([Label(value="<b>Generate</b>"), self.model, self.dims, self.na,
+                     self.eff_na, self.wavelength, self.excitation, self.pinhole, self.n_imm,
+                     self.n_sample, self.depth, self.fwhm_lat, self.fwhm_ax, self.pixel,
+                     self.z_step, self.generate_button, Label(value="<b>Measure</b>"),
+                     self.beads, self.points, self.saturation, self.bead_nm, self.box,
+                     self.measure_button, self.status, self.table, self.save_psf_button,
+                     self.save_report_button])
+        self.model.changed.connect(self._model_changed)
+        self.dims.changed.connect(self._model_changed)
+        self.generate_button.changed.connect(self.generate)
+        self.measure_button.changed.connect(self.measure)
+        self.save_psf_button.changed.connect(self._ask_save_psf)
+        self.save_report_button.changed.connect(self._ask_save_report)
+        self._model_changed()
+
+    def _model_changed(self, *_):
+        m = self.model.value
+        three = self.dims.value == "3-D"
+        gauss, eff = m.startswith("Gaussian"), m.startswith("Effective")
+        self.na.visible = not (gauss or eff)
+        self.eff_na.visible = eff
+        self.wavelength.visible = not gauss
+        self.excitation.visible = self.pinhole.visible = m == "Confocal"
+        self.n_imm.visible = not (gauss or eff)
+        self.n_sample.visible = self.depth.visible = m.startswith("Gibson")
+        self.fwhm_lat.visible = gauss
+        self.fwhm_ax.visible = gauss and three
+        self.z_step.visible = three and not eff
+        if eff:
+            self.dims.value = "2-D"
+
+    # -- generate ----------------------------------------------------------
+    def generated_psf(self) -> pm.GeneratedPSF:
+        m, three = self.model.value, self.dims.value == "3-D"
+        common = {"pixel_nm": self.pixel.value}
+        if m.startswith("Gaussian"):
+            return pm.gaussian_psf_nm(fwhm_lateral_nm=self.fwhm_lat.value,
+                                      fwhm_axial_nm=self.fwhm_ax.value if three else None,
+                                      z_step_nm=self.z_step.value if three else None,
+                                      **common)
+        if m.startswith("Effective"):
+            return pm.effective_na_psf(effective_na=self.eff_na.value,
+                                       wavelength_nm=self.wavelength.value, **common)
+        optics = {"na": self.na.value, "z_step_nm": self.z_step.value, "three_d": three,
+                  **common}
+        if m.startswith("Born"):
+            return pm.born_wolf_psf(wavelength_nm=self.wavelength.value,
+                                    n_immersion=self.n_imm.value, **optics)
+        if m.startswith("Gibson"):
+            return pm.gibson_lanni_psf(wavelength_nm=self.wavelength.value,
+                                       n_immersion=self.n_imm.value,
+                                       n_immersion_design=self.n_imm.value,
+                                       n_sample=self.n_sample.value,
+                                       depth_nm=self.depth.value * 1000.0, **optics)
+        return pm.confocal_psf(excitation_nm=self.excitation.value,
+                               emission_nm=self.wavelength.value, n_immersion=self.n_imm.value,
+                               pinhole_au=self.pinhole.value, **optics)
+
+    def generate(self, *_):
+        try:
+            p = self.generated_psf()
+        except (ValueError, TypeError) as err:
+            show_error(f"PSF: {err}")
+            self.status.value = f"error: {err}"
+            return None
+        name = f"PSF {p.model}"
+        layer = self._viewer.add_image(
+            p.data, name=name, scale=tuple(s / 1000 for s in p.scale_nm),
+            units=("um",) * p.data.ndim, colormap="inferno",
+            metadata={"napari_sparsedecon": {"psf_model": p.model, **p.params,
+                                             "scale_nm": list(p.scale_nm)}})
+        self.status.value = f"generated {name} {p.data.shape}"
+        return layer
+
+    # -- measure -----------------------------------------------------------
+    def measure(self, *_):
+        layer = self.beads.value
+        if layer is None:
+            show_error("PSF: choose a bead image layer")
+            self.status.value = "error: choose a bead image layer"
+            return None
+        data = np.asarray(layer.data)
+        f = _nm_per_layer_unit(layer)
+        scale_nm = tuple(float(s) * f for s in layer.scale) if f else None
+        positions = None
+        if self.points.value is not None and len(self.points.value.data):
+            pts = np.asarray(self.points.value.data)[:, -data.ndim:]
+            world = pts * np.asarray(self.points.value.scale[-data.ndim:]) + \
+                np.asarray(self.points.value.translate[-data.ndim:])
+            positions = [tuple(v) for v in
+                         (world - np.asarray(layer.translate)) / np.asarray(layer.scale)]
+        theory = None
+        if scale_nm is not None:
+            lat, ax = pm.theoretical_fwhm_nm(self.na.value, self.wavelength.value,
+                                             self.n_imm.value)
+            theory = (ax, lat, lat)[-data.ndim:]
+        kw = {"positions": positions, "saturation": self.saturation.value or None,
+              "scale_nm": scale_nm, "theoretical_fwhm_nm": theory,
+              "bead_diameter_nm": self.bead_nm.value, "box_px": self.box.value or None}
+
+        @thread_worker
+        def work():
+            try:
+                return measure_psf(data, **kw)
+            except ValueError as err:  # expected: no beads, none usable, bad image
+                return _Failed(str(err))  # (superqt re-raises a returned exception)
+
+        def done(result):
+            if isinstance(result, _Failed):
+                self._on_error(result)
+            else:
+                self._show_report(result, layer)
+
+        worker = work()
+        self._worker = worker
+        worker.returned.connect(done)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(lambda: setattr(self, "_worker", None))
+        self.status.value = "measuring..."
+        worker.start()
+        return worker
+
+    def _on_error(self, err):
+        show_error(f"PSF measurement: {err}")
+        self.status.value = f"error: {err}"
+
+    def _show_report(self, rep, layer):
+        self.report = rep
+        scale = layer.scale
+        units = getattr(layer, "units", None)
+        kw = {"units": units} if units is not None else {}
+        self._viewer.add_image(rep.psf, name="PSF measured", scale=scale, colormap="inferno",
+                               metadata={"napari_sparsedecon": {"psf_model": "measured",
+                                                                **rep.summary()}}, **kw)
+        pos = np.array([b.position for b in rep.beads])
+        status = [b.status for b in rep.beads]
+        colours = ["lime" if s == "accepted" else "red" for s in status]
+        self._viewer.add_points(pos, name="beads (green used, red rejected)", scale=scale,
+                                translate=layer.translate, features={"status": status},
+                                border_color=colours, face_color="transparent", size=8,
+                                **kw)
+        rows = rep.table()
+        self.table.value = {"data": [list(r.values()) for r in rows],
+                            "index": [str(r["bead"]) for r in rows], "columns": list(rows[0])}
+        self.save_psf_button.enabled = self.save_report_button.enabled = True
+        msg = f"{rep.n_used} beads used, rejected {rep.rejected or 'none'}; FWHM " + \
+            ", ".join(f"{n} {f:.2f} px" for n, f in zip("zyx"[-rep.psf.ndim:], rep.fwhm_px,
+                                                         strict=True))
+        self.status.value = msg
+        for w in rep.warnings:
+            show_warning(f"PSF: {w}")
+        if not rep.warnings:
+            show_info(f"PSF: {msg}")
+
+    # -- saving ------------------------------------------------------------
+    def save_psf(self, path):
+        from ..io.tiff import write_tiff
+
+        rep = self.report
+        scale = [s / 1000 for s in rep.scale_nm] if rep.scale_nm else None
+        return write_tiff(path, rep.psf, scale=scale, metadata=rep.summary())
+
+    def save_report(self, path):
+        return self.report.save_json(path) if str(path).endswith(".json") else \
+            self.report.save_csv(path)
+
+    def _ask_save_psf(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(None, "Save PSF", "psf.tif", "TIFF (*.tif)")
+        if path:
+            self.save_psf(path)
+
+    def _ask_save_report(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(None, "Save report", "psf_report.csv",
+                                              "CSV (*.csv);;JSON (*.json)")
+        if path:
+            self.save_report(path)

@@ -1,0 +1,95 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+from napari_sparsedecon._widgets.psf import PSFWidget  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+def _beads(rng, shape=(200, 200), fwhm=3.0):
+    sigma = fwhm / (2 * math.sqrt(2 * math.log(2)))
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    img = np.full(shape, 100.0)
+    for y in range(25, shape[0] - 20, 35):
+        for x in range(25, shape[1] - 20, 35):
+            y0, x0 = y + rng.uniform(-0.5, 0.5), x + rng.uniform(-0.5, 0.5)
+            img += 4000 / (2 * np.pi * sigma**2) * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2)
+                                                           / (2 * sigma**2))
+    return rng.poisson(img).astype(np.uint16)
+
+
+def test_generate_each_model(make_napari_viewer):
+    viewer = make_napari_viewer()
+    w = PSFWidget(viewer)
+    for model in w.model.choices:
+        w.model.value = model
+        w.dims.value = "2-D"
+        layer = w.generate()
+        assert layer is not None, w.status.value
+        assert layer.data.ndim == 2 and abs(float(layer.data.sum()) - 1) < 1e-4
+        np.testing.assert_allclose(layer.scale, (0.065, 0.065))
+    w.model.value = "Born-Wolf (widefield)"
+    w.dims.value = "3-D"
+    layer = w.generate()
+    assert layer.data.ndim == 3
+    np.testing.assert_allclose(layer.scale, (0.2, 0.065, 0.065))
+
+
+def test_generate_bad_optics_reports(make_napari_viewer):
+    viewer = make_napari_viewer()
+    w = PSFWidget(viewer)
+    w.model.value = "Born-Wolf (widefield)"
+    w.na.value = 1.6
+    w.n_imm.value = 1.33
+    n = len(viewer.layers)
+    assert w.generate() is None
+    assert "below" in w.status.value and len(viewer.layers) == n
+
+
+def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_path, rng):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_beads(rng), name="beads", scale=(0.065, 0.065),
+                             units=("um", "um"))
+    w = PSFWidget(viewer)
+    w.beads.reset_choices()
+    w.beads.value = layer
+    w.na.value, w.wavelength.value = 1.4, 520.0
+    worker = w.measure()
+    with qtbot.waitSignal(worker.finished, timeout=30000):
+        pass
+    assert w.report is not None and w.report.n_used >= 10
+    psf = viewer.layers["PSF measured"]
+    assert abs(float(psf.data.sum()) - 1) < 1e-4
+    np.testing.assert_allclose(psf.scale, layer.scale)
+    pts = [ly for ly in viewer.layers if ly.name.startswith("beads (")][0]
+    assert len(pts.data) == len(w.report.beads)
+    assert w.table.shape == (len(w.report.beads), len(w.report.table()[0]))
+    assert w.table.column_headers[:2] == ("bead", "status")
+    assert "beads used" in w.status.value
+    w.save_psf(tmp_path / "psf.tif")
+    w.save_report(tmp_path / "r.csv")
+    w.save_report(tmp_path / "r.json")
+    from napari_sparsedecon.io.tiff import read_tiff
+
+    data, info = read_tiff(tmp_path / "psf.tif")
+    np.testing.assert_allclose(info["scale"], (0.065, 0.065), rtol=1e-6)
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["summary"]["beads_used"] == w.report.n_used
+    assert (tmp_path / "r.csv").read_text().startswith("bead,status")
+
+
+def test_measure_without_beads_reports_error(make_napari_viewer, qtbot, rng):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(rng.poisson(100, (64, 64)).astype(np.uint16), name="empty")
+    w = PSFWidget(viewer)
+    w.beads.reset_choices()
+    w.beads.value = layer
+    worker = w.measure()
+    with qtbot.waitSignal(worker.finished, timeout=30000):
+        pass
+    assert "no beads found" in w.status.value
