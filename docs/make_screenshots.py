@@ -30,6 +30,40 @@ def wait_for(cond, timeout=60.0):
         time.sleep(0.02)
 
 
+def psf_screenshot():
+    import math
+
+    from napari_sparsedecon._widgets.psf import PSFWidget
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1500, 1100)
+    rng = np.random.default_rng(0)
+    sigma = 3.0 / (2 * math.sqrt(2 * math.log(2)))
+    yy, xx = np.mgrid[:256, :256].astype(float)
+    img = np.full((256, 256), 100.0)
+    for y in range(24, 240, 36):
+        for x in range(24, 240, 36):
+            y0, x0 = y + rng.uniform(-3, 3), x + rng.uniform(-3, 3)
+            amp = 30.0 if (y, x) == (96, 168) else 1.0
+            img += amp * 4000 / (2 * np.pi * sigma**2) * np.exp(
+                -((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * sigma**2))
+    img = np.minimum(rng.poisson(img), 4095).astype(np.uint16)
+    layer = viewer.add_image(img, name="beads", scale=(0.065, 0.065), units=("um", "um"))
+    w = PSFWidget(viewer)
+    viewer.window.add_dock_widget(w, name="PSF", area="right")
+    w.beads.reset_choices()
+    w.beads.value = layer
+    w.saturation.value = 4095
+    w.na.value, w.wavelength.value = 1.4, 520.0
+    worker = w.measure()
+    wait_for(lambda: w.report is not None)
+    del worker
+    viewer.layers.selection.active = layer
+    QApplication.processEvents()
+    viewer.screenshot(str(OUT / "psf_widget.png"), canvas_only=False)
+    viewer.close()
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(show=True)
@@ -66,6 +100,7 @@ def main():
     QApplication.processEvents()
     viewer.screenshot(str(OUT / "rl_widget.png"), canvas_only=False)
     viewer.close()
+    psf_screenshot()
     print("wrote", sorted(p.name for p in OUT.glob("*.png")))
 
 

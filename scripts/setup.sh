@@ -38,4 +38,9 @@ if ! .venv/bin/python -c "import pyvkfft.opencl" >/dev/null 2>&1; then
   VKFFT_BACKEND=opencl .venv/bin/python -m pip install -q "pyvkfft>=2024.1" \
     || echo "setup: pyvkfft did not build; OpenCL FFTs will run on the host"
 fi
+# Optional, test environment only: psfmodels (GPL-3, never a dependency of the
+# package) provides the optional vectorial model and an independent reference
+# for the scalar Gibson-Lanni model in the tests.
+.venv/bin/python -m pip install -q psfmodels \
+  || echo "setup: psfmodels not installed; its comparison tests will skip"
 echo "setup: done (.venv/bin/napari-sparsedecon, .venv/bin/napari)"

@@ -59,7 +59,7 @@ def test_gibson_lanni_reduces_to_born_wolf_and_mismatch_breaks_symmetry():
     np.testing.assert_allclose(gl.data, bw.data, atol=1e-7)
     deep = gibson_lanni_psf(n_sample=1.33, depth_nm=5000.0, **{**kw, "na": 1.2})
     ax = deep.data[:, 12, 12].astype(float)
-    assert np.abs(ax - ax[::-1]).max() > 0.2 * ax.max()
+    assert np.abs(ax - ax[::-1]).max() > 0.1 * ax.max()
 
 
 def test_confocal_is_narrower_and_pinhole_widens():
@@ -188,3 +188,48 @@ def test_gibson_lanni_oil_objective_into_water_is_finite_and_weaker_deeper():
     assert np.isfinite(deep.data).all() and abs(float(deep.data.sum()) - 1) < 1e-5
     # spherical aberration spreads the light: lower peak fraction at depth
     assert deep.data.max() < 0.8 * shallow.data.max()
+
+
+def test_scalar_gibson_lanni_agrees_with_psfmodels_reference():
+    """psfmodels (optional, GPL-3, test environment only) as an independent reference."""
+    psfmodels = pytest.importorskip("psfmodels")
+    na, wl, px, dz = 1.2, 550.0, 50.0, 200.0
+    ours = gibson_lanni_psf(na=na, wavelength_nm=wl, pixel_nm=px, z_step_nm=dz,
+                            n_sample=1.33, depth_nm=2000.0, shape=(21, 31, 31),
+                            center_on_peak=False)
+    # psfmodels' zv is the focal plane relative to the coverslip; ours relative to the bead
+    zv = (np.arange(21) - 10) * dz / 1000 + 2.0
+    ref = psfmodels.scalar_psf(zv=zv, nx=31, dxy=px / 1000, pz=2.0, wvl=wl / 1000,
+                               params={"NA": na, "ns": 1.33}, normalize=False)
+    ref = ref / ref.sum()
+    ax_o, ax_r = ours.data[:, 15, 15], ref[:, 15, 15]
+    zo, zr = int(np.argmax(ax_o)), int(np.argmax(ax_r))
+    # both move the focus deeper than the bead (oil into water), by similar amounts;
+    # the two implementations differ by up to 0.4 um here (see docs/psf.md)
+    assert zo > 10 and zr > 10 and abs(zo - zr) * dz <= 500
+    shift = zo - zr  # same asymmetric axial profile once the peaks are aligned
+    a, b = (ax_o[shift:], ax_r[:21 - shift]) if shift >= 0 else (ax_o[:shift], ax_r[-shift:])
+    assert np.corrcoef(a, b)[0, 1] > 0.9
+    lat_o, lat_r = _fwhm(ours.data[zo, 15], px), _fwhm(ref[zr, 15], px)
+    assert abs(lat_o - lat_r) < 0.08 * lat_r
+
+
+def test_gibson_lanni_centred_on_peak_reports_focal_shift():
+    p = gibson_lanni_psf(na=1.2, wavelength_nm=550.0, pixel_nm=50.0, z_step_nm=200.0,
+                         n_sample=1.33, depth_nm=5000.0, shape=(21, 21, 21))
+    assert np.argmax(p.data[:, 10, 10]) == 10
+    # oil objective, water sample: the stage must go deeper than the bead (about ni/ns)
+    assert p.params["focal_shift_nm"] > 200
+
+
+def test_vectorial_model_optional():
+    pytest.importorskip("psfmodels")
+    from napari_sparsedecon.core.psf_models import vectorial_psf
+
+    p = vectorial_psf(na=1.2, wavelength_nm=520, pixel_nm=40, z_step_nm=100,
+                      n_immersion=1.515, n_sample=1.515, shape=(15, 25, 25))
+    assert p.data.shape == (15, 25, 25) and abs(float(p.data.sum()) - 1) < 1e-5
+    assert np.unravel_index(p.data.argmax(), p.data.shape) == (7, 12, 12)
+    # vectorial high-NA PSFs are somewhat wider than the scalar 0.51 wl/NA
+    lat_t, _ = theoretical_fwhm_nm(1.2, 520)
+    assert lat_t * 0.95 < _fwhm(p.data[7, 12], 40) < lat_t * 1.3

@@ -70,7 +70,7 @@ def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_pa
     assert len(pts.data) == len(w.report.beads)
     assert w.table.shape == (len(w.report.beads), len(w.report.table()[0]))
     assert w.table.column_headers[:2] == ("bead", "status")
-    assert "beads used" in w.status.value
+    assert "beads used" in w.status.value and "rejected:" in w.status.value
     w.save_psf(tmp_path / "psf.tif")
     w.save_report(tmp_path / "r.csv")
     w.save_report(tmp_path / "r.json")

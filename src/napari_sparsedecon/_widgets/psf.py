@@ -26,6 +26,14 @@ from ..core.roi import NM_PER_UNIT
 
 MODELS = ("Gaussian (FWHM)", "Born-Wolf (widefield)", "Gibson-Lanni (index mismatch)",
           "Confocal", "Effective NA (SIM, Airyscan)")
+VECTORIAL = "Vectorial (psfmodels, optional)"
+
+
+def _models():
+    import importlib.util
+
+    have = importlib.util.find_spec("psfmodels") is not None
+    return (*MODELS, VECTORIAL) if have else MODELS
 
 
 def _nm_per_layer_unit(layer) -> float | None:
@@ -49,7 +57,9 @@ class PSFWidget(Container):
         self._worker = None
         self.report = None
         # -- generate
-        self.model = ComboBox(label="model", choices=MODELS, value=MODELS[1])
+        self.model = ComboBox(label="model", choices=_models(), value=MODELS[1],
+                              tooltip="the vectorial model appears when the optional "
+                                      "psfmodels package (GPL-3) is installed")
         self.dims = ComboBox(label="dimensions", choices=["2-D", "3-D"], value="3-D")
         self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05,
                                tooltip="numerical aperture of the objective")
@@ -114,7 +124,7 @@ class PSFWidget(Container):
         self.wavelength.visible = not gauss
         self.excitation.visible = self.pinhole.visible = m == "Confocal"
         self.n_imm.visible = not (gauss or eff)
-        self.n_sample.visible = self.depth.visible = m.startswith("Gibson")
+        self.n_sample.visible = self.depth.visible = m.startswith(("Gibson", "Vectorial"))
         self.fwhm_lat.visible = gauss
         self.fwhm_ax.visible = gauss and three
         self.z_step.visible = three and not eff
@@ -138,6 +148,10 @@ class PSFWidget(Container):
         if m.startswith("Born"):
             return pm.born_wolf_psf(wavelength_nm=self.wavelength.value,
                                     n_immersion=self.n_imm.value, **optics)
+        if m == VECTORIAL:
+            return pm.vectorial_psf(wavelength_nm=self.wavelength.value,
+                                    n_immersion=self.n_imm.value, n_sample=self.n_sample.value,
+                                    depth_nm=self.depth.value * 1000.0, **optics)
         if m.startswith("Gibson"):
             return pm.gibson_lanni_psf(wavelength_nm=self.wavelength.value,
                                        n_immersion=self.n_imm.value,
@@ -235,9 +249,10 @@ class PSFWidget(Container):
         self.table.value = {"data": [list(r.values()) for r in rows],
                             "index": [str(r["bead"]) for r in rows], "columns": list(rows[0])}
         self.save_psf_button.enabled = self.save_report_button.enabled = True
-        msg = f"{rep.n_used} beads used, rejected {rep.rejected or 'none'}; FWHM " + \
-            ", ".join(f"{n} {f:.2f} px" for n, f in zip("zyx"[-rep.psf.ndim:], rep.fwhm_px,
+        rejected = ", ".join(f"{v} {k}" for k, v in rep.rejected.items()) or "none"
+        fwhm = ", ".join(f"{n} {f:.2f}" for n, f in zip("zyx"[-rep.psf.ndim:], rep.fwhm_px,
                                                          strict=True))
+        msg = f"{rep.n_used} beads used; FWHM (px) {fwhm}; rejected: {rejected}"
         self.status.value = msg
         for w in rep.warnings:
             show_warning(f"PSF: {w}")

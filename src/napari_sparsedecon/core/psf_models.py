@@ -14,9 +14,11 @@ Gibson-Lanni adds the coverslip and the sample at depth ``depth_nm``:
         + tg sqrt(ng^2 - (NA rho)^2) - tg0 sqrt(ng0^2 - (NA rho)^2)
         + ti sqrt(ni^2 - (NA rho)^2) - ti0 sqrt(ni0^2 - (NA rho)^2),
 
-where the focus moves the stage (``ti = ti0 + z``); the design (``*0``)
-values are those the objective is corrected for. With all indices equal and
-zero depth it reduces to Born-Wolf.
+where ``ti = ti0 - depth - z``: moving the focus deeper thins the immersion
+layer, and z is the focal plane's (stage) position relative to the bead's
+depth, so with all indices equal it reduces to Born-Wolf centred on the bead.
+The design (``*0``) values are those the objective is corrected for. With index mismatch the intensity peak moves (focal shift) and
+the PSF becomes asymmetric; by default the z grid is centred on the peak.
 """
 
 from __future__ import annotations
@@ -207,7 +209,8 @@ def gibson_lanni_psf(*, na: float, wavelength_nm: float, pixel_nm: float,
                      n_coverslip_design: float = 1.522, n_sample: float = 1.33,
                      coverslip_um: float = 170.0, coverslip_design_um: float = 170.0,
                      immersion_design_um: float = 150.0, depth_nm: float = 0.0,
-                     shape=None, three_d: bool = True) -> GeneratedPSF:
+                     shape=None, three_d: bool = True,
+                     center_on_peak: bool = True) -> GeneratedPSF:
     """Scalar Gibson-Lanni PSF: Born-Wolf plus index mismatch at a depth in the sample.
 
     ``depth_nm`` is the depth of the focal plane below the coverslip; with
@@ -234,15 +237,25 @@ def gibson_lanni_psf(*, na: float, wavelength_nm: float, pixel_nm: float,
     def s(n_, rho):
         return np.sqrt(np.maximum(n_ * n_ - (na * rho) ** 2, 0.0))
 
-    def opd(rho, z):
+    def opd0(rho, z):
         sample = zp * np.sqrt((ns * ns - (na * rho) ** 2).astype(complex))
         return (sample + tg * s(ng, rho) - tg0 * s(ng0, rho)
-                + (ti0 + z) * s(ni, rho) - ti0 * s(ni0, rho))
+                + (ti0 - zp - z) * s(ni, rho) - ti0 * s(ni0, rho))
+
+    shift = 0.0
+    if center_on_peak and shp[0] > 1:
+        zs = np.linspace(-3 * zp - 5 * wl, 3 * zp + 5 * wl, 4001)
+        on_axis = np.abs(_radial_field(np.zeros(1), zs, na, wl, opd0)[0]) ** 2
+        shift = float(zs[int(np.argmax(on_axis))])
+
+    def opd(rho, z):
+        return opd0(rho, z + shift)
 
     return _scalar_psf(opd, na=na, wavelength_nm=wl, pixel_nm=px, z_step_nm=dz, shape=shp,
                        name="gibson_lanni",
                        params={"na": na, "wavelength_nm": wl, "n_immersion": ni,
-                               "n_sample": ns, "n_coverslip": ng, "depth_nm": zp})
+                               "n_sample": ns, "n_coverslip": ng, "depth_nm": zp,
+                               "focal_shift_nm": round(shift, 1)})
 
 
 def confocal_psf(*, na: float, excitation_nm: float, emission_nm: float, pixel_nm: float,
@@ -283,3 +296,39 @@ def theoretical_fwhm_nm(na: float, wavelength_nm: float, n: float = 1.515):
 
 def gaussian_sigma_nm(fwhm_nm: float) -> float:
     return fwhm_nm / FWHM_PER_SIGMA
+
+
+def vectorial_psf(*, na: float, wavelength_nm: float, pixel_nm: float,
+                  z_step_nm: float | None = None, n_immersion: float = 1.515,
+                  n_sample: float = 1.33, depth_nm: float = 0.0, shape=None,
+                  three_d: bool = True) -> GeneratedPSF:
+    """Vectorial PSF (Aguet et al. 2009) through the optional ``psfmodels`` package.
+
+    psfmodels is GPL-3 and therefore never a dependency of this project: install
+    it yourself (``pip install psfmodels``) to use this model.
+    """
+    try:
+        import psfmodels
+    except ImportError as err:
+        raise ImportError("the vectorial model needs the optional package psfmodels "
+                          "(GPL-3): pip install psfmodels") from err
+    n = positive(n_immersion, "n_immersion")
+    na = _check_na(na, n)
+    wl = _check_wavelength(wavelength_nm)
+    px = _check_pixel(pixel_nm, "pixel_nm")
+    dz = _check_pixel(z_step_nm if z_step_nm is not None else px, "z_step_nm")
+    shp = _shape3(shape, na, wl, n, px, dz, three_d)
+    nz, ny, nx = shp
+    if ny != nx:
+        raise ValueError(f"the vectorial model needs a square lateral size, got {ny}x{nx}")
+    zv = (np.arange(nz) - nz // 2) * dz / 1000.0
+    params = {"NA": na, "ni": n, "ni0": n, "ns": positive(n_sample, "n_sample")}
+    vol = psfmodels.vectorial_psf(zv=zv, nx=nx, dxy=px / 1000.0, pz=depth_nm / 1000.0,
+                                  wvl=wl / 1000.0, params=params, normalize=False)
+    vol = np.clip(np.asarray(vol, dtype=np.float64), 0, None)
+    vol /= vol.sum()
+    data = vol.astype(FLOAT)
+    scale = (dz, px, px) if nz > 1 else (px, px)
+    return GeneratedPSF(data if nz > 1 else data[0], scale, "vectorial (psfmodels)",
+                        {"na": na, "wavelength_nm": wl, "n_immersion": n,
+                         "n_sample": n_sample, "depth_nm": depth_nm})
