@@ -17,8 +17,9 @@ Gibson-Lanni adds the coverslip and the sample at depth ``depth_nm``:
 where ``ti = ti0 - depth - z``: moving the focus deeper thins the immersion
 layer, and z is the focal plane's (stage) position relative to the bead's
 depth, so with all indices equal it reduces to Born-Wolf centred on the bead.
-The design (``*0``) values are those the objective is corrected for. With index mismatch the intensity peak moves (focal shift) and
-the PSF becomes asymmetric; by default the z grid is centred on the peak.
+The design (``*0``) values are those the objective is corrected for. With
+index mismatch the intensity peak moves (focal shift) and the PSF becomes
+asymmetric; by default the z grid is centred on the peak.
 """
 
 from __future__ import annotations
