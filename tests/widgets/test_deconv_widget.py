@@ -205,3 +205,17 @@ def test_preview_on_timelapse_uses_current_frame_and_neighbours(make_napari_view
     prev = viewer.layers["sparse preview"].data
     assert prev.ndim == 2 and prev.shape == (64, 64)
     assert prev[22:28, 22:28].mean() > 3 * prev[40:50, 40:50].mean()
+
+
+def test_psf_layer_with_other_pixel_size_is_refused(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.ones((32, 32), np.float32), name="img", scale=(0.065, 0.065))
+    psf = viewer.add_image(nsd.gaussian_psf((7, 7), 2.0), name="psf", scale=(0.1, 0.1))
+    w = RLWidget(viewer)
+    w.image.reset_choices()
+    w.psf_layer.reset_choices()
+    w.image.value = layer
+    w.psf_source.value = "PSF layer"
+    w.psf_layer.value = psf
+    w.run()
+    assert "pixel size" in w.status.value and "psf RL" not in viewer.layers

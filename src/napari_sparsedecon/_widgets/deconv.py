@@ -97,6 +97,11 @@ class _DeconvBase(Container):
             if p is None:
                 raise ValueError("choose a PSF layer, or switch 'PSF from' to a FWHM")
             data = np.asarray(p.data, dtype=np.float32)
+            ps, ls = np.asarray(p.scale[-2:], float), np.asarray(layer.scale[-2:], float)
+            if not np.allclose(ps, ls, rtol=1e-3):
+                raise ValueError(
+                    f"the PSF layer's pixel size {tuple(ps)} differs from the image's "
+                    f"{tuple(ls)}; generate or measure the PSF at the image's pixel size")
             return data, None, f"layer '{p.name}' {data.shape}"
         if src == "FWHM (nm)":
             px = fwhm_nm_to_px(self.fwhm.value, layer.scale[-1], _layer_unit(layer))
