@@ -219,3 +219,30 @@ def test_psf_layer_with_other_pixel_size_is_refused(make_napari_viewer):
     w.psf_layer.value = psf
     w.run()
     assert "pixel size" in w.status.value and "psf RL" not in viewer.layers
+
+
+def test_parameter_file_reproduces_widget_result_headless(viewer_and_widget, qtbot,
+                                                          tmp_path):
+    import tifffile
+
+    from napari_sparsedecon.cli import main
+    from napari_sparsedecon.io.tiff import read_tiff
+
+    viewer, w, layer = viewer_and_widget
+    w.iterations.value = 12
+    w.sparsity.value = 7.0
+    w.deconv_iterations.value = 4
+    w.background.value = "low/2"
+    w.save_params(tmp_path / "p.json")
+    w.run()
+    _wait_done(qtbot, w)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, np.asarray(layer.data))
+    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), "--params",
+                 str(tmp_path / "p.json")]) == 0
+    headless, _ = read_tiff(tmp_path / "o.tif")
+    np.testing.assert_array_equal(headless, viewer.layers["cell sparse"].data)
+    # and loading fills the widget back
+    w.sparsity.value = 1.0
+    w.load_params(tmp_path / "p.json")
+    assert w.sparsity.value == 7.0 and w.psf_source.value == "FWHM (pixels)"

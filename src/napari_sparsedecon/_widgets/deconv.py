@@ -235,6 +235,8 @@ class SparseDeconWidget(_DeconvBase):
         self.quantitative = CheckBox(text="keep intensity units (quantitative)", value=True,
                                      tooltip="off: scale the result to max 1 like the "
                                              "reference code")
+        self.save_params_button = PushButton(text="Save parameters...")
+        self.load_params_button = PushButton(text="Load parameters...")
         self.preview = CheckBox(text="live preview on ROI", value=False,
                                 tooltip="re-runs on the last rectangle of a Shapes layer (or "
                                         "256x256 around the view centre) after each change")
@@ -242,9 +244,13 @@ class SparseDeconWidget(_DeconvBase):
                      self.sparsity, self.continuity, self.axis, self.iterations,
                      self.background,
                      self.upsample, self.deconv_method, self.deconv_iterations,
-                     self.quantitative, self.backend, self.psf_info, self.preview,
-                     self.run_button,
+                     self.quantitative, self.backend, self.psf_info,
+                     Container(widgets=[self.save_params_button, self.load_params_button],
+                               layout="horizontal", labels=False),
+                     self.preview, self.run_button,
                      self.cancel_button, self.progress, self.status])
+        self.save_params_button.changed.connect(self._ask_save_params)
+        self.load_params_button.changed.connect(self._ask_load_params)
         self._debounce = QTimer()
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
@@ -269,6 +275,61 @@ class SparseDeconWidget(_DeconvBase):
                          psf_fwhm_px=fwhm_px, quantitative=self.quantitative.value,
                          axis=int(self.axis.value) if layer.ndim == 3 else 0)
         return p, psf
+
+    # -- parameter files (the CLI's --params reads the same JSON) -----------
+    def save_params(self, path):
+        """Write the current parameters (with the FWHM in pixels for this image) as JSON."""
+        from ..io.tiff import atomic_write
+
+        layer = self._require_image()
+        p, _ = self.params(layer)
+
+        def write(tmp):
+            with open(tmp, "w") as fh:
+                fh.write(p.to_json())
+
+        return atomic_write(path, write)
+
+    def load_params(self, path):
+        """Fill the widget from a JSON parameter file (from the widget or written by hand)."""
+        import json
+        from pathlib import Path
+
+        p = SparseParams.from_dict(json.loads(Path(path).read_text()))
+        self.fidelity.value, self.sparsity.value = p.fidelity, p.sparsity
+        self.continuity.value, self.iterations.value = p.continuity, p.iterations
+        self.background.value = p.background
+        self.upsample.value = ("none" if p.upsample == 1 else
+                               "x2 spatial" if p.upsample_method == "spatial" else "x2 Fourier")
+        self.deconv_method.value = p.deconv_method
+        self.deconv_iterations.value = p.deconv_iterations
+        self.quantitative.value = p.quantitative
+        self.axis.value = p.axis if p.axis in (0, 1, 2) else 0
+        if p.psf_fwhm_px is not None and np.ndim(p.psf_fwhm_px) == 0:
+            self.psf_source.value = "FWHM (pixels)"
+            self.fwhm.value = float(p.psf_fwhm_px)
+        return p
+
+    def _ask_save_params(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(None, "Save parameters", "sparse_params.json",
+                                              "JSON (*.json)")
+        if path:
+            try:
+                self.save_params(path)
+            except (ValueError, TypeError, OSError) as err:
+                show_error(f"sparse: {err}")
+
+    def _ask_load_params(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(None, "Load parameters", "", "JSON (*.json)")
+        if path:
+            try:
+                self.load_params(path)
+            except (ValueError, TypeError, OSError) as err:
+                show_error(f"sparse: {err}")
 
     def make_generator(self, data, layer, return_estimate=False):
         p, psf = self.params(layer)
