@@ -116,7 +116,7 @@ def test_generator_stages_and_cancel(phantom):
             stages.append(next(gen).stage)
     except StopIteration as stop:
         out = stop.value
-    assert stages[:2] == ["background", "background"]
+    assert stages[:2] == ["prepare", "prepare"]
     assert stages.count("sparse") == 4 and stages.count("deconv") == 3
     assert out.shape == phantom.noisy.shape
     gen2 = nsd.iter_sparse_deconvolve(phantom.noisy, psf_fwhm_px=3.4, iterations=50)

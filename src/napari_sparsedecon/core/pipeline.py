@@ -73,39 +73,59 @@ def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float
                      return_estimate)
 
 
-def _pipeline(img, params, work_psf, do_deconv, moved, axis, backend, device, return_estimate):
+def prepare(img, params: SparseParams) -> np.ndarray:
+    """Background subtraction and up-sampling of a (Y, X) or (N, Y, X) float32 array.
+
+    Modifies and/or replaces ``img`` (pass a copy); returns the working array
+    whose maximum is the pipeline's intensity scale.
+    """
     if params.background != "none":
-        yield Progress("background", 0, 1)
         img -= estimate_background(img, params.background)
         np.maximum(img, 0, out=img)
-        yield Progress("background", 1, 1)
     if params.upsample == 2:
-        yield Progress("upsample", 0, 1)
         img = upsample2x(img, params.upsample_method)
-        yield Progress("upsample", 1, 1)
+    return img
+
+
+def iter_solve(work, scale: float, params: SparseParams, work_psf, *, backend="numpy",
+               device=None, return_estimate=False):
+    """Sparse-Hessian step and deconvolution of a prepared block at a given scale.
+
+    ``work / scale`` is what the sparse step sees (so tiles of one image share
+    one scale). Returns the result in the input's units (times ``scale``); the
+    caller applies the max-1 normalisation of the non-quantitative mode.
+    """
+    f = work / FLOAT(scale)
+    g = yield from iter_sparse_hessian(f, fidelity=params.fidelity, sparsity=params.sparsity,
+                                       continuity=params.continuity,
+                                       iterations=params.iterations, axis=0,
+                                       backend=backend, device=device,
+                                       return_estimate=return_estimate)
+    del f
+    np.maximum(g, 0, out=g)
+    do_deconv = params.deconv_method != "none" and params.deconv_iterations > 0
+    if do_deconv and g.any():
+        g = yield from iter_richardson_lucy(
+            g, work_psf, iterations=params.deconv_iterations,
+            acceleration="biggs" if params.deconv_method == "biggs" else None,
+            backend=backend, device=device, return_estimate=return_estimate)
+    g *= FLOAT(scale)
+    return g
+
+
+def _pipeline(img, params, work_psf, do_deconv, moved, axis, backend, device, return_estimate):
+    yield Progress("prepare", 0, 1)
+    img = prepare(img, params)
+    yield Progress("prepare", 1, 1)
     scale = float(img.max())
     if scale <= 0:
         raise ValueError(
             f"nothing is left after background subtraction ({params.background!r}); "
             f"choose background='none' or a 'low/...' mode"
         )
-    img /= scale
-    g = yield from iter_sparse_hessian(img, fidelity=params.fidelity,
-                                       sparsity=params.sparsity,
-                                       continuity=params.continuity,
-                                       iterations=params.iterations, axis=0,
-                                       backend=backend, device=device,
-                                       return_estimate=return_estimate)
-    del img
-    np.maximum(g, 0, out=g)
-    if do_deconv and g.any():
-        g = yield from iter_richardson_lucy(
-            g, work_psf, iterations=params.deconv_iterations,
-            acceleration="biggs" if params.deconv_method == "biggs" else None,
-            backend=backend, device=device, return_estimate=return_estimate)
-    if params.quantitative:
-        g *= FLOAT(scale)
-    elif g.max() > 0:
+    g = yield from iter_solve(img, scale, params, work_psf, backend=backend, device=device,
+                              return_estimate=return_estimate)
+    if not params.quantitative and g.max() > 0:
         g /= g.max()
     if moved:
         g = np.ascontiguousarray(np.moveaxis(g, 0, axis))

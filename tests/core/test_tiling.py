@@ -1,0 +1,73 @@
+"""Tiled and chunked processing equals the untiled result away from the image border."""
+
+import logging
+
+import numpy as np
+import pytest
+
+import napari_sparsedecon as nsd
+from napari_sparsedecon.core.params import SparseParams
+from napari_sparsedecon.core.phantom import make_phantom
+from napari_sparsedecon.core.tiling import plan_tiles, tiled_deconvolve
+
+MARGIN = 16
+
+
+def _rel(a, b):
+    d = np.abs(a - b) / (float(b.max()) - float(b.min()))
+    return float(d[..., MARGIN:-MARGIN, MARGIN:-MARGIN].max())
+
+
+@pytest.mark.parametrize("background", ["none", "low/2"])
+def test_2d_tiles_match_untiled(background):
+    ph = make_phantom((224, 240), seed=1)
+    p = SparseParams(psf_fwhm_px=3.44, background=background)
+    ref = nsd.sparse_deconvolve(ph.noisy, **p.to_dict())
+    out = tiled_deconvolve(ph.noisy, p, tile=72)  # 4 x 4 tiles, automatic overlap
+    assert _rel(out, ref) < 1e-3
+
+
+def test_timelapse_chunks_match_untiled():
+    stack = np.stack([make_phantom((160, 160), seed=s).noisy for s in range(10)])
+    p = SparseParams(psf_fwhm_px=3.44, continuity=1.0, iterations=60, deconv_iterations=10)
+    ref = nsd.sparse_deconvolve(stack, **p.to_dict())
+    out = tiled_deconvolve(stack, p, tile=80, chunk_t=3)
+    assert _rel(out, ref) < 1e-3
+
+
+def test_upsampled_and_max_one_modes_tile():
+    ph = make_phantom((160, 160), seed=2)
+    p = SparseParams(psf_fwhm_px=3.44, upsample=2, upsample_method="spatial",
+                     quantitative=False, iterations=40, deconv_iterations=10)
+    ref = nsd.sparse_deconvolve(ph.noisy, **p.to_dict())
+    out = tiled_deconvolve(ph.noisy, p, tile=128)
+    assert out.shape == (320, 320)
+    assert abs(float(out.max()) - 1) < 1e-6
+    assert _rel(out, ref) < 1e-3
+
+
+def test_dask_input_and_memory_budget_make_tiles():
+    da = pytest.importorskip("dask.array")
+    ph = make_phantom((192, 192), seed=3)
+    p = SparseParams(psf_fwhm_px=3.44, iterations=40, deconv_iterations=5)
+    plan = plan_tiles((192, 192), p, (21, 21), memory_budget=80 * 150**2)
+    assert plan.tile < 192  # the budget forces several tiles
+    lazy = da.from_array(ph.noisy, chunks=(64, 64))
+    out = tiled_deconvolve(lazy, p, memory_budget=80 * 150**2)
+    ref = nsd.sparse_deconvolve(ph.noisy, **p.to_dict())
+    assert _rel(out, ref) < 1e-3
+
+
+def test_biggs_on_tiles_warns(caplog):
+    ph = make_phantom((160, 160), seed=0)
+    p = SparseParams(psf_fwhm_px=3.44, deconv_method="biggs", iterations=5,
+                     deconv_iterations=3)
+    with caplog.at_level(logging.WARNING, logger="napari_sparsedecon"):
+        tiled_deconvolve(ph.noisy, p, tile=64)
+    assert any("Biggs" in r.message for r in caplog.records)
+
+
+def test_too_small_budget_is_a_clear_error():
+    with pytest.raises(MemoryError, match="memory budget"):
+        plan_tiles((2048, 2048), SparseParams(psf_fwhm_px=3.0), (21, 21),
+                   memory_budget=10_000)
