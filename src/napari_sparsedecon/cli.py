@@ -62,8 +62,40 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="napari-sparsedecon",
                                  description="Sparse deconvolution and Richardson-Lucy, headless.")
     sub = ap.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="sparse deconvolution (background, sparse-Hessian, RL)")
-    _add_common(r)
+    r = sub.add_parser(
+        "run", help="sparse deconvolution of files, lists, globs or folders",
+        description="Sparse deconvolution (background, sparse-Hessian step, RL) of TIFF, "
+                    "OME-TIFF or OME-Zarr files, a glob or a folder; large stacks are "
+                    "processed in overlapping tiles and t-chunks within a memory budget.")
+    r.add_argument("inputs", nargs="*",
+                   help="files, globs or folders (*.tif, *.tiff, *.zarr); default: the "
+                        "bundled C. elegans image")
+    r.add_argument("-o", "--output", help="output file (one input) or folder")
+    r.add_argument("--out-dir", help="output folder (default: beside each input, "
+                                     "<name>_sparse.<format>)")
+    r.add_argument("--format", choices=["tif", "zarr"], default=None,
+                   help="output format: ImageJ TIFF or OME-Zarr (default: from -o, else tif)")
+    r.add_argument("--overwrite", action="store_true", help="replace existing outputs "
+                                                            "(default: skip them)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print what would be done, with estimated memory and time; write "
+                        "nothing")
+    r.add_argument("--memory-budget", help="memory for one tile's working set, e.g. 4GiB "
+                                           "(default: half the available memory)")
+    r.add_argument("--tile", type=int, help="tile size in working pixels (default: from the "
+                                            "memory budget)")
+    r.add_argument("--workers", type=int, help="run on a local dask cluster of N worker "
+                                               "processes (needs 'distributed')")
+    r.add_argument("--scheduler", help="address of a dask.distributed scheduler, "
+                                       "e.g. tcp://10.0.0.5:8786")
+    r.add_argument("--psf", help="PSF TIFF (odd-sized, centred, summing to 1) at the input "
+                                 "pixel size")
+    r.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
+                   help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
+    r.add_argument("--psf-fwhm-nm", type=float, metavar="NM",
+                   help="Gaussian PSF lateral FWHM in nm, converted with each file's pixel "
+                        "size from its metadata")
+    r.add_argument("--backend", default="numpy", choices=["numpy", "opencl", "auto"])
     r.add_argument("--params", help="JSON parameter file (as the widget exports); flags "
                                     "given explicitly override it")
     r.add_argument("--fidelity", type=float, help="data-term weight (default 150)")
@@ -77,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--deconv-iterations", type=int, help="RL iterations after the sparse step "
                                                          "(default 30)")
     r.add_argument("--axis", type=int, help="continuity axis of 3-D data (default 0)")
+    r.add_argument("--device", help="OpenCL device index or name part")
     r.add_argument("--max-one", action="store_true",
                    help="scale the output to max 1 instead of keeping intensity units")
-    l_ = sub.add_parser("rl", help="Richardson-Lucy deconvolution")
+    l_ = sub.add_parser("rl", help="Richardson-Lucy deconvolution of one file")
     _add_common(l_)
     l_.add_argument("--iterations", type=int, default=30, help="RL iterations (default 30)")
     l_.add_argument("--acceleration", choices=["none", "biggs"], default="biggs")
@@ -106,91 +139,167 @@ def _devices() -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "devices":
-        return _devices()
-    from . import datasets
-    from .core.params import SparseParams
-    from .io.tiff import write_tiff
-
     try:
-        if args.input is None:
-            src = Path(str(datasets.celegans_path()))
-            image, info = datasets.celegans(), {"scale": None, "axes": "YX"}
-            if args.psf is None and args.psf_fwhm_px is None:
-                args.psf_fwhm_px = [datasets.CELEGANS_PSF_FWHM_PX]
-            print(f"no input given: using the bundled C. elegans Airyscan image "
-                  f"(PSF FWHM {args.psf_fwhm_px[0]} px)", file=sys.stderr)
-        else:
-            src = Path(args.input)
-            image, info = _load(src)
-        psf = None
-        if args.psf:
-            psf, _ = _load(args.psf)
-        fwhm = None
-        if args.psf_fwhm_px:
-            fwhm = args.psf_fwhm_px[0] if len(args.psf_fwhm_px) == 1 else tuple(args.psf_fwhm_px)
-        show = _progress_printer()
-        t0 = time.perf_counter()
+        if args.command == "devices":
+            return _devices()
         if args.command == "run":
-            base = SparseParams()
-            if args.params:
-                base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
-            changes = {k: getattr(args, k) for k in (
-                "fidelity", "sparsity", "continuity", "iterations", "background", "upsample",
-                "upsample_method", "deconv_method", "deconv_iterations", "axis")
-                if getattr(args, k) is not None}
-            if fwhm is not None:
-                changes["psf_fwhm_px"] = fwhm
-            if args.max_one:
-                changes["quantitative"] = False
-            params = base.replace(**changes)
-            from .core.pipeline import iter_sparse_deconvolve
-
-            kw = params.to_dict()
-            gen = iter_sparse_deconvolve(image, psf=psf, backend=args.backend,
-                                         device=args.device, clip_negative=args.clip_negative,
-                                         **kw)
-            meta = {"method": "sparse_deconvolve", **kw}
-            suffix = "sparse"
-        else:
-            if psf is None:
-                if fwhm is None:
-                    raise ValueError("rl needs --psf or --psf-fwhm-px")
-                from .core.psf import gaussian_psf
-
-                psf = gaussian_psf(None, fwhm)
-            from .core.richardson_lucy import iter_richardson_lucy
-
-            acc = None if args.acceleration == "none" else args.acceleration
-            gen = iter_richardson_lucy(image, psf, iterations=args.iterations,
-                                       background=args.background_level, acceleration=acc,
-                                       clip_negative=args.clip_negative,
-                                       backend=args.backend, device=args.device)
-            meta = {"method": "richardson_lucy", "iterations": args.iterations,
-                    "acceleration": acc, "background": args.background_level}
-            params = None
-            suffix = "rl"
-        out = _drive(gen, show)
-        dt = time.perf_counter() - t0
-        from . import __version__
-        from .backends import get_backend
-
-        be = get_backend(args.backend, args.device)
-        meta.update(version=__version__, backend=be.name, device=be.device_name,
-                    seconds=round(dt, 3), source=str(src))
-        scale = info.get("scale")
-        if scale is not None and params is not None and params.upsample == 2:
-            scale = list(scale[:-2]) + [s / 2 for s in scale[-2:]]
-        dest = Path(args.output) if args.output else Path(f"{src.stem}_{suffix}.tif")
-        axes = info.get("axes") if info.get("axes") and len(info["axes"]) == out.ndim else None
-        write_tiff(dest, out, scale=scale, axes=axes, metadata=meta)
-        print(f"wrote {dest} shape {out.shape} float32, range "
-              f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
-              file=sys.stderr)
-        return 0
-    except (ValueError, TypeError, OSError, MemoryError, RuntimeError) as err:
+            return _run(args)
+        return _rl(args)
+    except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError) as err:
         print(f"napari-sparsedecon: error: {err}", file=sys.stderr)
         return 2
+
+
+def _params_from_args(args):
+
+    from .core.params import SparseParams
+
+    base = SparseParams()
+    if args.params:
+        base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
+    changes = {k: getattr(args, k) for k in (
+        "fidelity", "sparsity", "continuity", "iterations", "background", "upsample",
+        "upsample_method", "deconv_method", "deconv_iterations", "axis")
+        if getattr(args, k) is not None}
+    if args.psf_fwhm_px:
+        f = args.psf_fwhm_px
+        changes["psf_fwhm_px"] = f[0] if len(f) == 1 else tuple(f)
+    if args.max_one:
+        changes["quantitative"] = False
+    return base.replace(**changes)
+
+
+def _client(args):
+    if not (args.workers or args.scheduler):
+        return None, None
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:
+        raise ImportError("--workers/--scheduler need dask.distributed: pip install "
+                          "'napari-sparsedecon[cluster]'") from err
+    if args.scheduler:
+        return Client(args.scheduler), None
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def _run(args) -> int:
+    from . import batch, datasets
+
+    inputs = args.inputs
+    if not inputs:
+        inputs = [str(datasets.celegans_path())]
+        if not args.output and not args.out_dir:
+            args.out_dir = "."  # never write into the installed package
+        if args.psf is None and args.psf_fwhm_px is None and args.psf_fwhm_nm is None:
+            args.psf_fwhm_px = [datasets.CELEGANS_PSF_FWHM_PX]
+        print(f"no input given: using the bundled C. elegans Airyscan image "
+              f"(PSF FWHM {datasets.CELEGANS_PSF_FWHM_PX} px)", file=sys.stderr)
+    if args.psf_fwhm_nm is not None and args.psf_fwhm_px:
+        raise ValueError("give --psf-fwhm-px or --psf-fwhm-nm, not both")
+    params = _params_from_args(args)
+    if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
+        params = params.replace(psf_fwhm_px=None)
+    elif params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none":
+        raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
+                         "(or --deconv-method none)")
+    files = batch.find_inputs(inputs)
+    if not files:
+        raise ValueError(f"no input files match {inputs}")
+    out_dir, single = args.out_dir, None
+    if args.output:
+        if len(files) == 1 and not Path(args.output).is_dir():
+            single = args.output
+        else:
+            out_dir = args.output
+    fmt = args.format or ("zarr" if single and single.rstrip("/").endswith(".zarr") else "tif")
+    if single:
+        jobs = [batch.Job(files[0], single, fmt)]
+        skipped = []
+        if Path(single).exists() and not args.overwrite:
+            jobs, skipped = [], [single]
+    else:
+        jobs, skipped = batch.plan_jobs(files, out_dir=out_dir, fmt=fmt,
+                                        overwrite=args.overwrite)
+    for s in skipped:
+        print(f"skip: {s} exists (use --overwrite to replace it)", file=sys.stderr)
+    budget = batch.parse_size(args.memory_budget) if args.memory_budget else None
+    pdict = params.to_dict()
+    if args.dry_run:
+        for line in batch.dry_run_lines(jobs, pdict, memory_budget=budget):
+            print(line)
+        print(f"dry run: {len(jobs)} file(s) to process, {len(skipped)} skipped")
+        return 0
+    client, cluster = _client(args)
+    show = _progress_printer()
+    t0 = time.perf_counter()
+
+    def on_file(r, i, n):
+        if r["status"] == "ok":
+            print(f"[{i}/{n}] ok {r['src']} -> {r['dst']} {tuple(r['shape'])} "
+                  f"in {r['seconds']:.2f} s", file=sys.stderr, flush=True)
+        else:
+            print(f"[{i}/{n}] FAILED {r['src']}: {r['error']}", file=sys.stderr, flush=True)
+
+    try:
+        results = batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,
+                                  tile=args.tile, backend=args.backend, client=client,
+                                  on_file=on_file, progress=show,
+                                  psf_fwhm_nm=args.psf_fwhm_nm)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    failed = [r for r in results if r["status"] != "ok"]
+    print(f"done: {len(results) - len(failed)} ok, {len(failed)} failed, {len(skipped)} "
+          f"skipped in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _rl(args) -> int:
+    from . import __version__, datasets
+    from .backends import get_backend
+    from .core.psf import gaussian_psf
+    from .core.richardson_lucy import iter_richardson_lucy
+    from .io.tiff import write_tiff
+
+    if args.input is None:
+        src = Path(str(datasets.celegans_path()))
+        image, info = datasets.celegans(), {"scale": None, "axes": "YX"}
+        if args.psf is None and args.psf_fwhm_px is None:
+            args.psf_fwhm_px = [datasets.CELEGANS_PSF_FWHM_PX]
+    else:
+        src = Path(args.input)
+        image, info = _load(src)
+    if args.psf:
+        psf, _ = _load(args.psf)
+    elif args.psf_fwhm_px:
+        f = args.psf_fwhm_px
+        psf = gaussian_psf(None, f[0] if len(f) == 1 else tuple(f))
+    else:
+        raise ValueError("rl needs --psf or --psf-fwhm-px")
+    acc = None if args.acceleration == "none" else args.acceleration
+    t0 = time.perf_counter()
+    gen = iter_richardson_lucy(image, psf, iterations=args.iterations,
+                               background=args.background_level, acceleration=acc,
+                               clip_negative=args.clip_negative, backend=args.backend,
+                               device=args.device)
+    out = _drive(gen, _progress_printer())
+    dt = time.perf_counter() - t0
+    be = get_backend(args.backend, args.device)
+    meta = {"method": "richardson_lucy", "iterations": args.iterations, "acceleration": acc,
+            "background": args.background_level, "version": __version__,
+            "backend": be.name, "device": be.device_name, "seconds": round(dt, 3),
+            "source": str(src)}
+    dest = Path(args.output) if args.output else Path(f"{src.stem}_rl.tif")
+    axes = info.get("axes") if info.get("axes") and len(info["axes"]) == out.ndim else None
+    write_tiff(dest, out, scale=info.get("scale"), axes=axes, metadata=meta)
+    print(f"wrote {dest} shape {out.shape} float32, range "
+          f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
+          file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .params import SparseParams
 from .pipeline import _working_psf, iter_solve, prepare
 from .progress import Progress
 from .sparse_hessian import run
-from .validation import FLOAT
+from .validation import FLOAT, check_block
 
 _log = logging.getLogger("napari_sparsedecon")
 
@@ -126,8 +126,18 @@ def _ramp(n_total, lo, hi, a, b, overlap):
     return w
 
 
+def to_numpy(a) -> np.ndarray:
+    """float32 NumPy copy of a NumPy/zarr/dask array; dask is computed locally (inside a
+    dask.distributed worker, its graph must not be shipped back to the cluster)."""
+    if hasattr(a, "compute"):
+        a = a.compute(scheduler="synchronous")
+    return np.array(a, dtype=FLOAT)
+
+
 def _read(image, sl):
-    return np.array(image[sl], dtype=FLOAT)
+    block = to_numpy(image[sl])
+    check_block(block)
+    return block
 
 
 def global_scale(image, params: SparseParams, plan: TilePlan) -> float:
@@ -166,7 +176,8 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
         out = np.zeros(out_shape, dtype=FLOAT)
     scale = global_scale(image, params, plan)
     if scale <= 0:
-        raise ValueError("nothing is left after background subtraction; choose "
+        raise ValueError("the image is all zero" if params.background == "none" else
+                         "nothing is left after background subtraction; choose "
                          "background='none' or a 'low/...' mode")
     nt = image.shape[0] if nd == 3 else 1
     t_spans = _spans(nt, plan.chunk_t, plan.t_overlap) if nd == 3 else [((0, 1), (0, 1))]
@@ -192,8 +203,10 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
                 wx = _ramp(nx, xlo, xhi, xa, xb, plan.overlap)
                 block = np.ascontiguousarray(work[..., ylo:yhi, xlo:xhi])
                 if block.max() > 0:
-                    res = run(iter_solve(block, scale, params, work_psf, backend=backend,
-                                         device=device))
+                    gen = iter_solve(block, scale, params, work_psf, backend=backend,
+                                     device=device)
+                    # one tile: pass the iteration progress through; many: one step a tile
+                    res = (yield from gen) if total == 1 else run(gen)
                 else:
                     res = np.zeros_like(block)
                 w = np.outer(wy, wx)

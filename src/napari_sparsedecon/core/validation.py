@@ -163,3 +163,18 @@ def per_axis(value, ndim: int, name: str) -> tuple[float, ...]:
         if len(vals) != ndim:
             raise ValueError(f"{name} needs 1 or {ndim} values, got {len(vals)}")
     return tuple(positive(v, name) for v in vals)
+
+
+def check_block(block: np.ndarray, name: str = "image") -> None:
+    """Chunk-wise checks for data read piece by piece: finite and non-negative."""
+    bad = ~np.isfinite(block)
+    if bad.any():
+        raise ValueError(
+            f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
+            f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
+        )
+    if block.size and block.min() < 0:
+        raise ValueError(
+            f"{name} has negative values (min {float(block.min()):.4g}); photon counts are "
+            f">= 0: subtract the camera offset correctly or clip the data at 0"
+        )

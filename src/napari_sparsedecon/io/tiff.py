@@ -73,6 +73,27 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     return atomic_write(path, _write)
 
 
+def read_tiff_scale(tf, ndim):
+    """Pixel size (um, array order) from ImageJ metadata / resolution tags, or None."""
+    ij = tf.imagej_metadata or {}
+    if "Info" in ij:
+        try:
+            stored = json.loads(ij["Info"]).get("scale")
+            if stored:
+                return [float(v) for v in stored]
+        except (ValueError, TypeError, AttributeError):
+            pass
+    tags = tf.pages[0].tags
+    if "XResolution" in tags and "YResolution" in tags:
+        xr, yr = tags["XResolution"].value, tags["YResolution"].value
+        if xr[0] and yr[0]:
+            scale = [yr[1] / yr[0], xr[1] / xr[0]]
+            if ndim == 3:
+                scale = [float(ij.get("spacing", ij.get("finterval", 1.0)))] + scale
+            return scale
+    return None
+
+
 def read_tiff(path):
     """Read a TIFF; return (data, info) with info holding 'scale', 'axes' and 'metadata'.
 

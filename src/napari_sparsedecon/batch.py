@@ -1,0 +1,377 @@
+"""Headless batch processing: many files, large stacks, optional dask.distributed.
+
+Qt-free; the ``napari-sparsedecon run`` command is a thin layer over it.
+Inputs: TIFF / OME-TIFF (read lazily through tifffile's zarr interface) and
+OME-Zarr (dask). Outputs: TIFF (a memory-mapped ImageJ TIFF filled frame by
+frame) or OME-Zarr (filled chunk by chunk), written under a temporary name
+and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .core.params import SparseParams
+from .core.tiling import estimate, iter_tiled, plan_tiles, to_numpy
+from .core.validation import FLOAT, check_block
+
+IMAGE_SUFFIXES = (".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Job:
+    src: str
+    dst: str
+    fmt: str  # "tif" or "zarr"
+
+
+def find_inputs(specs) -> list[str]:
+    """Expand files, globs and folders (their *.tif, *.tiff and *.zarr) into paths."""
+    out = []
+    for spec in specs:
+        p = Path(spec)
+        if p.is_dir() and not p.name.endswith(".zarr"):
+            hits = sorted(str(q) for q in p.iterdir()
+                          if q.suffix.lower() in IMAGE_SUFFIXES or q.name.endswith(".zarr"))
+        elif any(ch in spec for ch in "*?["):
+            hits = sorted(glob.glob(spec))
+        else:
+            hits = [str(p)]
+        out += [h for h in hits if h not in out]
+    return out
+
+
+def output_path(src: str, out_dir: str | None, fmt: str, suffix: str = "_sparse") -> str:
+    p = Path(src.rstrip("/"))
+    stem = p.name[: -len(".ome.tif")] if p.name.endswith(".ome.tif") else p.stem
+    folder = Path(out_dir) if out_dir else p.parent
+    return str(folder / f"{stem}{suffix}.{fmt}")
+
+
+def plan_jobs(inputs, *, out_dir=None, fmt="tif", overwrite=False):
+    """(jobs to run, outputs skipped because they exist)."""
+    jobs, skipped = [], []
+    for src in inputs:
+        dst = output_path(src, out_dir, fmt)
+        if os.path.exists(dst) and not overwrite:
+            skipped.append(dst)
+        else:
+            jobs.append(Job(src, dst, fmt))
+    return jobs, skipped
+
+
+def read_image(path):
+    """Lazy array and info {'scale' (um per pixel, array order), 'axes'} of a TIFF or OME-Zarr."""
+    path = str(path)
+    if path.rstrip("/").endswith(".zarr"):
+        from .io.ome_zarr import read_ome_zarr
+
+        data, info = read_ome_zarr(path)
+        return data, {"scale": info["scale"], "axes": "".join(info["axes"]).upper() or None}
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    with tifffile.TiffFile(path) as tf:
+        series = tf.series[0]
+        axes = series.axes
+        scale = _tiff_scale(tf, series)
+    store = tifffile.imread(path, aszarr=True)
+    arr = da.from_zarr(zarr.open(store, mode="r"))
+    return arr, {"scale": scale, "axes": axes, "close": store.close}
+
+
+def _tiff_scale(tf, series):
+    """Pixel size in um per axis from OME or ImageJ/TIFF tags, or None."""
+    nd = len(series.shape)
+    if tf.ome_metadata:
+        import re
+
+        m = tf.ome_metadata
+        def get(k):
+            hit = re.search(rf'{k}="([0-9.eE+-]+)"', m)
+            return float(hit.group(1)) if hit else None
+        x, y, z = get("PhysicalSizeX"), get("PhysicalSizeY"), get("PhysicalSizeZ")
+        if x and y:
+            return ([z or 1.0] if nd == 3 else []) + [y, x]
+    from .io.tiff import read_tiff_scale
+
+    return read_tiff_scale(tf, nd)
+
+
+def _check_shape(arr, info):
+    shape = tuple(arr.shape)
+    if len(shape) not in (2, 3) or min(shape) < 2:
+        axes = info.get("axes") or "?"
+        raise ValueError(f"expected (Y, X), (T, Y, X) or (Z, Y, X) data, got shape {shape} "
+                         f"(axes {axes}); split channels or positions into separate files")
+
+
+def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, tile=None,
+                 backend="numpy", client=None, progress=None, psf_fwhm_nm=None) -> dict:
+    """Process one file end to end; write ``job.dst`` atomically; return a summary.
+
+    With a dask.distributed ``client``, the file's t-chunks run on the cluster.
+    ``psf_fwhm_nm`` converts to pixels with this file's own pixel size.
+    """
+    t0 = time.perf_counter()
+    data, info = read_image(job.src)
+    try:
+        return _process(job, data, info, params, t0, psf_path=psf_path,
+                        memory_budget=memory_budget, tile=tile, backend=backend,
+                        client=client, progress=progress, psf_fwhm_nm=psf_fwhm_nm)
+    finally:
+        info.get("close", lambda: None)()
+
+
+def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, backend, client,
+             progress, psf_fwhm_nm):
+    _check_shape(data, info)
+    if psf_fwhm_nm is not None:
+        if not info.get("scale"):
+            raise ValueError("the file has no pixel size in its metadata; give "
+                             "--psf-fwhm-px instead of --psf-fwhm-nm")
+        params = {**params, "psf_fwhm_px": float(psf_fwhm_nm) / (info["scale"][-1] * 1000)}
+    p = SparseParams.from_dict(params)
+    psf = None
+    if psf_path:
+        psf_arr, psf_info = read_image(psf_path)
+        psf = to_numpy(psf_arr)
+        psf_info.get("close", lambda: None)()
+        s_img, s_psf = info.get("scale"), psf_info.get("scale")
+        if s_img and s_psf and not np.allclose(s_img[-2:], s_psf[-2:], rtol=0.02):
+            raise ValueError(f"pixel size mismatch: image {s_img[-2:]} um, PSF {s_psf[-2:]} um; "
+                             f"make the PSF at the image's pixel size")
+    up = p.upsample
+    out_shape = tuple(data.shape[:-2]) + (data.shape[-2] * up, data.shape[-1] * up)
+    scale = info.get("scale")
+    if scale is not None and up == 2:
+        scale = list(scale[:-2]) + [s / 2 for s in scale[-2:]]
+    meta = {"method": "sparse_deconvolve", **p.to_dict(), "source": job.src,
+            "backend": str(backend)}
+    writer = _Writer(job, out_shape, scale, meta)
+    try:
+        if client is not None and data.ndim == 3:
+            _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, backend,
+                             progress)
+        else:
+            gen = iter_tiled(data, p, psf=psf, out=writer.array, memory_budget=memory_budget,
+                             tile=tile, backend=backend)
+            while True:
+                try:
+                    pr = next(gen)
+                except StopIteration:
+                    break
+                if progress:
+                    progress(pr)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return {"src": job.src, "dst": job.dst, "status": "ok", "shape": list(out_shape),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, backend,
+                     progress):
+    """Farm t-chunks of one file out to dask workers; each writes its frames."""
+    from .core.tiling import global_scale
+
+    plan = plan_tiles(data.shape, p, None if psf is None else psf.shape,
+                      memory_budget=memory_budget, tile=tile)
+    nt = data.shape[0]
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    chunk = max(1, min(plan.chunk_t, -(-nt // n_workers)))
+    scale = global_scale(data, p, plan)
+    futures = []
+    for a in range(0, nt, chunk):
+        b = min(a + chunk, nt)
+        lo, hi = max(a - plan.t_overlap, 0), min(b + plan.t_overlap, nt)
+        futures.append(client.submit(_chunk_task, job.src, a, b, lo, hi, p.to_dict(), psf,
+                                     scale, memory_budget, tile, backend, pure=False))
+    from distributed import as_completed
+
+    for i, fut in enumerate(as_completed(futures)):
+        a, b, block = fut.result()
+        writer.array[a:b] = block
+        if progress:
+            from .core.progress import Progress
+
+            progress(Progress("chunks", i + 1, len(futures)))
+    if not p.quantitative:
+        gmax = max(float(np.max(writer.array[a:a + chunk])) for a in range(0, nt, chunk))
+        for a in range(0, nt, chunk):
+            writer.array[a:a + chunk] = np.asarray(writer.array[a:a + chunk]) / FLOAT(gmax)
+
+
+def _chunk_task(src, a, b, lo, hi, params, psf, scale, memory_budget, tile, backend):
+    """On a worker: frames [lo, hi) of ``src`` with the global ``scale``; keep [a, b)."""
+    from .core.pipeline import _working_psf, iter_solve, prepare
+    from .core.sparse_hessian import run
+    from .core.tiling import _ramp, _spans
+
+    p = SparseParams.from_dict(params)
+    data, info = read_image(src)
+    try:
+        block = to_numpy(data[lo:hi])
+        check_block(block)
+        work = prepare(block, p)
+        shape = tuple(data.shape)
+    finally:
+        info.get("close", lambda: None)()
+    do_deconv = p.deconv_method != "none" and p.deconv_iterations > 0
+    wpsf = _working_psf(psf, p.psf_fwhm_px, shape, p.upsample, 3) if do_deconv else None
+    plan = plan_tiles(work.shape, SparseParams.from_dict({**params, "upsample": 1}),
+                      None if wpsf is None else wpsf.shape, memory_budget=memory_budget,
+                      tile=tile, chunk_t=hi - lo, t_overlap=0)
+    ny, nx = work.shape[-2:]
+    acc = np.zeros(work.shape, np.float64)
+    wsum = np.zeros((ny, nx), np.float64)
+    for (ylo, yhi), (ya, yb) in _spans(ny, plan.tile, plan.overlap):
+        wy = _ramp(ny, ylo, yhi, ya, yb, plan.overlap)
+        for (xlo, xhi), (xa, xb) in _spans(nx, plan.tile, plan.overlap):
+            wx = _ramp(nx, xlo, xhi, xa, xb, plan.overlap)
+            block = np.ascontiguousarray(work[:, ylo:yhi, xlo:xhi])
+            res = (run(iter_solve(block, scale, p, wpsf, backend=backend))
+                   if block.max() > 0 else np.zeros_like(block))
+            w = np.outer(wy, wx)
+            acc[:, ylo:yhi, xlo:xhi] += res * w
+            wsum[ylo:yhi, xlo:xhi] += w
+    return a, b, (acc / wsum).astype(FLOAT)[a - lo: b - lo]
+
+
+class _Writer:
+    """An output array under a temporary name, moved into place by commit()."""
+
+    def __init__(self, job: Job, shape, scale, meta):
+        self.job = job
+        dst = Path(job.dst)
+        if not dst.parent.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(dst.parent, os.W_OK):
+            raise PermissionError(f"output folder {dst.parent} is not writable")
+        self.tmp = tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+        axes = "YX" if len(shape) == 2 else "ZYX"
+        if job.fmt == "zarr":
+            import zarr
+
+            self.path = os.path.join(self.tmp, dst.name)
+            root = zarr.open_group(self.path, mode="w")
+            chunks = (1,) * (len(shape) - 2) + tuple(min(s, 1024) for s in shape[-2:])
+            self.array = root.create_array("0", shape=shape, chunks=chunks, dtype="float32",
+                                           fill_value=0.0)
+            names = ["z", "y", "x"][-len(shape):]
+            sc = list(scale) if scale else [1.0] * len(shape)
+            root.attrs["multiscales"] = [{
+                "version": "0.4", "name": dst.stem,
+                "axes": [{"name": n, "type": "space", "unit": "micrometer"} for n in names],
+                "datasets": [{"path": "0", "coordinateTransformations": [
+                    {"type": "scale", "scale": sc}]}]}]
+            root.attrs["napari_sparsedecon"] = json.loads(json.dumps(meta, default=str))
+        else:
+            import tifffile
+
+            self.path = os.path.join(self.tmp, dst.name)
+            kw = {}
+            ij = {"axes": axes, "unit": "um",
+                  "Info": json.dumps({"napari_sparsedecon": meta, "scale": scale,
+                                      "axes": axes}, default=str)}
+            if scale:
+                kw["resolution"] = (1.0 / scale[-1], 1.0 / scale[-2])
+                if len(shape) == 3:
+                    ij["spacing"] = scale[0]
+            self.array = tifffile.memmap(self.path, shape=shape, dtype="float32",
+                                         imagej=True, metadata=ij, **kw)
+
+    def commit(self):
+        if self.job.fmt != "zarr":
+            self.array.flush()
+            del self.array
+        dst = self.job.dst
+        if os.path.exists(dst):  # --overwrite: replace only once the new file is complete
+            shutil.rmtree(dst) if os.path.isdir(dst) else os.remove(dst)
+        os.replace(self.path, dst)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def abort(self):
+        self.array = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def dry_run_lines(jobs, params: dict, *, psf_shape=None, memory_budget=None):
+    p = SparseParams.from_dict(params)
+    lines = []
+    for job in jobs:
+        try:
+            data, info = read_image(job.src)
+            try:  # probe the end of the data: catches truncated files without a full read
+                to_numpy(data[(-1,) * (data.ndim - 2) + (slice(-1, None), slice(None))])
+            finally:
+                info.get("close", lambda: None)()
+            _check_shape(data, info)
+            peak, secs, plan = estimate(tuple(data.shape), p, psf_shape,
+                                        memory_budget=memory_budget)
+            lines.append(f"{job.src} {tuple(data.shape)} {data.dtype} -> {job.dst}: tiles of "
+                         f"{plan.tile}+2x{plan.overlap} px, chunks of {plan.chunk_t} frames; "
+                         f"peak ~{peak / 2**20:.0f} MiB, ~{secs:.0f} s")
+        except Exception as err:  # noqa: BLE001 - a dry run reports, it does not stop
+            lines.append(f"{job.src}: cannot be read ({err})")
+    return lines
+
+
+def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=None,
+              backend="numpy", client=None, on_file=None, progress=None, psf_fwhm_nm=None):
+    """Run jobs; a failed file is reported and the others go on. Returns summaries."""
+    results = []
+    if client is not None and len(jobs) > 1:
+        futs = [client.submit(_file_task, job, params, psf_path, memory_budget, tile, backend,
+                              psf_fwhm_nm=psf_fwhm_nm, pure=False) for job in jobs]
+        from distributed import as_completed
+
+        for fut in as_completed(futs):
+            r = fut.result()
+            results.append(r)
+            if on_file:
+                on_file(r, len(results), len(jobs))
+        return results
+    for i, job in enumerate(jobs):
+        r = _file_task(job, params, psf_path, memory_budget, tile, backend, client=client,
+                       progress=progress, psf_fwhm_nm=psf_fwhm_nm)
+        results.append(r)
+        if on_file:
+            on_file(r, i + 1, len(jobs))
+    return results
+
+
+def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,
+               progress=None, psf_fwhm_nm=None):
+    try:
+        return process_file(job, params, psf_path=psf_path, memory_budget=memory_budget,
+                            tile=tile, backend=backend, client=client, progress=progress,
+                            psf_fwhm_nm=psf_fwhm_nm)
+    except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
+        msg = f"{type(err).__name__}: {err}"
+        if not isinstance(err, ValueError | OSError | MemoryError | KeyError):
+            msg += " | " + traceback.format_exc(limit=2).strip().splitlines()[-1]
+        return {"src": job.src, "dst": job.dst, "status": "failed", "error": msg}
+
+
+def parse_size(text) -> int:
+    """'4GiB', '500MB', '2G' or bytes -> bytes."""
+    s = str(text).strip().lower().replace(" ", "")
+    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 1e3, "mb": 1e6,
+             "gb": 1e9, "tb": 1e12, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "b": 1}
+    for u in sorted(units, key=len, reverse=True):
+        if s.endswith(u):
+            return int(float(s[: -len(u)]) * units[u])
+    return int(float(s))
