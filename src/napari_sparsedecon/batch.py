@@ -187,10 +187,12 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     """Farm t-chunks of one file out to dask workers; each writes its frames."""
     from .core.tiling import global_scale
 
-    plan = plan_tiles(data.shape, p, None if psf is None else psf.shape,
-                      memory_budget=memory_budget, tile=tile)
-    nt = data.shape[0]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    budget = memory_budget or None
+    per_worker = budget // n_workers if budget else None  # the budget is for all workers
+    plan = plan_tiles(data.shape, p, None if psf is None else psf.shape,
+                      memory_budget=per_worker, tile=tile)
+    nt = data.shape[0]
     chunk = max(1, min(plan.chunk_t, -(-nt // n_workers)))
     scale = global_scale(data, p, plan)
     futures = []
@@ -198,7 +200,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
         b = min(a + chunk, nt)
         lo, hi = max(a - plan.t_overlap, 0), min(b + plan.t_overlap, nt)
         futures.append(client.submit(_chunk_task, job.src, a, b, lo, hi, p.to_dict(), psf,
-                                     scale, memory_budget, tile, backend, pure=False))
+                                     scale, per_worker, tile, backend, pure=False))
     from distributed import as_completed
 
     for i, fut in enumerate(as_completed(futures)):
@@ -216,9 +218,9 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
 
 def _chunk_task(src, a, b, lo, hi, params, psf, scale, memory_budget, tile, backend):
     """On a worker: frames [lo, hi) of ``src`` with the global ``scale``; keep [a, b)."""
-    from .core.pipeline import _working_psf, iter_solve, prepare
+    from .core.pipeline import _working_psf, prepare
     from .core.sparse_hessian import run
-    from .core.tiling import _ramp, _spans
+    from .core.tiling import iter_solve_tiles
 
     p = SparseParams.from_dict(params)
     data, info = read_image(src)
@@ -234,20 +236,39 @@ def _chunk_task(src, a, b, lo, hi, params, psf, scale, memory_budget, tile, back
     plan = plan_tiles(work.shape, SparseParams.from_dict({**params, "upsample": 1}),
                       None if wpsf is None else wpsf.shape, memory_budget=memory_budget,
                       tile=tile, chunk_t=hi - lo, t_overlap=0)
-    ny, nx = work.shape[-2:]
-    acc = np.zeros(work.shape, np.float64)
-    wsum = np.zeros((ny, nx), np.float64)
-    for (ylo, yhi), (ya, yb) in _spans(ny, plan.tile, plan.overlap):
-        wy = _ramp(ny, ylo, yhi, ya, yb, plan.overlap)
-        for (xlo, xhi), (xa, xb) in _spans(nx, plan.tile, plan.overlap):
-            wx = _ramp(nx, xlo, xhi, xa, xb, plan.overlap)
-            block = np.ascontiguousarray(work[:, ylo:yhi, xlo:xhi])
-            res = (run(iter_solve(block, scale, p, wpsf, backend=backend))
-                   if block.max() > 0 else np.zeros_like(block))
-            w = np.outer(wy, wx)
-            acc[:, ylo:yhi, xlo:xhi] += res * w
-            wsum[ylo:yhi, xlo:xhi] += w
-    return a, b, (acc / wsum).astype(FLOAT)[a - lo: b - lo]
+    result = run(iter_solve_tiles(work, scale, p, wpsf, plan, backend=backend))
+    return a, b, result[a - lo: b - lo]
+
+
+class _MappedTiff:
+    """Slice access to a float32 TIFF's pixels, mapping the file per access."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def _map(self):
+        import tifffile
+
+        return tifffile.memmap(self.path, mode="r+")
+
+    def __setitem__(self, key, value):
+        mm = self._map()
+        mm[key] = value
+        mm.flush()
+        del mm
+
+    def __getitem__(self, key):
+        mm = self._map()
+        out = np.array(mm[key])
+        del mm
+        return out
+
+    @property
+    def shape(self):
+        mm = self._map()
+        shape = mm.shape
+        del mm
+        return shape
 
 
 class _Writer:
@@ -290,13 +311,15 @@ class _Writer:
                 kw["resolution"] = (1.0 / scale[-1], 1.0 / scale[-2])
                 if len(shape) == 3:
                     ij["spacing"] = scale[0]
-            self.array = tifffile.memmap(self.path, shape=shape, dtype="float32",
-                                         imagej=True, metadata=ij, **kw)
+            mm = tifffile.memmap(self.path, shape=shape, dtype="float32", imagej=True,
+                                 metadata=ij, **kw)
+            mm.flush()
+            del mm
+            # Map the file only while writing a block, so its pages are not held
+            # resident (and counted against the memory budget) for the whole run.
+            self.array = _MappedTiff(self.path)
 
     def commit(self):
-        if self.job.fmt != "zarr":
-            self.array.flush()
-            del self.array
         dst = self.job.dst
         if os.path.exists(dst):  # --overwrite: replace only once the new file is complete
             shutil.rmtree(dst) if os.path.isdir(dst) else os.remove(dst)

@@ -16,16 +16,28 @@ import numpy as np
 from .core.background import BACKGROUND_MODES
 
 
-def _progress_printer(stream=None):
+def _bar(i, n, width=20):
+    full = int(width * i / max(n, 1))
+    return "#" * full + "." * (width - full)
+
+
+def _progress_printer(stream=None, prefix=""):
+    """Progress bars: one line rewritten on a terminal, every 10% otherwise."""
     state = {"stage": None, "t0": time.perf_counter()}
 
     def show(p):
+        out = stream or sys.stderr
+        tty = getattr(out, "isatty", lambda: False)()
         every = max(1, p.total // 10)
-        if p.stage != state["stage"] or p.iteration % every == 0 or p.iteration == p.total:
-            state["stage"] = p.stage
-            dt = time.perf_counter() - state["t0"]
-            print(f"  {p.stage:<10} {p.iteration:>4}/{p.total:<4} {dt:7.2f} s",
-                  file=stream or sys.stderr, flush=True)
+        dt = time.perf_counter() - state["t0"]
+        line = (f"  {prefix}{p.stage:<8} [{_bar(p.iteration, p.total)}] "
+                f"{p.iteration:>4}/{p.total:<4} {dt:7.2f} s")
+        if tty:
+            end = "\n" if p.iteration == p.total else ""
+            print("\r" + line, end=end, file=out, flush=True)
+        elif p.stage != state["stage"] or p.iteration % every == 0 or p.iteration == p.total:
+            print(line, file=out, flush=True)
+        state["stage"] = p.stage
 
     return show
 
@@ -236,11 +248,12 @@ def _run(args) -> int:
     t0 = time.perf_counter()
 
     def on_file(r, i, n):
+        head = f"[{_bar(i, n, 10)}] {i}/{n} files:"
         if r["status"] == "ok":
-            print(f"[{i}/{n}] ok {r['src']} -> {r['dst']} {tuple(r['shape'])} "
+            print(f"{head} ok {r['src']} -> {r['dst']} {tuple(r['shape'])} "
                   f"in {r['seconds']:.2f} s", file=sys.stderr, flush=True)
         else:
-            print(f"[{i}/{n}] FAILED {r['src']}: {r['error']}", file=sys.stderr, flush=True)
+            print(f"{head} FAILED {r['src']}: {r['error']}", file=sys.stderr, flush=True)
 
     try:
         results = batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,

@@ -50,10 +50,10 @@ def test_dask_input_and_memory_budget_make_tiles():
     da = pytest.importorskip("dask.array")
     ph = make_phantom((192, 192), seed=3)
     p = SparseParams(psf_fwhm_px=3.44, iterations=40, deconv_iterations=5)
-    plan = plan_tiles((192, 192), p, (21, 21), memory_budget=80 * 150**2)
+    plan = plan_tiles((192, 192), p, (21, 21), memory_budget=2 * 80 * 150**2)
     assert plan.tile < 192  # the budget forces several tiles
     lazy = da.from_array(ph.noisy, chunks=(64, 64))
-    out = tiled_deconvolve(lazy, p, memory_budget=80 * 150**2)
+    out = tiled_deconvolve(lazy, p, memory_budget=2 * 80 * 150**2)
     ref = nsd.sparse_deconvolve(ph.noisy, **p.to_dict())
     assert _rel(out, ref) < 1e-3
 

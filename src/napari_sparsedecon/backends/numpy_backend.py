@@ -85,6 +85,41 @@ def term_shape(shape, kind, axes):
     return tuple(s)
 
 
+class DCTSolver:
+    """The g-step: solve (fidelity + sparsity + sum_i w_i K_i^T K_i) g = rhs with a DCT pair.
+
+    Eigenvalues ``fidelity + sparsity + (e_y + e_x + sqrt(c) e_t)^2``, divided plane by
+    plane so no full-size denominator is stored (2-D: one small table).
+    """
+
+    def __init__(self, shape, *, fidelity, sparsity, continuity, workers=None):
+        self.shape = tuple(int(n) for n in shape)
+        self.ndim = len(self.shape)
+        self.workers = workers
+        c = float(continuity) if self.ndim == 3 else 0.0
+        self.ey = dct_eigenvalues(self.shape[-2])
+        self.ex = dct_eigenvalues(self.shape[-1])
+        self.e2d = self.ey[:, None] + self.ex[None, :]
+        self.et = (math.sqrt(c) * dct_eigenvalues(self.shape[0]) if self.ndim == 3 and c > 0
+                   else np.zeros(self.shape[0] if self.ndim == 3 else 1))
+        self.base = float(fidelity) + float(sparsity)
+        if self.ndim == 2:
+            self._inv2d = (1.0 / (self.base + self.e2d**2)).astype(FLOAT)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """g for ``rhs`` (overwrites ``rhs``)."""
+        spec = sfft.dctn(rhs, type=2, norm="ortho", workers=self.workers, overwrite_x=True)
+        if self.ndim == 2:
+            spec *= self._inv2d
+        else:
+            for t in range(self.shape[0]):
+                den = self.e2d + self.et[t]
+                den *= den
+                den += self.base
+                spec[t] /= den.astype(FLOAT)
+        return sfft.idctn(spec, type=2, norm="ortho", workers=self.workers, overwrite_x=True)
+
+
 class NumpySparseHessian:
     """Plan for the sparse-Hessian split-Bregman iteration on one array shape.
 
@@ -101,17 +136,8 @@ class NumpySparseHessian:
         self.continuity = float(continuity) if self.ndim == 3 else 0.0
         self.workers = workers
         self.terms = hessian_terms(self.ndim, self.continuity, self.sparsity)
-        ey = dct_eigenvalues(self.shape[-2])
-        ex = dct_eigenvalues(self.shape[-1])
-        self._e2d = (ey[:, None] + ex[None, :]).astype(np.float64)
-        self._et = (
-            math.sqrt(self.continuity) * dct_eigenvalues(self.shape[0])
-            if self.ndim == 3 and self.continuity > 0
-            else np.zeros(self.shape[0] if self.ndim == 3 else 1)
-        )
-        self._base = self.fidelity + self.sparsity
-        if self.ndim == 2:
-            self._inv2d = (1.0 / (self._base + self._e2d**2)).astype(FLOAT)
+        self.solver = DCTSolver(self.shape, fidelity=fidelity, sparsity=sparsity,
+                                continuity=continuity, workers=workers)
         size = int(np.prod(self.shape))
         self._bufs = [np.zeros(size, dtype=FLOAT) for _ in self.terms]
         self._spare = np.empty(size, dtype=FLOAT)
@@ -151,16 +177,7 @@ class NumpySparseHessian:
 
     # -- internals ---------------------------------------------------------
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
-        spec = sfft.dctn(rhs, type=2, norm="ortho", workers=self.workers, overwrite_x=True)
-        if self.ndim == 2:
-            spec *= self._inv2d
-        else:
-            for t in range(self.shape[0]):
-                den = self._e2d + self._et[t]
-                den *= den
-                den += self._base
-                spec[t] /= den.astype(FLOAT)
-        return sfft.idctn(spec, type=2, norm="ortho", workers=self.workers, overwrite_x=True)
+        return self.solver.solve(rhs)
 
     def _update(self) -> None:
         g = self._g
@@ -254,6 +271,18 @@ def mirror_pad(a: np.ndarray, widths) -> np.ndarray:
     return out
 
 
+def rl_geometry(shape, psf):
+    """Convolution axes, mirror-pad widths, padded shape, OTF and crop of an RL plan."""
+    shape = tuple(int(n) for n in shape)
+    psf = np.asarray(psf, dtype=FLOAT)
+    axes = tuple(range(len(shape) - psf.ndim, len(shape)))
+    widths = pad_widths(shape, psf.shape, list(axes))
+    pshape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths, strict=True))
+    otf = psf_to_otf(psf, pshape, axes)
+    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, widths, strict=True))
+    return axes, widths, pshape, otf, crop
+
+
 class NumpyRichardsonLucy:
     """Plan for Richardson-Lucy (optionally Biggs-Andrews accelerated) on one shape.
 
@@ -263,18 +292,11 @@ class NumpyRichardsonLucy:
 
     def __init__(self, shape, psf, *, background=0.0, acceleration=None, workers=None):
         self.shape = tuple(int(n) for n in shape)
-        psf = np.asarray(psf, dtype=FLOAT)
-        self.axes = tuple(range(len(self.shape) - psf.ndim, len(self.shape)))
-        self.widths = pad_widths(self.shape, psf.shape, list(self.axes))
-        self.pshape = tuple(n + lo + hi for n, (lo, hi) in zip(self.shape, self.widths,
-                                                               strict=True))
-        self.otf = psf_to_otf(psf, self.pshape, self.axes)
+        self.axes, self.widths, self.pshape, self.otf, self._crop = rl_geometry(shape, psf)
         self.otf_conj = np.conj(self.otf)
         self.background = background
         self.acceleration = acceleration
         self.workers = workers
-        self._crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(self.shape, self.widths,
-                                                                    strict=True))
 
     def _conv(self, x, otf):
         spec = sfft.rfftn(x, axes=self.axes, workers=self.workers)

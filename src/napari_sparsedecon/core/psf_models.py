@@ -74,6 +74,16 @@ def _check_na(na, n, what="immersion refractive index"):
     return na
 
 
+def _optics(na, wavelength_nm, n_immersion, pixel_nm, z_step_nm):
+    """Validated (na, wavelength, n, pixel, z-step) of a model with one immersion index."""
+    n = positive(n_immersion, "n_immersion")
+    na = _check_na(na, n)
+    wl = _check_wavelength(wavelength_nm)
+    px = _check_pixel(pixel_nm, "pixel_nm")
+    dz = _check_pixel(z_step_nm if z_step_nm is not None else px, "z_step_nm")
+    return na, wl, n, px, dz
+
+
 def _odd(n):
     n = int(n)
     return n + 1 - n % 2
@@ -189,11 +199,7 @@ def born_wolf_psf(*, na: float, wavelength_nm: float, n_immersion: float = 1.515
     three_d : bool
         False returns the in-focus 2-D PSF.
     """
-    n = positive(n_immersion, "n_immersion")
-    na = _check_na(na, n)
-    wl = _check_wavelength(wavelength_nm)
-    px = _check_pixel(pixel_nm, "pixel_nm")
-    dz = _check_pixel(z_step_nm if z_step_nm is not None else px, "z_step_nm")
+    na, wl, n, px, dz = _optics(na, wavelength_nm, n_immersion, pixel_nm, z_step_nm)
     shp = _shape3(shape, na, wl, n, px, dz, three_d)
 
     def opd(rho, z):
@@ -313,11 +319,7 @@ def vectorial_psf(*, na: float, wavelength_nm: float, pixel_nm: float,
     except ImportError as err:
         raise ImportError("the vectorial model needs the optional package psfmodels "
                           "(GPL-3): pip install psfmodels") from err
-    n = positive(n_immersion, "n_immersion")
-    na = _check_na(na, n)
-    wl = _check_wavelength(wavelength_nm)
-    px = _check_pixel(pixel_nm, "pixel_nm")
-    dz = _check_pixel(z_step_nm if z_step_nm is not None else px, "z_step_nm")
+    na, wl, n, px, dz = _optics(na, wavelength_nm, n_immersion, pixel_nm, z_step_nm)
     shp = _shape3(shape, na, wl, n, px, dz, three_d)
     nz, ny, nx = shp
     if ny != nx:

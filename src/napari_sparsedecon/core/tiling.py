@@ -28,9 +28,12 @@ from .validation import FLOAT, check_block
 
 _log = logging.getLogger("napari_sparsedecon")
 
-#: Working-set bytes per pixel of a tile: sparse step (~11 float32 copies) plus
-#: RL (padded, ~6) plus the prepared chunk and the blend buffers.
+#: Working-set bytes per pixel of a tile: the sparse step (~11 float32 arrays)
+#: or RL (~7 padded arrays), plus the tile's input and result copies.
 BYTES_PER_PIXEL = 4 * 20
+#: Bytes per pixel of a t-chunk held whole: the prepared frames, the blend
+#: accumulator and the result (float32 each), plus the background estimate.
+CHUNK_BYTES_PER_PIXEL = 4 * 4
 
 
 def available_memory() -> int:
@@ -75,28 +78,37 @@ class TilePlan:
 
 def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, tile=None,
                overlap=None, chunk_t=None, t_overlap=None) -> TilePlan:
-    """Choose tile and chunk sizes so one tile's working set fits ``memory_budget`` bytes."""
+    """Choose t-chunk and tile sizes so that everything fits ``memory_budget`` bytes.
+
+    Half the budget holds a t-chunk whole (background and up-sampling need whole
+    frames), half one tile's working set.
+    """
     budget = int(memory_budget) if memory_budget else default_budget()
     up = params.upsample
     ov = overlap if overlap is not None else choose_overlap(params, psf_shape)
-    nt = shape[0] if len(shape) == 3 else 1
+    nd = len(shape)
+    nt = shape[0] if nd == 3 else 1
     if t_overlap is None:  # measured: 6 frames keep chunk seams < 2e-4 of range at c = 1
         t_overlap = (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
-                     if (len(shape) == 3 and params.continuity > 0) else 0)
-    if chunk_t is None:
-        chunk_t = nt
+                     if (nd == 3 and params.continuity > 0) else 0)
     ny, nx = shape[-2] * up, shape[-1] * up
+    frame_bytes = CHUNK_BYTES_PER_PIXEL * ny * nx
+    if chunk_t is None:
+        fit = int((budget / 2) // frame_bytes) - 2 * t_overlap
+        if fit < 1:
+            raise MemoryError(
+                f"a memory budget of {budget / 2**20:.0f} MiB cannot hold "
+                f"{1 + 2 * t_overlap} frame(s) of {ny}x{nx} working pixels "
+                f"(~{(1 + 2 * t_overlap) * frame_bytes / 2**20:.0f} MiB, half the budget); "
+                f"raise --memory-budget")
+        chunk_t = min(nt, fit)
     if tile is None:
         frames = min(chunk_t + 2 * t_overlap, nt)
-        px = budget / (BYTES_PER_PIXEL * frames)
-        side = int(math.sqrt(max(px, 1))) - 2 * ov
-        while side < 2 * ov and chunk_t > 1:  # too many frames per chunk: fewer frames
-            chunk_t = max(1, chunk_t // 2)
-            frames = min(chunk_t + 2 * t_overlap, nt)
-            side = int(math.sqrt(budget / (BYTES_PER_PIXEL * frames))) - 2 * ov
+        side = int(math.sqrt((budget / 2) / (BYTES_PER_PIXEL * frames))) - 2 * ov
         if side < 2 * ov:
             raise MemoryError(f"a memory budget of {budget / 2**20:.0f} MiB is too small for "
-                              f"tiles with {ov} px overlap; raise --memory-budget")
+                              f"tiles with {ov} px overlap over {frames} frame(s); raise "
+                              f"--memory-budget")
         tile = min(side, max(ny, nx))
     return TilePlan(tile=int(tile), overlap=int(ov), chunk_t=int(chunk_t),
                     t_overlap=int(t_overlap), budget=budget)
@@ -189,32 +201,26 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
         _log.warning("Biggs acceleration takes a global step per tile: tiled results can "
                      "differ from the untiled ones by about 1%% of the range at tile seams; "
                      "use deconv_method='rl' for seam-exact tiles")
-    done = 0
     gmax = 0.0
+    done = 0
     for (tlo, thi), (ta, tb) in t_spans:
         tsl = (slice(tlo, thi),) if nd == 3 else ()
         # background and up-sampling need whole frames: prepare the chunk once
         work = prepare(_read(image, tsl + (slice(None), slice(None))), params)
-        acc = np.zeros(work.shape, dtype=np.float64)
-        wsum = np.zeros(work.shape[-2:], dtype=np.float64)
-        for (ylo, yhi), (ya, yb) in y_spans:
-            wy = _ramp(ny, ylo, yhi, ya, yb, plan.overlap)
-            for (xlo, xhi), (xa, xb) in x_spans:
-                wx = _ramp(nx, xlo, xhi, xa, xb, plan.overlap)
-                block = np.ascontiguousarray(work[..., ylo:yhi, xlo:xhi])
-                if block.max() > 0:
-                    gen = iter_solve(block, scale, params, work_psf, backend=backend,
-                                     device=device)
-                    # one tile: pass the iteration progress through; many: one step a tile
-                    res = (yield from gen) if total == 1 else run(gen)
-                else:
-                    res = np.zeros_like(block)
-                w = np.outer(wy, wx)
-                acc[..., ylo:yhi, xlo:xhi] += res * w
-                wsum[ylo:yhi, xlo:xhi] += w
+        gen = iter_solve_tiles(work, scale, params, work_psf, plan, backend=backend,
+                               device=device, pass_progress=total == 1)
+        del work  # the generator holds the chunk until it has been solved
+        while True:
+            try:
+                pr = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if pr.stage == "tiles":
                 done += 1
                 yield Progress("tiles", done, total)
-        result = (acc / wsum).astype(FLOAT)
+            else:
+                yield pr
         keep = result[ta - tlo: tb - tlo] if nd == 3 else result
         gmax = max(gmax, float(keep.max()))
         if nd == 3:
@@ -226,6 +232,41 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
             sl = (slice(a, min(a + plan.chunk_t, nt)),) if nd == 3 else (slice(None),)
             out[sl] = np.asarray(out[sl]) / FLOAT(gmax)
     return out
+
+
+def iter_solve_tiles(work, scale, params, work_psf, plan, *, backend="numpy", device=None,
+                     pass_progress=False):
+    """Solve a prepared (N, Y, X) or (Y, X) chunk tile by tile and blend the tiles.
+
+    Yields Progress("tiles", i, n) per tile (and the iteration progress when
+    ``pass_progress``); returns the blended float32 result.
+    """
+    ny, nx = work.shape[-2:]
+    y_spans = _spans(ny, plan.tile, plan.overlap)
+    x_spans = _spans(nx, plan.tile, plan.overlap)
+    n = len(y_spans) * len(x_spans)
+    acc = np.zeros(work.shape, dtype=FLOAT)
+    wsum = np.zeros((ny, nx), dtype=np.float64)
+    i = 0
+    for (ylo, yhi), (ya, yb) in y_spans:
+        wy = _ramp(ny, ylo, yhi, ya, yb, plan.overlap)
+        for (xlo, xhi), (xa, xb) in x_spans:
+            wx = _ramp(nx, xlo, xhi, xa, xb, plan.overlap)
+            block = np.ascontiguousarray(work[..., ylo:yhi, xlo:xhi])
+            if block.max() > 0:
+                gen = iter_solve(block, scale, params, work_psf, backend=backend, device=device)
+                res = (yield from gen) if pass_progress else run(gen)
+            else:
+                res = np.zeros_like(block)
+            w = np.outer(wy, wx)
+            res *= w.astype(FLOAT)
+            acc[..., ylo:yhi, xlo:xhi] += res
+            wsum[ylo:yhi, xlo:xhi] += w
+            del res, block
+            i += 1
+            yield Progress("tiles", i, n)
+    acc /= wsum.astype(FLOAT)
+    return acc
 
 
 def tiled_deconvolve(image, params: SparseParams | None = None, **kwargs):
@@ -241,7 +282,8 @@ def estimate(shape, params: SparseParams, psf_shape=None, *, memory_budget=None,
     nt = shape[0] if len(shape) == 3 else 1
     frames = min(plan.chunk_t + 2 * plan.t_overlap, nt)
     tile_px = (plan.tile + 2 * plan.overlap) ** 2
-    peak = BYTES_PER_PIXEL * frames * tile_px + 8 * frames * shape[-2] * shape[-1] * up * up
+    peak = (BYTES_PER_PIXEL * frames * tile_px
+            + CHUNK_BYTES_PER_PIXEL * frames * shape[-2] * shape[-1] * up * up)
     mpx = nt * shape[-2] * shape[-1] * up * up / 1e6
     overhead = ((plan.tile + 2 * plan.overlap) / max(plan.tile, 1)) ** 2
     s = seconds_per_megapixel_iteration or _calibrate()

@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.psf import psf_to_otf
 from ...core.validation import FLOAT
-from ..numpy_backend import (
-    NumpySparseHessian,
-    dct_eigenvalues,
-    hessian_terms,
-    mirror_pad,
-    pad_widths,
-)
+from ..numpy_backend import DCTSolver, hessian_terms, mirror_pad, rl_geometry
 from .device import build_program
 
 
@@ -83,17 +76,9 @@ class OpenCLSparseHessian:
         c = self.continuity
         self._weights = (np.float32(self.fidelity), np.float32(2.0), np.float32(c),
                          np.float32(2.0 * np.sqrt(c)), np.float32(self.sparsity))
-        # The DCT-domain solve reuses the reference implementation on the host.
-        self._host = NumpySparseHessian.__new__(NumpySparseHessian)
-        self._host.shape, self._host.ndim = self.shape, nd
-        self._host.workers = None
-        ey, ex = dct_eigenvalues(self.shape[-2]), dct_eigenvalues(self.shape[-1])
-        self._host._e2d = ey[:, None] + ex[None, :]
-        self._host._et = (np.sqrt(self.continuity) * dct_eigenvalues(self.shape[0])
-                          if self.has_t else np.zeros(self.shape[0] if nd == 3 else 1))
-        self._host._base = self.fidelity + self.sparsity
-        if nd == 2:
-            self._host._inv2d = (1.0 / (self._host._base + self._host._e2d**2)).astype(FLOAT)
+        # The DCT-domain solve on the host is the reference's own solver.
+        self._host = DCTSolver(self.shape, fidelity=self.fidelity, sparsity=self.sparsity,
+                               continuity=self.continuity)
         self._g = np.empty(self.shape, dtype=FLOAT)
         self._pending = False
         if self.device_transforms:
@@ -105,9 +90,9 @@ class OpenCLSparseHessian:
 
             self._gd_arr = cla.Array(self.queue, self.shape, np.float32, data=self.g_d)
             self._rhs_arr = cla.Array(self.queue, self.shape, np.float32, data=self.rhs_d)
-            et = self._host._et if nd == 3 else np.zeros(1)
+            h = self._host
             self._eig = [cla.to_device(self.queue, np.asarray(a, np.float32))
-                         for a in (ey, ex, et)]
+                         for a in (h.ey, h.ex, h.et)]
 
     def set_data(self, f):
         cl = self.cl
@@ -133,7 +118,7 @@ class OpenCLSparseHessian:
             return self._step_device()
         if self._pending:
             self._update()
-        self._g = self._host._solve(self._g)
+        self._g = self._host.solve(self._g)
         self._pending = True
 
     def _step_device(self):
@@ -147,7 +132,7 @@ class OpenCLSparseHessian:
                            *self._dims, *self._weights)
         self._dct.fft(self._rhs_arr)
         self.k_divide(q, self._gsize, None, self.rhs_d, *(e.data for e in self._eig),
-                      self._dims[0], self._dims[1], np.float32(self._host._base))
+                      self._dims[0], self._dims[1], np.float32(self._host.base))
         self._dct.ifft(self._rhs_arr)
         self.cl.enqueue_copy(q, self.g_d, self.rhs_d)
         self._pending = True
@@ -199,13 +184,8 @@ class OpenCLRichardsonLucy:
         self.cl, self.cla = cl, cla
         self.ctx, self.queue = backend.ctx, backend.queue
         self.shape = tuple(int(n) for n in shape)
-        psf = np.asarray(psf, dtype=FLOAT)
-        self.axes = tuple(range(len(self.shape) - psf.ndim, len(self.shape)))
-        self.widths = pad_widths(self.shape, psf.shape, list(self.axes))
-        self.pshape = tuple(n + lo + hi for n, (lo, hi) in zip(self.shape, self.widths,
-                                                               strict=True))
+        self.axes, self.widths, self.pshape, self.otf, self._crop = rl_geometry(shape, psf)
         self.n = int(np.prod(self.pshape))
-        self.otf = psf_to_otf(psf, self.pshape, self.axes)
         self.background = background
         self.acceleration = acceleration
         prog = build_program(self.ctx, "richardson_lucy.cl")
@@ -214,8 +194,6 @@ class OpenCLRichardsonLucy:
         self.k_extra = cl.Kernel(prog, "extrapolate")
         self.k_diff = cl.Kernel(prog, "difference")
         self.k_cmul = cl.Kernel(prog, "cmul")
-        self._crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(self.shape, self.widths,
-                                                                    strict=True))
         self.device_transforms = backend.transforms_on_device()
         if self.device_transforms:
             from pyvkfft.opencl import VkFFTApp
