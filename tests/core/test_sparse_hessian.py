@@ -124,3 +124,11 @@ def test_generator_yields_progress_and_can_stop():
     assert first.stage == "sparse" and first.iteration == 1 and first.total == 50
     assert first.estimate.shape == (16, 16)
     gen.close()  # cancelling between iterations is just closing the generator
+
+
+def test_yielded_estimates_are_independent_copies(rng):
+    f = rng.random((24, 24)).astype(np.float32)
+    ests = [p.estimate for p in nsd.iter_sparse_hessian(f, iterations=4, fidelity=5,
+                                                        return_estimate=True)]
+    assert not np.shares_memory(ests[0], ests[1])
+    assert np.abs(ests[0] - ests[3]).max() > 0

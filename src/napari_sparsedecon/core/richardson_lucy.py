@@ -78,7 +78,8 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
 def _iterate(plan, iterations, return_estimate):
     for k in range(iterations):
         plan.step()
-        est = np.asarray(_host(plan.result())) if return_estimate else None
+        # a copy: the plan reuses its buffers in the next iteration
+        est = np.array(_host(plan.result()), copy=True) if return_estimate else None
         yield Progress("deconv", k + 1, iterations, est)
     return np.asarray(_host(plan.result()), dtype=FLOAT)
 

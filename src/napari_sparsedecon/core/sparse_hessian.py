@@ -89,7 +89,8 @@ def _iterate(plan, iterations, moved, axis, return_estimate):
         plan.step()
         est = None
         if return_estimate:
-            est = np.asarray(_host(plan.result()), dtype=FLOAT)
+            # a copy: the plan reuses its buffers in the next iteration
+            est = np.array(_host(plan.result()), dtype=FLOAT, copy=True)
             est = np.moveaxis(est, 0, axis) if moved else est
         yield Progress("sparse", k + 1, iterations, est)
     out = np.array(_host(plan.result()), dtype=FLOAT)

@@ -1,0 +1,89 @@
+"""Trust tools on cases where the right answer is known."""
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+import napari_sparsedecon as nsd
+from napari_sparsedecon.core.phantom import make_phantom
+from napari_sparsedecon.core.trust import (
+    convergence,
+    estimate_noise_sigma,
+    frc,
+    frc_single,
+    hallucination_mask,
+    residual_map,
+)
+
+
+def test_residual_is_zero_for_the_exact_forward_model_and_shows_a_wrong_psf():
+    ph = make_phantom((160, 160), seed=0)
+    psf = nsd.gaussian_psf((21, 21), 3.44)
+    truth = ph.truth.astype(float)
+    y = fftconvolve(np.pad(truth, 10, mode="reflect"), psf, mode="valid") + 20.0
+    r = residual_map(y, truth, psf, background=20.0)
+    assert np.abs(r).max() < 1e-3 * y.max()
+    wrong = residual_map(y, truth, nsd.gaussian_psf((21, 21), 2.0), background=20.0)
+    assert np.abs(wrong).max() > 0.1 * (y.max() - 20)
+
+
+def test_residual_of_upsampled_result():
+    x = np.zeros((64, 64))
+    x[20:24, 30:34] = 100.0
+    psf = nsd.gaussian_psf((9, 9), 2.0)
+    hx = fftconvolve(np.pad(x, 4, mode="reflect"), psf, mode="valid")
+    y = hx.reshape(32, 2, 32, 2).mean(axis=(1, 3))
+    assert np.abs(residual_map(y, x, psf, upsample=2)).max() < 1e-6 * y.max()
+
+
+def test_noise_sigma_estimate():
+    rng = np.random.default_rng(0)
+    img = 100 + rng.normal(0, 5.0, (256, 256))
+    assert abs(estimate_noise_sigma(img) - 5.0) < 0.3
+
+
+def test_frc_resolution_tracks_blur_and_is_in_nm():
+    rng = np.random.default_rng(1)
+    ph = make_phantom((256, 256), seed=2)
+    out = []
+    for fwhm in (3.0, 6.0):
+        psf = nsd.gaussian_psf(None, fwhm)
+        clean = fftconvolve(ph.truth, psf, mode="same") + 10
+        a = rng.poisson(np.clip(clean, 0, None)).astype(float)
+        b = rng.poisson(np.clip(clean, 0, None)).astype(float)
+        out.append(frc(a, b, pixel_nm=32.0))
+    assert out[0].resolution_px < out[1].resolution_px  # less blur: finer resolution
+    assert out[1].resolution_nm == out[1].resolution_px * 32.0
+    assert 2.0 <= out[0].resolution_px <= 12.0 and not out[0].nyquist_limited
+    # no blur at all: the curve stays high up to Nyquist, reported as sampling-limited
+    a = rng.poisson(ph.truth + 10).astype(float)
+    b = rng.poisson(ph.truth + 10).astype(float)
+    sharp = frc(a, b)
+    assert sharp.nyquist_limited and sharp.resolution_px == 2.0
+
+
+def test_frc_single_image_split():
+    ph = make_phantom((256, 256), seed=3)
+    r = frc_single(ph.noisy, pixel_nm=32.0)
+    assert np.isfinite(r.resolution_px) and r.resolution_nm > 64
+
+
+def test_hallucination_guard_flags_structure_in_background_only():
+    ph = make_phantom((192, 192), seed=4)
+    result = nsd.sparse_deconvolve(ph.noisy, psf_fwhm_px=3.44)
+    real = hallucination_mask(ph.noisy, result)
+    fake = result.copy()
+    fake[150:153, 20:23] = result.max()  # bright punctum where the input is background
+    flagged = hallucination_mask(ph.noisy, fake)
+    assert flagged[150:153, 20:23].all()
+    assert real.sum() < 0.001 * real.size
+
+
+def test_convergence_flags_too_few_iterations():
+    ph = make_phantom((160, 160), seed=5)
+    f = ph.noisy / ph.noisy.max()
+    ests = [p.estimate for p in nsd.iter_sparse_hessian(f, iterations=200,
+                                                        return_estimate=True)]
+    early = convergence(ests[3], ests[4])
+    late = convergence(ests[-2], ests[-1])
+    assert not early.converged and "more iterations" in early.message
+    assert late.converged
