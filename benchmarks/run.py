@@ -164,6 +164,17 @@ def opencl_section(rep):
                   f"{t_np * 1e3:.1f} ms, ratio {t_cl / t_np:.2f}")
 
 
+def sweep_time():
+    from napari_sparsedecon.core.sweep import sweep, value_range
+
+    roi = make_phantom((256, 256), seed=9).noisy[64:192, 64:192].copy()
+    base = nsd.SparseParams(psf_fwhm_px=3.44, iterations=50)
+    grid = {"fidelity": value_range(30, 300, 5, "log"), "sparsity": value_range(1, 20, 5)}
+    t0 = time.perf_counter()
+    sweep(roi, base, grid)
+    return time.perf_counter() - t0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
@@ -193,6 +204,9 @@ def main(argv=None):
         m = sparse_peak_memory(shape)
         report(f"sparse step peak memory {shape}", m, "x", "input float32 size", m, "<= 12",
                m <= 12)
+    t = sweep_time()
+    report("5x5 sweep, 128x128 ROI, 50 iterations", t, "s", "budget 30 s", t / 30, "<= 1",
+           t <= 30)
     opencl_section(rep)
     t = preview_time(rep)
     report("default pipeline on 256x256 ROI (preview)", t, "s", "budget 1.5 s", t / 1.5,

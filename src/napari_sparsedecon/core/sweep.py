@@ -1,0 +1,129 @@
+"""Parameter sweeps on a region of interest (the engine behind a sweep widget).
+
+One or two parameters, each over a list of values (or a linear/log range);
+every combination runs the full pipeline on the ROI. Results come back as
+they finish (as the ``estimate`` of each yielded Progress), then as
+:class:`SweepTile` objects with scores, and can be laid out as a labelled
+montage.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .params import SparseParams
+from .pipeline import _working_psf, iter_sparse_deconvolve
+from .progress import Progress
+from .sparse_hessian import run
+
+SWEEPABLE = ("fidelity", "sparsity", "continuity", "iterations", "deconv_iterations")
+INTEGER = ("iterations", "deconv_iterations")
+
+
+def value_range(start: float, stop: float, n: int, scale: str = "linear") -> list:
+    """``n`` values from ``start`` to ``stop``, linearly or logarithmically spaced."""
+    if n < 1:
+        raise ValueError("a range needs at least one value")
+    if scale == "log":
+        if start <= 0 or stop <= 0:
+            raise ValueError("a log range needs positive start and stop")
+        vals = np.geomspace(start, stop, n)
+    elif scale == "linear":
+        vals = np.linspace(start, stop, n)
+    else:
+        raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    return [float(v) for v in vals]
+
+
+@dataclass
+class SweepTile:
+    values: dict
+    image: np.ndarray
+    scores: dict = field(default_factory=dict)
+
+    def label(self) -> str:
+        return ", ".join(f"{k} {v:g}" for k, v in self.values.items())
+
+
+def _combinations(grid: dict):
+    if not 1 <= len(grid) <= 2:
+        raise ValueError("sweep one or two parameters")
+    for name, vals in grid.items():
+        if name not in SWEEPABLE:
+            raise ValueError(f"cannot sweep {name!r}; choose from {list(SWEEPABLE)}")
+        if not len(vals):
+            raise ValueError(f"no values given for {name}")
+    names = list(grid)
+    for combo in itertools.product(*(grid[n] for n in names)):
+        yield {n: (int(round(v)) if n in INTEGER else float(v))
+               for n, v in zip(names, combo, strict=True)}
+
+
+def scores_for(roi, result, psf) -> dict:
+    """Residual energy (fraction of the ROI's signal energy the result leaves
+    unexplained) and sparsity (fraction of result pixels above 5% of its max)."""
+    from .trust import residual_map
+
+    roi = np.asarray(roi, dtype=np.float64)
+    signal = roi - np.median(roi)
+    out = {"sparsity": float((result > 0.05 * max(float(result.max()), 1e-30)).mean())}
+    if psf is not None and result.shape == roi.shape:
+        r = residual_map(roi, result, psf, background=float(np.median(roi)))
+        out["residual"] = float((r.astype(np.float64) ** 2).sum() /
+                                max((signal**2).sum(), 1e-30))
+    return out
+
+
+def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy",
+               device=None):
+    """Run every combination of ``grid`` (name -> values) on ``roi``.
+
+    Yields Progress("sweep", i, n, estimate=<that combination's result>) as
+    each finishes (itertools.product order of ``grid``); returns the
+    :class:`SweepTile` list. Closing the generator cancels the sweep.
+    """
+    combos = list(_combinations(grid))
+    tiles = []
+    for i, values in enumerate(combos):
+        p = base.replace(**values)
+        out = run(iter_sparse_deconvolve(roi, psf=psf, backend=backend, device=device,
+                                         **p.to_dict()))
+        fwd = None
+        if p.deconv_method != "none" and p.upsample == 1:
+            fwd = _working_psf(psf, p.psf_fwhm_px, np.shape(roi), 1, np.ndim(roi))
+        tile = SweepTile(values, out, scores_for(roi, out, fwd))
+        tiles.append(tile)
+        yield Progress("sweep", i + 1, len(combos), out)
+    return tiles
+
+
+def sweep(roi, base: SparseParams, grid: dict, **kwargs) -> list:
+    """Plain-function form of :func:`iter_sweep`."""
+    return run(iter_sweep(roi, base, grid, **kwargs))
+
+
+def montage(tiles, grid: dict, gap: int = 2):
+    """Lay tiles out as rows (first parameter) x columns (second parameter).
+
+    Returns (image, labels) where labels are ((y, x) top-left of each tile in
+    montage pixels, text).
+    """
+    names = list(grid)
+    rows = len(grid[names[0]])
+    cols = len(grid[names[1]]) if len(names) == 2 else 1
+    if len(tiles) != rows * cols:
+        raise ValueError(f"{len(tiles)} tiles do not fill a {rows} x {cols} montage")
+    h, w = tiles[0].image.shape[-2:]
+    img = np.zeros(tiles[0].image.shape[:-2] + (rows * h + (rows - 1) * gap,
+                                                 cols * w + (cols - 1) * gap),
+                   dtype=np.float32)
+    labels = []
+    for k, t in enumerate(tiles):
+        r, c = divmod(k, cols)
+        y0, x0 = r * (h + gap), c * (w + gap)
+        img[..., y0:y0 + h, x0:x0 + w] = t.image
+        labels.append(((y0, x0), t.label()))
+    return img, labels

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from napari_sparsedecon.core.params import SparseParams
+from napari_sparsedecon.core.phantom import make_phantom
+from napari_sparsedecon.core.sweep import iter_sweep, montage, sweep, value_range
+
+ROI = make_phantom((160, 160), seed=0).noisy[60:124, 60:124].copy()
+BASE = SparseParams(psf_fwhm_px=3.44, iterations=20, deconv_iterations=5)
+
+
+def test_value_range():
+    assert value_range(1, 100, 3, "log") == pytest.approx([1, 10, 100])
+    assert value_range(0, 1, 3) == pytest.approx([0, 0.5, 1])
+    with pytest.raises(ValueError):
+        value_range(0, 1, 3, "log")
+
+
+def test_two_parameter_sweep_order_montage_and_scores():
+    grid = {"fidelity": [50.0, 150.0], "sparsity": [1.0, 5.0, 15.0]}
+    seen = []
+    gen = iter_sweep(ROI, BASE, grid)
+    while True:
+        try:
+            seen.append(next(gen))
+        except StopIteration as stop:
+            tiles = stop.value
+            break
+    assert [p.iteration for p in seen] == [1, 2, 3, 4, 5, 6]
+    assert all(p.estimate.shape == ROI.shape for p in seen)  # results as they finish
+    assert tiles[1].values == {"fidelity": 50.0, "sparsity": 5.0}
+    img, labels = montage(tiles, grid)
+    assert img.shape == (2 * 64 + 2, 3 * 64 + 4)
+    assert labels[5] == ((66, 132), "fidelity 150, sparsity 15")
+    np.testing.assert_array_equal(img[66:130, 132:196], tiles[5].image)
+    # more sparsity -> fewer bright pixels; all scores finite
+    for row in (0, 1):
+        sp = [tiles[row * 3 + k].scores["sparsity"] for k in range(3)]
+        assert sp[0] >= sp[1] >= sp[2]
+    assert all(np.isfinite(list(t.scores.values())).all() for t in tiles)
+
+
+def test_bad_sweeps():
+    with pytest.raises(ValueError, match="cannot sweep"):
+        sweep(ROI, BASE, {"background": ["none"]})
+    with pytest.raises(ValueError, match="one or two"):
+        sweep(ROI, BASE, {"fidelity": [1.0], "sparsity": [1.0], "continuity": [1.0]})
+    with pytest.raises(ValueError):
+        sweep(ROI, BASE, {"fidelity": [-1.0]})
+
+
+def test_one_parameter_integer_sweep():
+    tiles = sweep(ROI, BASE, {"deconv_iterations": [0, 3.0]})
+    assert [t.values["deconv_iterations"] for t in tiles] == [0, 3]
+    img, _ = montage(tiles, {"deconv_iterations": [0, 3]})
+    assert img.shape == (2 * 64 + 2, 64)
