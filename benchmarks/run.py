@@ -56,28 +56,26 @@ def bench_sparse(shape, repeat, backend="numpy", iters=5):
     plan = be.sparse_hessian_plan(shape, fidelity=150, sparsity=10, continuity=0.5)
     plan.set_data(f)
     plan.step()
+    return time_steps(plan, repeat, iters)
 
-    def run():
+
+def time_steps(plan, repeat, iters):
+    """Best time of one plan step (waiting for device work where the plan queues it)."""
+
+    def steps():
         for _ in range(iters):
             plan.step()
         if hasattr(plan, "finish"):
             plan.finish()
 
-    return best_time(run, repeat) / iters
+    return best_time(steps, repeat) / iters
 
 
 def bench_rl(shape, psf, repeat, backend="numpy", iters=5, acceleration=None):
     y = (np.random.default_rng(2).random(shape) * 100 + 10).astype(np.float32)
     plan = get_backend(backend).rl_plan(shape, psf, acceleration=acceleration)
     plan.set_data(y)
-
-    def run():
-        for _ in range(iters):
-            plan.step()
-        if hasattr(plan, "finish"):
-            plan.finish()
-
-    return best_time(run, repeat) / iters
+    return time_steps(plan, repeat, iters)
 
 
 def sparse_peak_memory(shape):

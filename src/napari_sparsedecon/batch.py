@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .core.params import SparseParams
-from .core.tiling import estimate, iter_tiled, plan_tiles, to_numpy
-from .core.validation import FLOAT, check_block
+from .core.tiling import estimate, iter_tiled, plan_tiles, scale_to_max_one, to_numpy
+from .core.validation import check_block
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 
@@ -165,13 +165,8 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
             _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, backend,
                              progress)
         else:
-            gen = iter_tiled(data, p, psf=psf, out=writer.array, memory_budget=memory_budget,
-                             tile=tile, backend=backend)
-            while True:
-                try:
-                    pr = next(gen)
-                except StopIteration:
-                    break
+            for pr in iter_tiled(data, p, psf=psf, out=writer.array,
+                                 memory_budget=memory_budget, tile=tile, backend=backend):
                 if progress:
                     progress(pr)
         writer.commit()
@@ -188,8 +183,8 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     from .core.tiling import global_scale
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    budget = memory_budget or None
-    per_worker = budget // n_workers if budget else None  # the budget is for all workers
+    # the budget is for all workers together
+    per_worker = memory_budget // n_workers if memory_budget else None
     plan = plan_tiles(data.shape, p, None if psf is None else psf.shape,
                       memory_budget=per_worker, tile=tile)
     nt = data.shape[0]
@@ -211,14 +206,12 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
 
             progress(Progress("chunks", i + 1, len(futures)))
     if not p.quantitative:
-        gmax = max(float(np.max(writer.array[a:a + chunk])) for a in range(0, nt, chunk))
-        for a in range(0, nt, chunk):
-            writer.array[a:a + chunk] = np.asarray(writer.array[a:a + chunk]) / FLOAT(gmax)
+        scale_to_max_one(writer.array, chunk)
 
 
 def _chunk_task(src, a, b, lo, hi, params, psf, scale, memory_budget, tile, backend):
     """On a worker: frames [lo, hi) of ``src`` with the global ``scale``; keep [a, b)."""
-    from .core.pipeline import _working_psf, prepare
+    from .core.pipeline import deconv_psf, prepare
     from .core.sparse_hessian import run
     from .core.tiling import iter_solve_tiles
 
@@ -231,8 +224,7 @@ def _chunk_task(src, a, b, lo, hi, params, psf, scale, memory_budget, tile, back
         shape = tuple(data.shape)
     finally:
         info.get("close", lambda: None)()
-    do_deconv = p.deconv_method != "none" and p.deconv_iterations > 0
-    wpsf = _working_psf(psf, p.psf_fwhm_px, shape, p.upsample, 3) if do_deconv else None
+    wpsf = deconv_psf(p, psf, shape, 3)
     plan = plan_tiles(work.shape, SparseParams.from_dict({**params, "upsample": 1}),
                       None if wpsf is None else wpsf.shape, memory_budget=memory_budget,
                       tile=tile, chunk_t=hi - lo, t_overlap=0)

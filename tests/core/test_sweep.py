@@ -54,3 +54,11 @@ def test_one_parameter_integer_sweep():
     assert [t.values["deconv_iterations"] for t in tiles] == [0, 3]
     img, _ = montage(tiles, {"deconv_iterations": [0, 3]})
     assert img.shape == (2 * 64 + 2, 64)
+
+
+def test_sweep_without_deconvolution_needs_no_psf():
+    base = SparseParams(iterations=10, deconv_method="none")
+    tiles = sweep(ROI, base, {"sparsity": [1.0, 5.0]})
+    assert len(tiles) == 2 and "residual" not in tiles[0].scores
+    tiles = sweep(ROI, SparseParams(iterations=10), {"deconv_iterations": [0]})
+    assert tiles[0].values == {"deconv_iterations": 0}

@@ -34,17 +34,10 @@ from ..core.pipeline import iter_sparse_deconvolve
 from ..core.psf import gaussian_psf
 from ..core.richardson_lucy import iter_richardson_lucy
 from ..core.roi import centered_box, clamp_box, frame_window, fwhm_nm_to_px, result_geometry
+from ._layers import layer_unit, to_pixels
 
 PSF_SOURCES = ("FWHM (nm)", "FWHM (pixels)", "PSF layer")
 PREVIEW_SIZE = 256
-
-
-def _layer_unit(layer) -> str | None:
-    units = getattr(layer, "units", None)
-    if units is None:
-        return None
-    u = str(units[-1])
-    return {"micrometer": "um", "nanometer": "nm"}.get(u, u)
 
 
 class _DeconvBase(Container):
@@ -104,7 +97,7 @@ class _DeconvBase(Container):
                     f"{tuple(ls)}; generate or measure the PSF at the image's pixel size")
             return data, None, f"layer '{p.name}' {data.shape}"
         if src == "FWHM (nm)":
-            px = fwhm_nm_to_px(self.fwhm.value, layer.scale[-1], _layer_unit(layer))
+            px = fwhm_nm_to_px(self.fwhm.value, layer.scale[-1], layer_unit(layer))
             return None, px, f"Gaussian {self.fwhm.value:g} nm = {px:.2f} px"
         return None, float(self.fwhm.value), f"Gaussian {self.fwhm.value:g} px"
 
@@ -353,8 +346,7 @@ class SparseDeconWidget(_DeconvBase):
         for shp in reversed(self._viewer.layers):
             if isinstance(shp, napari.layers.Shapes) and len(shp.data):
                 verts = np.asarray(shp.data[-1])[:, -2:]
-                world = verts * np.asarray(shp.scale[-2:]) + np.asarray(shp.translate[-2:])
-                pix = (world - np.asarray(layer.translate[-2:])) / np.asarray(layer.scale[-2:])
+                pix = to_pixels(verts, shp, layer)
                 box = clamp_box(pix.min(axis=0), pix.max(axis=0), data_shape)
                 break
         if box is None:

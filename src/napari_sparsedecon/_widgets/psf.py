@@ -23,6 +23,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from ..core import psf_models as pm
 from ..core.beads import measure_psf
 from ..core.roi import NM_PER_UNIT
+from ._layers import layer_unit, to_pixels
 
 MODELS = ("Gaussian (FWHM)", "Born-Wolf (widefield)", "Gibson-Lanni (index mismatch)",
           "Confocal", "Effective NA (SIM, Airyscan)")
@@ -34,14 +35,6 @@ def _models():
 
     have = importlib.util.find_spec("psfmodels") is not None
     return (*MODELS, VECTORIAL) if have else MODELS
-
-
-def _nm_per_layer_unit(layer) -> float | None:
-    units = getattr(layer, "units", None)
-    if units is None:
-        return None
-    u = {"micrometer": "um", "nanometer": "nm"}.get(str(units[-1]), str(units[-1]))
-    return NM_PER_UNIT.get(u.lower())
 
 
 class _Failed(str):
@@ -186,15 +179,13 @@ class PSFWidget(Container):
             self.status.value = "error: choose a bead image layer"
             return None
         data = np.asarray(layer.data)
-        f = _nm_per_layer_unit(layer)
+        unit = layer_unit(layer)
+        f = NM_PER_UNIT.get(unit.lower()) if unit else None
         scale_nm = tuple(float(s) * f for s in layer.scale) if f else None
         positions = None
         if self.points.value is not None and len(self.points.value.data):
             pts = np.asarray(self.points.value.data)[:, -data.ndim:]
-            world = pts * np.asarray(self.points.value.scale[-data.ndim:]) + \
-                np.asarray(self.points.value.translate[-data.ndim:])
-            positions = [tuple(v) for v in
-                         (world - np.asarray(layer.translate)) / np.asarray(layer.scale)]
+            positions = [tuple(v) for v in to_pixels(pts, self.points.value, layer)]
         theory = None
         if scale_nm is not None:
             lat, ax = pm.theoretical_fwhm_nm(self.na.value, self.wavelength.value,

@@ -48,6 +48,11 @@ class SparseParams:
         if isinstance(self.psf_fwhm_px, list):
             object.__setattr__(self, "psf_fwhm_px", tuple(self.psf_fwhm_px))
 
+    @property
+    def deconvolves(self) -> bool:
+        """Whether the pipeline runs its final deconvolution (and so needs a PSF)."""
+        return self.deconv_method != "none" and self.deconv_iterations > 0
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

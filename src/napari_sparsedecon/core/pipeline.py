@@ -34,6 +34,13 @@ def _working_psf(psf, fwhm, img_shape, upsample, ndim_data):
     return gaussian_psf(None, tuple(f))
 
 
+def deconv_psf(params: SparseParams, psf, img_shape, ndim_data):
+    """The PSF at the working pixel size, or None when the pipeline does not deconvolve."""
+    if not params.deconvolves:
+        return None
+    return _working_psf(psf, params.psf_fwhm_px, img_shape, params.upsample, ndim_data)
+
+
 def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float = 150.0,
                            sparsity: float = 10.0, continuity: float = 0.5,
                            iterations: int = 100, background: str = "none", upsample: int = 1,
@@ -58,19 +65,16 @@ def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float
         if not -3 <= axis <= 2:
             raise ValueError(f"axis must be 0, 1 or 2 for 3-D data, got {axis}")
         img = np.ascontiguousarray(np.moveaxis(img, axis, 0))
-    do_deconv = params.deconv_method != "none" and params.deconv_iterations > 0
-    if do_deconv and psf is None and psf_fwhm_px is None:
+    if params.deconvolves and psf is None and psf_fwhm_px is None:
         raise ValueError(
             "the deconvolution step needs a PSF: pass psf=<array> or psf_fwhm_px=<FWHM in "
             "pixels>, or deconv_method='none' to run the sparse step alone"
         )
-    work_psf = (_working_psf(psf, psf_fwhm_px, img.shape, params.upsample, img.ndim)
-                if do_deconv else None)
+    work_psf = deconv_psf(params, psf, img.shape, img.ndim)
     if work_psf is not None and work_psf.ndim > img.ndim:
         raise ValueError("a 3-D PSF needs 3-D data")
     # Everything above validates eagerly (errors raise here, not at the first next()).
-    return _pipeline(img, params, work_psf, do_deconv, moved, axis, backend, device,
-                     return_estimate)
+    return _pipeline(img, params, work_psf, moved, axis, backend, device, return_estimate)
 
 
 def prepare(img, params: SparseParams) -> np.ndarray:
@@ -103,8 +107,7 @@ def iter_solve(work, scale: float, params: SparseParams, work_psf, *, backend="n
                                        return_estimate=return_estimate)
     del f
     np.maximum(g, 0, out=g)
-    do_deconv = params.deconv_method != "none" and params.deconv_iterations > 0
-    if do_deconv and g.any():
+    if params.deconvolves and g.any():
         g = yield from iter_richardson_lucy(
             g, work_psf, iterations=params.deconv_iterations,
             acceleration="biggs" if params.deconv_method == "biggs" else None,
@@ -113,7 +116,7 @@ def iter_solve(work, scale: float, params: SparseParams, work_psf, *, backend="n
     return g
 
 
-def _pipeline(img, params, work_psf, do_deconv, moved, axis, backend, device, return_estimate):
+def _pipeline(img, params, work_psf, moved, axis, backend, device, return_estimate):
     yield Progress("prepare", 0, 1)
     img = prepare(img, params)
     yield Progress("prepare", 1, 1)

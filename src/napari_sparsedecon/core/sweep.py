@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .params import SparseParams
-from .pipeline import _working_psf, iter_sparse_deconvolve
+from .pipeline import deconv_psf, iter_sparse_deconvolve
 from .progress import Progress
 from .sparse_hessian import run
 
@@ -91,9 +91,8 @@ def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy"
         p = base.replace(**values)
         out = run(iter_sparse_deconvolve(roi, psf=psf, backend=backend, device=device,
                                          **p.to_dict()))
-        fwd = None
-        if p.deconv_method != "none" and p.upsample == 1:
-            fwd = _working_psf(psf, p.psf_fwhm_px, np.shape(roi), 1, np.ndim(roi))
+        # the residual needs the forward model on the ROI's grid
+        fwd = deconv_psf(p, psf, np.shape(roi), np.ndim(roi)) if p.upsample == 1 else None
         tile = SweepTile(values, out, scores_for(roi, out, fwd))
         tiles.append(tile)
         yield Progress("sweep", i + 1, len(combos), out)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import SparseParams
-from .pipeline import _working_psf, iter_solve, prepare
+from .pipeline import deconv_psf, iter_solve, prepare
 from .progress import Progress
 from .sparse_hessian import run
 from .validation import FLOAT, check_block
@@ -177,9 +177,7 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
     if nd not in (2, 3):
         raise ValueError(f"tiled processing takes 2-D or 3-D data, got shape {image.shape}")
     up = params.upsample
-    do_deconv = params.deconv_method != "none" and params.deconv_iterations > 0
-    work_psf = (_working_psf(psf, params.psf_fwhm_px, image.shape, up, nd)
-                if do_deconv else None)
+    work_psf = deconv_psf(params, psf, image.shape, nd)
     plan = plan_tiles(image.shape, params, None if work_psf is None else work_psf.shape,
                       memory_budget=memory_budget, tile=tile, overlap=overlap,
                       chunk_t=chunk_t, t_overlap=t_overlap)
@@ -227,11 +225,24 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
             out[ta:tb] = keep
         else:
             out[...] = keep
-    if not params.quantitative and gmax > 0:  # the reference's max-1 scaling, globally
-        for a in range(0, nt, max(plan.chunk_t, 1)):
-            sl = (slice(a, min(a + plan.chunk_t, nt)),) if nd == 3 else (slice(None),)
-            out[sl] = np.asarray(out[sl]) / FLOAT(gmax)
+    if not params.quantitative:
+        scale_to_max_one(out, plan.chunk_t, gmax)
     return out
+
+
+def scale_to_max_one(out, chunk: int, gmax: float | None = None) -> None:
+    """The reference's max-1 scaling, applied globally and a t-chunk at a time.
+
+    ``gmax``: the output's maximum when the caller tracked it; else read back.
+    """
+    nd, nt, chunk = len(out.shape), out.shape[0], max(int(chunk), 1)
+    spans = ([(slice(a, min(a + chunk, nt)),) for a in range(0, nt, chunk)] if nd == 3
+             else [(slice(None),)])
+    if gmax is None:
+        gmax = max(float(np.max(out[sl])) for sl in spans)
+    if gmax > 0:
+        for sl in spans:
+            out[sl] = np.asarray(out[sl]) / FLOAT(gmax)
 
 
 def iter_solve_tiles(work, scale, params, work_psf, plan, *, backend="numpy", device=None,

@@ -105,12 +105,17 @@ class OpenCLSparseHessian:
         self._g = self.fidelity * f
         self._pending = False
 
-    def _update(self):
-        cl, q = self.cl, self.queue
-        cl.enqueue_copy(q, self.g_d, self._g)
+    def _bregman(self):
+        """Both fused kernels: Bregman update from g_d, then the next rhs into rhs_d."""
+        q = self.queue
         self.k_update(q, self._gsize, None, self.g_d, *self._vargs, *self._dims)
         self.k_adjoint(q, self._gsize, None, self.f_d, self.rhs_d, *self._vargs, *self._dims,
                        *self._weights)
+
+    def _update(self):
+        cl, q = self.cl, self.queue
+        cl.enqueue_copy(q, self.g_d, self._g)
+        self._bregman()
         cl.enqueue_copy(q, self._g, self.rhs_d)  # blocking: the host solve needs it
 
     def step(self):
@@ -127,9 +132,7 @@ class OpenCLSparseHessian:
         if not self._pending:
             self.cl.enqueue_copy(q, self.rhs_d, np.ascontiguousarray(self._g, dtype=FLOAT))
         else:
-            self.k_update(q, self._gsize, None, self.g_d, *self._vargs, *self._dims)
-            self.k_adjoint(q, self._gsize, None, self.f_d, self.rhs_d, *self._vargs,
-                           *self._dims, *self._weights)
+            self._bregman()
         self._dct.fft(self._rhs_arr)
         self.k_divide(q, self._gsize, None, self.rhs_d, *(e.data for e in self._eig),
                       self._dims[0], self._dims[1], np.float32(self._host.base))
@@ -139,11 +142,9 @@ class OpenCLSparseHessian:
         self._g = None
 
     def result(self):
-        if self.device_transforms:
-            if self._g is None:
-                self._g = np.empty(self.shape, np.float32)
-                self.cl.enqueue_copy(self.queue, self._g, self.g_d)
-            return self._g
+        if self._g is None:  # device transforms: g lives on the device until asked for
+            self._g = np.empty(self.shape, np.float32)
+            self.cl.enqueue_copy(self.queue, self._g, self.g_d)
         return self._g
 
     def finish(self):
