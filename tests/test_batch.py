@@ -141,11 +141,66 @@ def test_local_cluster_matches_serial(folder, tmp_path):
         a, _ = read_tiff(serial / name)
         b, _ = read_tiff(dist / name)
         np.testing.assert_array_equal(a, b)
-    # one stack split into t-chunks across the two workers
+    # one stack split into blocks (tiles of 64 px) across the two workers
     stack = folder / "stack.zarr"
-    assert main(["run", str(stack), "--out-dir", str(serial), "--continuity", "1", *args]) == 0
+    assert main(["run", str(stack), "--out-dir", str(serial), "--continuity", "1",
+                 "--deconv-method", "rl", *args]) == 0
     assert main(["run", str(stack), "--out-dir", str(dist), "--continuity", "1", "--workers",
-                 "2", *args]) == 0
+                 "2", "--tile", "64", "--deconv-method", "rl", *args]) == 0
     a, _ = read_tiff(serial / "stack_sparse.tif")
     b, _ = read_tiff(dist / "stack_sparse.tif")
-    assert np.abs(a - b).max() <= 1e-3 * (float(a.max()) - float(a.min()))
+    m = 16  # tiles equal the untiled result away from the image border
+    assert np.abs(a - b)[:, m:-m, m:-m].max() <= 1e-3 * (float(a.max()) - float(a.min()))
+
+
+def test_distributed_blocks_match_untiled(tmp_path):
+    """Tiles and t-chunks with overlap on a 2-worker cluster equal the untiled result."""
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(3)
+    frames = [make_phantom((160, 176), seed=s).blurred for s in range(7)]
+    stack = np.stack(frames).astype(np.float32)
+    stack = rng.poisson(stack + 20).astype(np.uint16)
+    src = tmp_path / "t.tif"
+    write_tiff(src, stack)
+    kw = {"psf_fwhm_px": 3.0, "continuity": 1.0, "iterations": 20, "deconv_iterations": 5,
+          "deconv_method": "rl"}
+    p = nsd.SparseParams(**kw)
+    ref = nsd.sparse_deconvolve(stack.astype(np.float32), **kw)
+    job = batch.Job(str(src), str(tmp_path / "t_sparse.tif"), "tif")
+    seen = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        data, info = batch.read_image(str(src))
+        writer = batch._Writer(job, stack.shape, None, {})
+        try:
+            batch._run_distributed(client, job, data, p, None, writer, 2**30, 48, "numpy",
+                                   seen.append, chunk_t=3)
+            writer.commit()
+        finally:
+            info["close"]()
+    out, _ = read_tiff(job.dst)
+    rng_ = float(ref.max() - ref.min())
+    assert np.abs(out - ref)[:, 16:-16, 16:-16].max() <= 1e-3 * rng_
+    stages = [pr.stage for pr in seen]
+    assert stages[0] == "prepare" and stages[-1] == "tiles"
+    assert seen[-1].iteration == seen[-1].total
+    assert not _leftovers(tmp_path)  # the scratch store went with the temporary folder
+
+
+def test_plan_blocks_prefers_long_chunks_and_fits_budget():
+    from napari_sparsedecon.core.tiling import BYTES_PER_PIXEL, plan_blocks
+
+    p = nsd.SparseParams(psf_fwhm_px=3.0)
+    budget = 1536 * 2**20
+    plan = plan_blocks((50, 2048, 2048), p, (21, 21), task_budget=budget, min_tasks=4)
+    assert plan.chunk_t == 50 and plan.t_overlap == 0  # no frame solved twice
+    assert BYTES_PER_PIXEL * 50 * (plan.tile + 2 * plan.overlap) ** 2 <= budget
+    # a small budget shortens the t-chunks (with overlap) instead of shrinking tiles away
+    small = plan_blocks((50, 2048, 2048), p, (21, 21), task_budget=64 * 2**20)
+    assert small.chunk_t < 50 and small.t_overlap > 0
+    assert small.tile >= 3 * small.overlap
+    frames = small.chunk_t + 2 * small.t_overlap
+    assert BYTES_PER_PIXEL * frames * (small.tile + 2 * small.overlap) ** 2 <= 64 * 2**20
+    with pytest.raises(MemoryError, match="raise --memory-budget"):
+        plan_blocks((50, 2048, 2048), p, (21, 21), task_budget=2**20)

@@ -114,6 +114,89 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
                     t_overlap=int(t_overlap), budget=budget)
 
 
+def plan_blocks(work_shape, params: SparseParams, psf_shape, *, task_budget: int,
+                tile=None, chunk_t=None, min_tasks: int = 1) -> TilePlan:
+    """Blocks of a *prepared* (N, Y, X) stack for independent tasks (a cluster).
+
+    Unlike :func:`plan_tiles`, no t-chunk is held whole: a task reads its block
+    (t-chunk and Y/X tile, each with its overlap) from a store of prepared
+    frames, so the whole ``task_budget`` goes to the block's working set. The
+    t-chunk is as long as possible (every frame when it fits with tiles of at
+    least four overlaps), since t-overlap frames are solved twice; tiles are
+    then made equal in size, and split further until there are ``min_tasks``.
+    """
+    nt, ny, nx = (int(v) for v in work_shape)
+    ov = choose_overlap(params, psf_shape)
+    t_ov = (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
+            if params.continuity > 0 else 0)
+    min_side = max(4 * ov, 64)
+
+    def side_for(frames):
+        return int(math.sqrt(task_budget / (BYTES_PER_PIXEL * frames))) - 2 * ov
+
+    if chunk_t is None:
+        chunk_t = nt
+        if side_for(nt) < min(min_side, max(ny, nx)):
+            frames = int(task_budget // (BYTES_PER_PIXEL * (min_side + 2 * ov) ** 2))
+            chunk_t = min(nt, frames - 2 * t_ov)
+            if chunk_t < 1:
+                raise MemoryError(
+                    f"a memory budget of {task_budget / 2**20:.0f} MiB per task cannot hold "
+                    f"{1 + 2 * t_ov} frame(s) of {min_side}+2x{ov} px tiles; raise "
+                    f"--memory-budget or use fewer workers")
+    frames = min(nt, chunk_t + (2 * t_ov if chunk_t < nt else 0))
+    if tile is None:
+        side = max(min(side_for(frames), max(ny, nx)), 1)
+        if side < min(min_side, max(ny, nx)) // 2:
+            raise MemoryError(f"a memory budget of {task_budget / 2**20:.0f} MiB per task is "
+                              f"too small for tiles with {ov} px overlap; raise "
+                              f"--memory-budget or use fewer workers")
+        n_y, n_x = -(-ny // side), -(-nx // side)
+        n_t = -(-nt // chunk_t)
+        while n_t * n_y * n_x < min_tasks and max(ny / n_y, nx / n_x) > min_side:
+            if ny / n_y >= nx / n_x:
+                n_y += 1
+            else:
+                n_x += 1
+        tile = max(-(-ny // n_y), -(-nx // n_x))  # equal tiles: balanced tasks
+    return TilePlan(tile=int(tile), overlap=int(ov), chunk_t=int(chunk_t),
+                    t_overlap=int(t_ov) if chunk_t < nt else 0, budget=int(task_budget))
+
+
+def iter_blocks(work_shape, plan: TilePlan):
+    """Yield (t, y, x) blocks of a plan: ((lo, hi), (a, b)) per axis, as :func:`_spans`."""
+    nt, ny, nx = work_shape
+    for ts in _spans(nt, plan.chunk_t, plan.t_overlap):
+        for ys in _spans(ny, plan.tile, plan.overlap):
+            for xs in _spans(nx, plan.tile, plan.overlap):
+                yield ts, ys, xs
+
+
+def solve_block(block, scale, params: SparseParams, work_psf, spans, shape, plan: TilePlan, *,
+                backend="numpy", device=None):
+    """Solve one prepared block and weight it by its blending ramps.
+
+    ``spans``: ((tlo, thi), (ta, tb)), ((ylo, yhi), (ya, yb)), ((xlo, xhi), (xa, xb));
+    ``shape``: the whole prepared stack's (N, Y, X). Returns the frames [ta, tb)
+    over the block's whole Y/X span, weighted so that the blocks of a plan sum
+    to the blended result (the ramps of neighbouring tiles add up to one).
+    """
+    (tlo, _), (ta, tb) = spans[0]
+    (ylo, yhi), (ya, yb) = spans[1]
+    (xlo, xhi), (xa, xb) = spans[2]
+    if block.max() > 0:
+        res = run(iter_solve(block, scale, params, work_psf, backend=backend, device=device))
+    else:
+        res = np.zeros_like(block)
+    res = res[ta - tlo: tb - tlo]
+    ov, t = plan.overlap, plan.tile
+    wy = _ramp(shape[1], ylo, yhi, ya, yb, ov) / _ramp_sum(shape[1], t, ov)[ylo:yhi]
+    wx = _ramp(shape[2], xlo, xhi, xa, xb, ov) / _ramp_sum(shape[2], t, ov)[xlo:xhi]
+    w = np.outer(wy, wx)
+    res *= w.astype(FLOAT)
+    return res
+
+
 def _spans(n, step, overlap):
     """[(lo, hi) of the processed span, (a, b) of the kept core)] along one axis."""
     out = []
@@ -136,6 +219,15 @@ def _ramp(n_total, lo, hi, a, b, overlap):
         if b < n_total:
             w = np.minimum(w, np.clip(((b + h) - x - 0.5) / (2 * h), 0, 1))
     return w
+
+
+def _ramp_sum(n, step, overlap):
+    """Sum of the blending ramps of all tiles along one axis (one, unless a tile is
+    narrower than the overlap); dividing by it makes the weights a partition of unity."""
+    total = np.zeros(n)
+    for (lo, hi), (a, b) in _spans(n, step, overlap):
+        total[lo:hi] += _ramp(n, lo, hi, a, b, overlap)
+    return total
 
 
 def to_numpy(a) -> np.ndarray:
