@@ -24,20 +24,72 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
 from .. import __version__
 from ..core.background import BACKGROUND_MODES
 from ..core.params import SparseParams
 from ..core.pipeline import iter_sparse_deconvolve
+from ..core.progress import Progress
 from ..core.psf import gaussian_psf
 from ..core.richardson_lucy import iter_richardson_lucy
-from ..core.roi import centered_box, clamp_box, frame_window, fwhm_nm_to_px, result_geometry
+from ..core.roi import (
+    NM_PER_UNIT,
+    centered_box,
+    clamp_box,
+    frame_window,
+    fwhm_nm_to_px,
+    result_geometry,
+)
 from ._layers import layer_unit, to_pixels
 
 PSF_SOURCES = ("FWHM (nm)", "FWHM (pixels)", "PSF layer")
 PREVIEW_SIZE = 256
+
+
+class _Checked:
+    """A result with the trust report computed after it (returned by the worker)."""
+
+    def __init__(self, result, report):
+        self.result, self.report = result, report
+
+
+def pixel_nm(layer) -> float | None:
+    """The layer's pixel size in nm, or None when its scale is in pixels."""
+    unit = layer_unit(layer)
+    key = None if unit is None else str(unit).lower()
+    return float(layer.scale[-1]) * NM_PER_UNIT[key] if key in NM_PER_UNIT else None
+
+
+def _run_checked(gen, data, params, psf, checks, *, pixel_size_nm, frame, backend, tracker):
+    """Pass the run's progress on, then check its result (see core.trust.assess)."""
+    from ..core.trust import assess
+
+    while True:
+        try:
+            pr = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        if tracker is not None:
+            tracker(pr)
+        yield pr._replace(estimate=None)
+    yield Progress("trust checks", 0, 1)
+    y, x = np.asarray(data), result
+    ax = params.axis if y.ndim == 3 else 0
+    if ax:  # assess() works with the continuity axis first
+        y, x = np.moveaxis(y, ax, 0), np.moveaxis(x, ax, 0)
+    rep = assess(y, x, params.replace(axis=0), psf=psf, pixel_nm=pixel_size_nm, frame=frame,
+                 residual=checks["residual"], frc_check=checks["frc"],
+                 hallucination=checks["hallucination"], tracker=tracker, backend=backend)
+    if ax:
+        if rep.residual is not None:
+            rep.residual = np.moveaxis(rep.residual, 0, ax)
+        if rep.hallucination is not None:
+            rep.hallucination = np.moveaxis(rep.hallucination, 0, ax)
+    yield Progress("trust checks", 1, 1)
+    return _Checked(result, rep)
 
 
 class _DeconvBase(Container):
@@ -170,8 +222,38 @@ class _DeconvBase(Container):
               "metadata": {"napari_sparsedecon": meta}, "colormap": layer.colormap.name}
         if getattr(layer, "units", None) is not None:
             kw["units"] = layer.units
+        report = None
+        if isinstance(out, _Checked):
+            out, report = out.result, out.report
+            meta["trust"] = report.summary()
         self._viewer.add_image(out, **kw)
         self.status.value = f"done in {seconds:.2f} s"
+        if report is not None:
+            self._show_report(report, layer, name)
+
+    def _show_report(self, report, layer, name):
+        """Extra layers and messages for the trust checks."""
+        scale, translate = list(layer.scale), list(layer.translate)
+        kw = {}
+        if getattr(layer, "units", None) is not None:
+            kw["units"] = layer.units
+        if report.residual is not None:
+            r = report.residual
+            lim = float(np.percentile(np.abs(r), 99.9)) or 1.0
+            self._viewer.add_image(r, name=f"{name} residual", colormap="PiYG",
+                                   contrast_limits=(-lim, lim), scale=scale,
+                                   translate=translate, visible=False,
+                                   metadata={"napari_sparsedecon": {
+                                       "trust": "residual y - (H x + b), input units"}}, **kw)
+        if report.hallucination is not None and report.hallucination.any():
+            self._viewer.add_labels(report.hallucination.astype(np.uint8),
+                                    name=f"{name} hallucination", scale=scale,
+                                    translate=translate, opacity=0.6, **kw)
+        text = report.summary()
+        self.status.value = text.splitlines()[0] if text else self.status.value
+        show_info(f"trust checks for '{name}':\n{text}")
+        for w in report.warnings or []:
+            show_warning(f"{name}: {w}")
 
     def _on_error(self, err):
         show_error(f"{self.method_name} failed: {err}")
@@ -230,6 +312,32 @@ class SparseDeconWidget(_DeconvBase):
                                              "reference code")
         self.save_params_button = PushButton(text="Save parameters...")
         self.load_params_button = PushButton(text="Load parameters...")
+        self.suggest_button = PushButton(text="Suggest from ROI",
+                                         tooltip="estimate noise and background on the ROI "
+                                                 "and fill fidelity, sparsity, iterations "
+                                                 "and background from the calibration")
+        self.suggest_info = Label(label="suggestion", value="")
+        self.check_residual = CheckBox(text="residual map y - (Hx + b)", value=False,
+                                       tooltip="a layer of what the result does not explain, "
+                                               "zero-centred colours: structure in it means a "
+                                               "wrong PSF, background or too strong a prior")
+        self.check_frc = CheckBox(text="FRC resolution (nm)", value=False,
+                                  tooltip="Fourier ring correlation of input and result: two "
+                                          "frames of a time-lapse, else a checkerboard split; "
+                                          "the result's from two independent runs")
+        self.check_hallucination = CheckBox(text="hallucination guard", value=False,
+                                            tooltip="flag bright result where the input is "
+                                                    "background at the noise level")
+        self.check_convergence = CheckBox(text="convergence check", value=False,
+                                          tooltip="warn when the last iteration still "
+                                                  "changed the result noticeably")
+        self.trust_box = Container(widgets=[self.check_residual, self.check_frc,
+                                            self.check_hallucination,
+                                            self.check_convergence],
+                                   layout="vertical", labels=False, label="trust checks")
+        from .sweep import SweepPanel
+
+        self.sweep = SweepPanel(self)
         self.preview = CheckBox(text="live preview on ROI", value=False,
                                 tooltip="re-runs on the last rectangle of a Shapes layer (or "
                                         "256x256 around the view centre) after each change")
@@ -240,8 +348,12 @@ class SparseDeconWidget(_DeconvBase):
                      self.quantitative, self.backend, self.psf_info,
                      Container(widgets=[self.save_params_button, self.load_params_button],
                                layout="horizontal", labels=False),
+                     Container(widgets=[self.suggest_button], labels=False),
+                     self.suggest_info, self.trust_box,
                      self.preview, self.run_button,
-                     self.cancel_button, self.progress, self.status])
+                     self.cancel_button, self.progress, self.status,
+                     Label(value="<b>Parameter sweep on the ROI</b>"), self.sweep])
+        self.suggest_button.changed.connect(self.suggest)
         self.save_params_button.changed.connect(self._ask_save_params)
         self.load_params_button.changed.connect(self._ask_load_params)
         self._debounce = QTimer()
@@ -324,13 +436,62 @@ class SparseDeconWidget(_DeconvBase):
             except (ValueError, TypeError, OSError) as err:
                 show_error(f"sparse: {err}")
 
-    def make_generator(self, data, layer, return_estimate=False):
+    def checks(self) -> dict:
+        return {"residual": self.check_residual.value, "frc": self.check_frc.value,
+                "hallucination": self.check_hallucination.value,
+                "convergence": self.check_convergence.value}
+
+    def make_generator(self, data, layer, return_estimate=False, with_checks=True):
+        from ..core.trust import ConvergenceTracker
+
         p, psf = self.params(layer)
         be = self.resolved_backend()
-        gen = iter_sparse_deconvolve(data, psf=psf, backend=be, **p.to_dict())
+        checks = self.checks()
+        checked = with_checks and any(checks.values())
+        gen = iter_sparse_deconvolve(data, psf=psf, backend=be, **p.to_dict(),
+                                     return_estimate=checks["convergence"] and checked)
         meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": be.name,
                 "device": be.device_name, "psf": self.psf_info.value}
+        if checked:
+            frame = None
+            if np.ndim(data) == 3 and self._viewer.dims.ndim >= 3:
+                frame = int(np.clip(round((self._viewer.dims.point[-3] - layer.translate[0])
+                                          / layer.scale[0]), 0, np.shape(data)[0] - 1))
+            gen = _run_checked(gen, data, p, psf, checks, pixel_size_nm=pixel_nm(layer),
+                               frame=frame, backend=be,
+                               tracker=ConvergenceTracker() if checks["convergence"] else None)
         return gen, meta, p.upsample
+
+    # -- suggestion ----------------------------------------------------------
+    def suggest(self, *_):
+        """Fill fidelity, sparsity, iterations and background from the ROI's noise."""
+        from ..core.psf import measure_fwhm
+        from ..core.suggest import suggest_parameters
+
+        try:
+            layer = self._require_image()
+            p, psf = self.params(layer)
+            frames, (y0, y1, x0, x1) = self.roi(layer)
+            data = layer.data
+            crop = (np.asarray(data[y0:y1, x0:x1]) if frames is None
+                    else np.asarray(data[frames[0], y0:y1, x0:x1]))
+            fw = p.psf_fwhm_px if psf is None else max(measure_fwhm(psf)[-2:])
+            if fw is None:
+                raise ValueError("give a PSF (FWHM or layer) first")
+            s = suggest_parameters(crop, psf_fwhm_px=fw, base=p)
+        except (ValueError, TypeError) as err:
+            show_error(f"suggest: {err}")
+            self.suggest_info.value = f"error: {err}"
+            return None
+        q = s.params
+        self.fidelity.value, self.sparsity.value = q.fidelity, q.sparsity
+        self.iterations.value, self.deconv_iterations.value = q.iterations, q.deconv_iterations
+        self.background.value = q.background
+        self.suggest_info.value = (f"SNR {s.snr:.0f}: fidelity {q.fidelity:g}, "
+                                   f"sparsity {q.sparsity:g}")
+        self.suggest_info.tooltip = s.message()
+        show_info(f"suggest: {s.message()}")
+        return s
 
     # -- preview -----------------------------------------------------------
     def _schedule_preview(self, *_):
@@ -381,7 +542,7 @@ class SparseDeconWidget(_DeconvBase):
             else:
                 idx, a, b = frames
                 crop = np.asarray(data[a:b, y0:y1, x0:x1])
-            gen, _, upsample = self.make_generator(crop, layer)
+            gen, _, upsample = self.make_generator(crop, layer, with_checks=False)
         except (ValueError, TypeError) as err:
             self.status.value = f"preview: {err}"
             return None

@@ -126,3 +126,81 @@ def montage(tiles, grid: dict, gap: int = 2):
         img[..., y0:y0 + h, x0:x0 + w] = t.image
         labels.append(((y0, x0), t.label()))
     return img, labels
+
+
+def parse_values(text: str, name: str = "values") -> list:
+    """Values from text: a list ``"50, 100, 200"`` or a range ``"10:1000:5 log"``
+    (start:stop:count, ``lin`` or ``log``; default ``lin``)."""
+    s = str(text).strip()
+    msg = (f"cannot read {name} {text!r}; type a list like '50, 100, 200' or a range like "
+           f"'10:1000:5 log' (start:stop:count, lin or log)")
+    if not s:
+        raise ValueError(msg)
+    if ":" in s:
+        spec, _, scale = s.partition(" ")
+        parts = spec.split(":")
+        scale = {"": "linear", "lin": "linear", "linear": "linear",
+                 "log": "log"}.get(scale.strip().lower())
+        if len(parts) != 3 or scale is None:
+            raise ValueError(msg)
+        try:
+            start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
+        except ValueError:
+            raise ValueError(msg) from None
+        return value_range(start, stop, n, scale)
+    try:
+        return [float(v) for v in s.replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(msg) from None
+
+
+def sweep_table(tiles) -> list[dict]:
+    """One row per tile: its values and scores (for a table or a CSV file)."""
+    return [{**t.values, **{f"score_{k}": v for k, v in t.scores.items()}} for t in tiles]
+
+
+def export_sweep(path, tiles, grid: dict, *, scale=None, base: SparseParams | None = None):
+    """Write the montage as ``<path>.tif`` and the table as ``<path>.csv``, atomically.
+
+    Returns the two paths. ``base``: the parameters shared by every tile,
+    stored with the montage.
+    """
+    import csv
+    import io
+    from pathlib import Path
+
+    from ..io.tiff import atomic_write, write_tiff
+
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".tif", ".tiff", ".csv") else path
+    img, labels = montage(tiles, grid)
+    meta = {"sweep": {k: [float(v) for v in vals] for k, vals in grid.items()},
+            "labels": [text for _, text in labels],
+            "base": base.to_dict() if base is not None else None}
+    tif = write_tiff(stem.with_suffix(".tif"), img, scale=scale, metadata=meta)
+    rows = sweep_table(tiles)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+    def write(tmp):
+        Path(tmp).write_text(buf.getvalue())
+
+    csv_path = atomic_write(stem.with_suffix(".csv"), write)
+    return tif, csv_path
+
+
+def tile_at(grid: dict, tile_shape, position, gap: int = 2) -> int | None:
+    """Index of the montage tile under ``position`` (y, x in montage pixels), or None."""
+    names = list(grid)
+    rows = len(grid[names[0]])
+    cols = len(grid[names[1]]) if len(names) == 2 else 1
+    h, w = tile_shape[-2:]
+    y, x = float(position[0]), float(position[1])
+    r, c = int(y // (h + gap)), int(x // (w + gap))
+    if not (0 <= r < rows and 0 <= c < cols):
+        return None
+    if y - r * (h + gap) >= h or x - c * (w + gap) >= w:
+        return None  # on the gap between tiles
+    return r * cols + c

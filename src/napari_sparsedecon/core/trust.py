@@ -161,3 +161,202 @@ def convergence(previous, current, *, tol: float = 1e-3) -> Convergence:
            f"stopped far from convergence: the last iteration still changed the result by "
            f"{100 * rel:.2g}% (tolerance {100 * tol:.2g}%); run more iterations")
     return Convergence(rel, ok, msg)
+
+
+#: Per-iteration relative change above which a stage "stopped far from
+#: convergence". The split-Bregman sparse step converges (phantom: 3e-3 per
+#: iteration after 30 iterations, 1e-4..3e-4 after 100); Richardson-Lucy is
+#: stopped early on purpose (its iteration count regularises; 6e-3..1e-2 per
+#: iteration after 30), so only a deconvolution still changing by 5% per
+#: iteration is flagged.
+CONVERGENCE_TOL = {"sparse": 2e-3, "deconv": 5e-2}
+#: Fraction of pixels flagged by :func:`hallucination_mask` above which a
+#: result is reported as holding structure the input does not support.
+HALLUCINATION_WARN = 1e-3
+
+
+class ConvergenceTracker:
+    """Keeps the last two estimates of each stage of a Progress stream.
+
+    Call it with every Progress of a run made with ``return_estimate=True``;
+    :meth:`results` then says, per stage, how far the last iteration moved.
+    """
+
+    def __init__(self):
+        self._last: dict = {}
+
+    def __call__(self, progress) -> None:
+        est = getattr(progress, "estimate", None)
+        if est is None:
+            return
+        prev = self._last.get(progress.stage, (None, None))[1]
+        self._last[progress.stage] = (prev, est)
+
+    def results(self, tol: dict | None = None) -> dict:
+        tol = {**CONVERGENCE_TOL, **(tol or {})}
+        out = {}
+        for stage, (prev, cur) in self._last.items():
+            if prev is not None and prev.shape == cur.shape:
+                out[stage] = convergence(prev, cur, tol=tol.get(stage, 1e-3))
+        return out
+
+
+@dataclass
+class TrustReport:
+    """What :func:`assess` found; ``warnings`` are the lines to show a user."""
+
+    residual: np.ndarray | None = None  # y - (H x + b), input grid and units
+    residual_rms_over_noise: float | None = None  # ~1 when only noise is left
+    frc_input: FRCResult | None = None
+    frc_result: FRCResult | None = None
+    frc_method: str | None = None  # "two frames" or "checkerboard"
+    hallucination: np.ndarray | None = None  # mask on the input grid
+    hallucination_fraction: float | None = None
+    convergence: dict | None = None
+    notes: list = None
+    warnings: list = None
+
+    def summary(self) -> str:
+        lines = []
+        if self.residual_rms_over_noise is not None:
+            lines.append(f"residual rms = {self.residual_rms_over_noise:.2f} x noise sigma")
+        for name, r in (("input", self.frc_input), ("result", self.frc_result)):
+            if r is not None:
+                val = (f"{r.resolution_nm:.0f} nm" if r.resolution_nm is not None
+                       else f"{r.resolution_px:.2f} px")
+                lines.append(f"FRC resolution of the {name}: {val}"
+                             + (" (sampling-limited)" if r.nyquist_limited else "")
+                             + f" [{self.frc_method}]")
+        if self.hallucination_fraction is not None:
+            lines.append(f"bright-on-background pixels: {100 * self.hallucination_fraction:.3f}%")
+        for stage, c in (self.convergence or {}).items():
+            lines.append(f"{stage}: last iteration changed the result by "
+                         f"{100 * c.relative_change:.2g}%")
+        return "\n".join(lines + list(self.notes or []) + list(self.warnings or []))
+
+
+def _bin2(a):
+    ny, nx = a.shape[-2] // 2 * 2, a.shape[-1] // 2 * 2
+    a = a[..., :ny, :nx]
+    return a.reshape(a.shape[:-2] + (ny // 2, 2, nx // 2, 2)).mean(axis=(-3, -1))
+
+
+def _half_psf(psf, fwhm_px):
+    """PSF (or FWHM) on a checkerboard half-grid, whose pixels are twice as large."""
+    if psf is None:
+        return None, (None if fwhm_px is None else
+                      (tuple(float(v) / 2 for v in fwhm_px) if np.ndim(fwhm_px)
+                       else float(fwhm_px) / 2))
+    p = np.asarray(psf, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError("a checkerboard FRC of the result needs a 2-D PSF")
+    cy, cx = p.shape[0] // 2, p.shape[1] // 2
+    q = p[cy % 2::2, cx % 2::2]
+    if q.shape[0] % 2 == 0 or q.shape[1] % 2 == 0:
+        q = q[: q.shape[0] - 1 + q.shape[0] % 2, : q.shape[1] - 1 + q.shape[1] % 2]
+    return (q / q.sum()).astype(FLOAT), None
+
+
+def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
+           frame: int | None = None, residual: bool = True, frc_check: bool = True,
+           hallucination: bool = True, tracker: ConvergenceTracker | None = None,
+           backend="numpy") -> TrustReport:
+    """Check a sparse-deconvolution result against its input.
+
+    ``image``: what was deconvolved ((Y, X) or (T, Y, X), continuity along the
+    first axis); ``result``: the pipeline's output for it with ``params`` (a
+    :class:`~napari_sparsedecon.core.params.SparseParams`) and ``psf``.
+    ``pixel_nm``: the input's pixel size, for FRC in nm. ``frame``: which
+    frame of 3-D data the FRC looks at (default the middle one).
+    ``tracker``: a :class:`ConvergenceTracker` fed during the run.
+
+    The FRC of the result compares two *independent* deconvolutions: of two
+    consecutive frames (3-D data) or of the two checkerboard halves of the
+    input (2-D data; PSF width halved), so the prior cannot fake correlation.
+    """
+    from .background import estimate_background
+    from .pipeline import deconv_psf, sparse_deconvolve
+
+    y = np.asarray(image, dtype=FLOAT)
+    x = np.asarray(result, dtype=FLOAT)
+    up = params.upsample
+    if x.shape[-2:] != (y.shape[-2] * up, y.shape[-1] * up) or x.ndim != y.ndim:
+        raise ValueError(f"result {x.shape} does not match the input {y.shape} "
+                         f"(up-sampling x{up})")
+    rep = TrustReport(notes=[], warnings=[])
+    bg = (estimate_background(y, params.background) if params.background != "none"
+          else np.zeros_like(y))
+    sigma = estimate_noise_sigma(y if y.ndim == 2 else y[y.shape[0] // 2])
+    if residual:
+        fwd = deconv_psf(params, psf, y.shape, y.ndim)
+        if fwd is None:  # no deconvolution: the result is the denoised image itself
+            fwd = np.ones((1, 1), dtype=FLOAT)
+        if not params.quantitative:  # max-1 results: fit the one lost intensity scale
+            hx = residual_map(np.zeros_like(y), x, fwd, upsample=up)  # = -H x
+            k = float(((y - bg) * -hx).sum() / max(float((hx.astype(np.float64) ** 2).sum()),
+                                                    1e-30))
+            x_units = x * FLOAT(k)
+            rep.notes.append("max-1 result: residual after fitting its intensity scale")
+        else:
+            x_units = x
+        rep.residual = residual_map(y, x_units, fwd, background=bg, upsample=up)
+        core = rep.residual[..., 8:-8, 8:-8] if min(y.shape[-2:]) > 32 else rep.residual
+        rep.residual_rms_over_noise = float(np.sqrt(np.mean(core.astype(np.float64) ** 2))
+                                            / max(sigma, 1e-12))
+    if hallucination:
+        xg = _bin2(x) if up == 2 else x
+        frames = [(y, xg)] if y.ndim == 2 else list(zip(y, xg, strict=True))
+        masks = [hallucination_mask(a, b, noise_sigma=estimate_noise_sigma(a))
+                 for a, b in frames]
+        rep.hallucination = masks[0] if y.ndim == 2 else np.stack(masks)
+        rep.hallucination_fraction = float(rep.hallucination.mean())
+        if rep.hallucination_fraction > HALLUCINATION_WARN:
+            rep.warnings.append(
+                f"warning: {100 * rep.hallucination_fraction:.2f}% of the result is bright "
+                f"where the input holds only background at the noise level; lower sparsity "
+                f"or raise fidelity, and check the hallucination layer")
+    if frc_check:
+        _frc(rep, y, params, psf, pixel_nm, frame, backend, sparse_deconvolve)
+    if tracker is not None:
+        rep.convergence = tracker.results()
+        for stage, c in rep.convergence.items():
+            if not c.converged:
+                rep.warnings.append(f"warning ({stage} step): {c.message}")
+    return rep
+
+
+def _frc(rep, y, params, psf, pixel_nm, frame, backend, sparse_deconvolve):
+    kw = {**params.to_dict(), "continuity": 0.0, "axis": 0}
+    psf2 = psf
+    if y.ndim == 3:
+        if psf is not None and np.ndim(psf) == 3:
+            rep.notes.append("FRC: not computed for a 3-D PSF (z-stack); two planes of a "
+                             "stack are not two images of one object")
+            return
+        if y.shape[0] < 2:
+            y = y[0]
+    if y.ndim == 3:
+        i = y.shape[0] // 2 if frame is None else int(np.clip(frame, 0, y.shape[0] - 2))
+        i = min(i, y.shape[0] - 2)
+        a, b = y[i], y[i + 1]
+        rep.frc_method = "two frames"
+        rep.frc_input = frc(a, b, pixel_nm=pixel_nm)
+        pix_res = pixel_nm / params.upsample if pixel_nm else None
+        if np.ndim(kw.get("psf_fwhm_px")) and len(kw["psf_fwhm_px"]) == 3:
+            kw["psf_fwhm_px"] = tuple(kw["psf_fwhm_px"][-2:])
+    else:
+        a, b = checkerboard_split(y)
+        rep.frc_method = "checkerboard"
+        rep.frc_input = frc_single(y, pixel_nm=pixel_nm)
+        psf2, half_fwhm = _half_psf(psf, kw.get("psf_fwhm_px"))
+        kw["psf_fwhm_px"] = half_fwhm
+        pix_res = 2 * pixel_nm / params.upsample if pixel_nm else None
+    ra = sparse_deconvolve(np.ascontiguousarray(a, dtype=FLOAT), psf=psf2, backend=backend,
+                           **kw)
+    rb = sparse_deconvolve(np.ascontiguousarray(b, dtype=FLOAT), psf=psf2, backend=backend,
+                           **kw)
+    out = frc(ra, rb, pixel_nm=pix_res)
+    if rep.frc_method == "checkerboard":  # in the result's own pixels (half-grid px = 2)
+        out = FRCResult(out.frequencies / 2.0, out.curve, out.resolution_px * 2.0,
+                        out.resolution_nm, out.nyquist_limited)
+    rep.frc_result = out

@@ -1,0 +1,247 @@
+"""The sweep section of the sparse-deconvolution widget.
+
+Thin: :func:`napari_sparsedecon.core.sweep.iter_sweep` runs in a thread
+worker on the widget's ROI with the widget's parameters as the base; the
+montage is one image layer (values and scores written on each tile by a
+Points layer's text); clicking a tile, or choosing it in the list, and
+pressing "Use tile" copies its values into the widget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+
+from ..core.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
+
+MONTAGE_NAME = "sparse sweep"
+LABELS_NAME = "sparse sweep labels"
+WIDGET_FOR = {"fidelity": "fidelity", "sparsity": "sparsity", "continuity": "continuity",
+              "iterations": "iterations", "deconv_iterations": "deconv_iterations"}
+
+
+def _fmt_scores(scores: dict) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in scores.items())
+
+
+class SweepPanel(Container):
+    """Sweep one or two parameters on the ROI of a :class:`SparseDeconWidget`."""
+
+    def __init__(self, owner):
+        super().__init__(labels=True)
+        self._owner = owner
+        self._viewer = owner._viewer
+        self._worker = None
+        self.tiles = []
+        self.grid = {}
+        self._geometry = None
+        self.param1 = ComboBox(label="sweep", choices=SWEEPABLE, value="fidelity",
+                               tooltip="first parameter: rows of the montage")
+        self.values1 = LineEdit(label="values", value="50:400:4 log",
+                                tooltip="a list '50, 100, 200' or a range start:stop:count "
+                                        "with lin or log, e.g. '10:1000:5 log'")
+        self.param2 = ComboBox(label="and", choices=("none",) + SWEEPABLE, value="sparsity",
+                               tooltip="second parameter (columns), or none")
+        self.values2 = LineEdit(label="values ", value="1, 5, 10, 20")
+        self.run_button = PushButton(text="Run sweep on ROI")
+        self.cancel_button = PushButton(text="Cancel sweep", enabled=False)
+        self.tile = ComboBox(label="tile", choices=[], nullable=True,
+                             tooltip="a finished tile (or click it in the montage)")
+        self.use_button = PushButton(text="Use tile's parameters", enabled=False)
+        self.export_button = PushButton(text="Export sweep...", enabled=False)
+        self.info = Label(label="sweep", value="")
+        self.extend([self.param1, self.values1, self.param2, self.values2,
+                     Container(widgets=[self.run_button, self.cancel_button],
+                               layout="horizontal", labels=False),
+                     self.tile, Container(widgets=[self.use_button, self.export_button],
+                                          layout="horizontal", labels=False),
+                     self.info])
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        self.use_button.changed.connect(self.use_tile)
+        self.export_button.changed.connect(self._ask_export)
+        self.param2.changed.connect(lambda *_: setattr(self.values2, "visible",
+                                                       self.param2.value != "none"))
+
+    # -- running -----------------------------------------------------------
+    def read_grid(self) -> dict:
+        grid = {self.param1.value: parse_values(self.values1.value, self.param1.value)}
+        if self.param2.value != "none":
+            if self.param2.value == self.param1.value:
+                raise ValueError("choose two different parameters, or 'none' for the second")
+            grid[self.param2.value] = parse_values(self.values2.value, self.param2.value)
+        return grid
+
+    def run(self, *_):
+        """Run every combination on the owner's ROI in a background worker."""
+        owner = self._owner
+        try:
+            layer = owner._require_image()
+            grid = self.read_grid()
+            base, psf = owner.params(layer)
+            frames, (y0, y1, x0, x1) = owner.roi(layer)
+            data = layer.data
+            if frames is None:
+                crop = np.asarray(data[y0:y1, x0:x1], dtype=np.float32)
+            else:
+                crop = np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1], dtype=np.float32)
+            be = owner.resolved_backend()
+            gen = iter_sweep(crop, base, grid, psf=psf, backend=be)
+        except (ValueError, TypeError, RuntimeError, MemoryError) as err:
+            show_error(f"sweep: {err}")
+            self.info.value = f"error: {err}"
+            return None
+        self.cancel()
+        n = int(np.prod([len(v) for v in grid.values()]))
+        self.grid, self.tiles, self._base = grid, [], base
+        self._geometry = (layer, frames, y0, x0, base.upsample)
+        self.tile.choices = []
+
+        @thread_worker
+        def work():
+            return (yield from gen)
+
+        worker = work()
+        self._worker = worker
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_done)
+        worker.errored.connect(lambda e: show_error(f"sweep failed: {e}"))
+        worker.aborted.connect(lambda: setattr(self.info, "value", "cancelled"))
+        worker.finished.connect(self._on_finished)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.info.value = f"0/{n} combinations"
+        worker.start()
+        return worker
+
+    def cancel(self, *_):
+        if self._worker is not None:
+            self._worker.quit()
+
+    def _frame(self, img):
+        frames = self._geometry[1]
+        return img[frames[0] - frames[1]] if frames is not None else img
+
+    def _on_progress(self, p):
+        self._owner.progress.max = max(p.total, 1)
+        self._owner.progress.value = p.iteration
+        self.info.value = f"{p.iteration}/{p.total} combinations"
+        if p.estimate is not None:  # show results as they finish: fill the montage so far
+            self._partial = getattr(self, "_partial", [])[: p.iteration - 1] + [p.estimate]
+            self._show(self._partial, final=False)
+
+    def _on_done(self, tiles):
+        self.tiles = tiles
+        self._show([t.image for t in tiles], final=True)
+        self.tile.choices = [(f"{t.label()} ({_fmt_scores(t.scores)})", i)
+                             for i, t in enumerate(tiles)]
+        best = min(range(len(tiles)), key=lambda i: tiles[i].scores.get("residual", 0))
+        self.use_button.enabled = self.export_button.enabled = True
+        self.info.value = (f"{len(tiles)} tiles; lowest residual: {tiles[best].label()}; "
+                           f"click a tile or pick it above")
+
+    def _on_finished(self):
+        self._worker = None
+        self._partial = []
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+
+    # -- montage layer -----------------------------------------------------
+    def _show(self, images, final):
+        from ..core.roi import result_geometry
+        from ..core.sweep import SweepTile
+
+        layer, frames, y0, x0, up = self._geometry
+        shape = self._frame(images[0]).shape
+        tiles = [SweepTile(dict(v), self._frame(im)) for v, im in
+                 zip(self._combos(), images, strict=False)]
+        blank = [SweepTile(v, np.zeros(shape, np.float32))
+                 for v in self._combos()[len(tiles):]]
+        if final:
+            for t, full in zip(tiles, self.tiles, strict=True):
+                t.scores = full.scores
+        img, labels = montage(tiles + blank, self.grid)
+        scale, translate = result_geometry(layer.scale[-2:], layer.translate[-2:], up)
+        translate = [translate[0] + y0 * layer.scale[-2], translate[1] + x0 * layer.scale[-1]]
+        v = self._viewer
+        units = {}
+        if getattr(layer, "units", None) is not None:
+            units["units"] = layer.units[-2:]
+        if MONTAGE_NAME in v.layers:
+            ml = v.layers[MONTAGE_NAME]
+            ml.data, ml.scale, ml.translate = img, scale, translate
+            ml.contrast_limits = (float(img.min()), float(max(img.max(), img.min() + 1e-6)))
+        else:
+            ml = v.add_image(img, name=MONTAGE_NAME, scale=scale, translate=translate,
+                             colormap="magma", **units)
+            ml.mouse_drag_callbacks.append(self._on_click)
+        ml.metadata["napari_sparsedecon"] = {"sweep": self.grid, "base": self._base.to_dict()}
+        text = [lab + ("\n" + _fmt_scores(t.scores) if t.scores else "")
+                for (_, lab), t in zip(labels, tiles + blank, strict=True)]
+        pts = np.array([[p[0] + 1, p[1] + 1] for p, _ in labels], dtype=float)
+        text_kw = {"string": "{label}", "color": "white", "size": 8, "anchor": "upper_left"}
+        if LABELS_NAME in v.layers:
+            pl = v.layers[LABELS_NAME]
+            pl.data = pts
+            pl.features = {"label": text}
+            pl.scale, pl.translate = scale, translate
+        else:
+            v.add_points(pts, name=LABELS_NAME, features={"label": text}, text=text_kw,
+                         size=0.1, scale=scale, translate=translate, face_color="transparent",
+                         border_color="transparent", **units)
+        v.layers.selection.active = ml
+
+    def _combos(self):
+        import itertools
+
+        names = list(self.grid)
+        return [dict(zip(names, c, strict=True))
+                for c in itertools.product(*(self.grid[n] for n in names))]
+
+    def _on_click(self, layer, event):
+        if not self.tiles:
+            return
+        pos = layer.world_to_data(event.position)[-2:]
+        i = tile_at(self.grid, self.tiles[0].image.shape[-2:], pos)
+        if i is not None:
+            self.tile.value = i
+            self.use_tile()
+
+    # -- tiles -> widget, export ---------------------------------------------
+    def use_tile(self, *_):
+        """Copy the chosen tile's values into the deconvolution widget's controls."""
+        i = self.tile.value
+        if i is None or not self.tiles:
+            show_error("sweep: run a sweep and choose a tile first")
+            return None
+        t = self.tiles[i]
+        for name, value in t.values.items():
+            getattr(self._owner, WIDGET_FOR[name]).value = value
+        self.info.value = f"using {t.label()}"
+        show_info(f"sweep: parameters set to {t.label()}")
+        return t
+
+    def export(self, path):
+        from ..core.sweep import export_sweep
+
+        if not self.tiles:
+            raise ValueError("run a sweep first")
+        layer, _, _, _, up = self._geometry
+        scale = [s / up for s in layer.scale[-2:]]
+        tiles = [type(t)(t.values, self._frame(t.image), t.scores) for t in self.tiles]
+        return export_sweep(path, tiles, self.grid, scale=scale, base=self._base)
+
+    def _ask_export(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(None, "Export sweep", "sweep.tif",
+                                              "TIFF + CSV (*.tif)")
+        if path:
+            try:
+                tif, csv = self.export(path)
+                show_info(f"sweep written to {tif} and {csv}")
+            except (ValueError, OSError) as err:
+                show_error(f"sweep: {err}")
+

@@ -1,0 +1,108 @@
+"""Sweep section, Suggest button and trust checks of the sparse widget."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+import napari_sparsedecon as nsd  # noqa: E402
+from napari_sparsedecon._widgets.deconv import SparseDeconWidget  # noqa: E402
+from napari_sparsedecon._widgets.sweep import LABELS_NAME, MONTAGE_NAME  # noqa: E402
+from napari_sparsedecon.core.phantom import make_phantom  # noqa: E402
+from napari_sparsedecon.io.tiff import read_tiff  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def phantom_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    ph = make_phantom((192, 192), photons=400, seed=4)
+    layer = viewer.add_image(ph.noisy.astype(np.float32), name="ph", scale=(0.032, 0.032),
+                             units=("um", "um"))
+    viewer.add_shapes([[[40, 40], [40, 120], [120, 120], [120, 40]]], shape_type="rectangle",
+                      name="roi", scale=(0.032, 0.032), units=("um", "um"))
+    w = SparseDeconWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.image.reset_choices()
+    w.image.value = layer
+    w.fwhm.value = 110.0
+    return viewer, w, layer, ph
+
+
+def test_sweep_montage_click_copies_parameters_and_export(phantom_widget, qtbot, tmp_path):
+    viewer, w, layer, _ = phantom_widget
+    w.iterations.value = 20
+    w.deconv_iterations.value = 5
+    sw = w.sweep
+    sw.param1.value, sw.values1.value = "fidelity", "50, 200"
+    sw.param2.value, sw.values2.value = "sparsity", "1:9:3"
+    sw.run()
+    qtbot.waitUntil(lambda: sw._worker is None, timeout=60000)
+    assert len(sw.tiles) == 6
+    ml = viewer.layers[MONTAGE_NAME]
+    assert ml.data.shape == (2 * 80 + 2, 3 * 80 + 2 * 2)  # 2 rows x 3 columns of the 80 px ROI
+    np.testing.assert_allclose(ml.scale, layer.scale)
+    labels = viewer.layers[LABELS_NAME].features["label"]
+    assert "fidelity 200, sparsity 9" in labels.iloc[5] and "residual" in labels.iloc[5]
+    # the tile equals a plain run on the ROI with its parameters
+    roi = np.asarray(layer.data[40:120, 40:120])
+    expect = nsd.sparse_deconvolve(roi, psf_fwhm_px=110 / 32, iterations=20,
+                                   deconv_iterations=5, fidelity=200.0, sparsity=5.0)
+    np.testing.assert_allclose(sw.tiles[4].image, expect, rtol=1e-5, atol=1e-5)
+
+    class Click:  # a click on the middle of row 1, column 2 (world coordinates)
+        position = (np.array([80 + 2 + 40, 2 * (80 + 2) + 40]) * 0.032
+                    + np.asarray(ml.translate))
+
+    sw._on_click(ml, Click)
+    assert w.fidelity.value == 200.0 and w.sparsity.value == 9.0
+    tif, csv = sw.export(tmp_path / "sweep")
+    img, info = read_tiff(tif)
+    np.testing.assert_array_equal(img, ml.data)
+    assert info["metadata"]["sweep"] == {"fidelity": [50.0, 200.0], "sparsity": [1.0, 5.0, 9.0]}
+    rows = csv.read_text().splitlines()
+    assert rows[0].startswith("fidelity,sparsity,score_") and len(rows) == 7
+
+
+def test_sweep_bad_values_error(phantom_widget, monkeypatch):
+    viewer, w, _, _ = phantom_widget
+    seen = []
+    monkeypatch.setattr("napari_sparsedecon._widgets.sweep.show_error", seen.append)
+    w.sweep.values1.value = "ten, twenty"
+    assert w.sweep.run() is None
+    assert "cannot read fidelity" in seen[0] and MONTAGE_NAME not in viewer.layers
+
+
+def test_suggest_fills_widget_and_says_why(phantom_widget):
+    _, w, _, _ = phantom_widget
+    w.fidelity.value, w.sparsity.value = 5.0, 0.0
+    s = w.suggest()
+    assert s is not None and w.fidelity.value == s.params.fidelity != 5.0
+    assert w.sparsity.value == s.params.sparsity
+    assert "SNR" in w.suggest_info.value and "noise sigma" in w.suggest_info.tooltip
+
+
+def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
+    viewer, w, layer, _ = phantom_widget
+    w.iterations.value = 10  # far from convergence on purpose
+    w.deconv_iterations.value = 5
+    for cb in (w.check_residual, w.check_frc, w.check_hallucination, w.check_convergence):
+        cb.value = True
+    warnings = []
+    import napari_sparsedecon._widgets.deconv as mod
+
+    orig = mod.show_warning
+    mod.show_warning = warnings.append
+    try:
+        w.run()
+        qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+    finally:
+        mod.show_warning = orig
+    res = viewer.layers["ph sparse residual"]
+    lo, hi = res.contrast_limits
+    assert res.colormap.name == "PiYG" and lo == -hi  # centred on zero
+    assert res.data.shape == layer.data.shape
+    md = viewer.layers["ph sparse"].metadata["napari_sparsedecon"]
+    assert "FRC resolution of the input" in md["trust"] and " nm " in md["trust"]
+    assert any("far from convergence" in m for m in warnings)
