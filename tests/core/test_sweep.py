@@ -62,3 +62,24 @@ def test_sweep_without_deconvolution_needs_no_psf():
     assert len(tiles) == 2 and "residual" not in tiles[0].scores
     tiles = sweep(ROI, SparseParams(iterations=10), {"deconv_iterations": [0]})
     assert tiles[0].values == {"deconv_iterations": 0}
+
+
+def test_parse_values_lists_ranges_and_errors():
+    from napari_sparsedecon.core.sweep import parse_values
+
+    assert parse_values("50, 100,200") == [50.0, 100.0, 200.0]
+    assert parse_values("10:1000:3 log") == pytest.approx([10.0, 100.0, 1000.0])
+    assert parse_values("0:1:3") == [0.0, 0.5, 1.0]
+    for bad in ("", "ten", "1:2", "1:10:3 cubic", "0:10:3 log"):
+        with pytest.raises(ValueError):
+            parse_values(bad)
+
+
+def test_tile_at_maps_montage_pixels_to_tiles():
+    from napari_sparsedecon.core.sweep import tile_at
+
+    grid = {"fidelity": [1, 2], "sparsity": [1, 2, 3]}
+    assert tile_at(grid, (10, 20), (5, 5)) == 0
+    assert tile_at(grid, (10, 20), (15, 50)) == 5  # row 1, column 2
+    assert tile_at(grid, (10, 20), (10.5, 5)) is None  # the gap
+    assert tile_at(grid, (10, 20), (40, 5)) is None  # outside

@@ -1,6 +1,7 @@
 """Trust tools on cases where the right answer is known."""
 
 import numpy as np
+import pytest
 from scipy.signal import fftconvolve
 
 import napari_sparsedecon as nsd
@@ -87,3 +88,83 @@ def test_convergence_flags_too_few_iterations():
     late = convergence(ests[-2], ests[-1])
     assert not early.converged and "more iterations" in early.message
     assert late.converged
+
+
+# -- assess(): the checks the widget runs -------------------------------------------
+def _run_tracked(y, p):
+    from napari_sparsedecon.core.pipeline import iter_sparse_deconvolve
+    from napari_sparsedecon.core.trust import ConvergenceTracker
+
+    tracker = ConvergenceTracker()
+    gen = iter_sparse_deconvolve(y, return_estimate=True, **p.to_dict())
+    while True:
+        try:
+            tracker(next(gen))
+        except StopIteration as stop:
+            return stop.value, tracker
+
+
+def test_assess_residual_of_the_truth_is_the_noise():
+    from scipy import ndimage
+
+    from napari_sparsedecon.core.params import SparseParams
+    from napari_sparsedecon.core.trust import assess
+
+    rng = np.random.default_rng(3)
+    x = np.zeros((128, 128))
+    x[rng.integers(8, 120, 60), rng.integers(8, 120, 60)] = 500.0
+    noise = rng.normal(0, 2.0, x.shape)
+    y = ndimage.gaussian_filter(x, 3.0 / 2.3548, mode="reflect") + 10.0 + noise
+    p = SparseParams(psf_fwhm_px=3.0, background="none")
+    # the truth through the forward model leaves exactly the background + the noise
+    rep = assess(y, x, p, residual=True, frc_check=False, hallucination=False)
+    left = rep.residual - 10.0
+    assert abs(float(left.mean())) < 0.05
+    assert np.corrcoef(left.ravel(), noise.ravel())[0, 1] > 0.99
+    # a 1.5x too wide PSF leaves structure: clearly more than the noise
+    wrong = assess(y, x, p.replace(psf_fwhm_px=4.5), frc_check=False, hallucination=False)
+    assert 0.9 < rep.residual_rms_over_noise < 1.1  # only the noise is left
+    assert wrong.residual_rms_over_noise > 1.5
+
+
+def test_assess_flags_hallucination_and_early_stop_only_when_due():
+    from napari_sparsedecon.core.params import SparseParams
+    from napari_sparsedecon.core.trust import assess
+
+    p = SparseParams(psf_fwhm_px=3.44)
+    empty = make_phantom((192, 192), photons=400, seed=3, structures=False).noisy
+    r, _ = _run_tracked(empty, p)
+    rep = assess(empty, r, p, frc_check=False, residual=False)
+    assert any("bright where the input holds only background" in w for w in rep.warnings)
+    ph = make_phantom((192, 192), photons=400, seed=3)
+    r, tracker = _run_tracked(ph.noisy, p)
+    rep = assess(ph.noisy, r, p, frc_check=False, residual=False, tracker=tracker)
+    assert rep.warnings == [] and rep.convergence["sparse"].converged
+    short = p.replace(iterations=10)
+    r, tracker = _run_tracked(ph.noisy, short)
+    rep = assess(ph.noisy, r, short, frc_check=False, residual=False, tracker=tracker)
+    assert any("sparse step" in w and "far from convergence" in w for w in rep.warnings)
+
+
+def test_assess_frc_units_and_methods():
+    from napari_sparsedecon.core.params import SparseParams
+    from napari_sparsedecon.core.trust import assess
+
+    ph = make_phantom((192, 192), photons=1000, seed=3)
+    p = SparseParams(psf_fwhm_px=3.44, iterations=30, deconv_iterations=10, upsample=2)
+    r = nsd.sparse_deconvolve(ph.noisy, **p.to_dict())
+    rep = assess(ph.noisy, r, p, pixel_nm=32.0, residual=True, hallucination=True)
+    assert rep.frc_method == "checkerboard"
+    assert rep.frc_input.resolution_nm == pytest.approx(rep.frc_input.resolution_px * 32.0)
+    # the result's pixels are 16 nm after x2 up-sampling
+    assert rep.frc_result.resolution_nm == pytest.approx(rep.frc_result.resolution_px * 16.0)
+    assert rep.residual.shape == ph.noisy.shape  # binned back to the input grid
+    # a time-lapse: two frames with independent noise
+    mean = np.maximum(ph.blurred + ph.background, 0)
+    stack = np.stack([np.random.default_rng(k).poisson(mean) for k in (1, 2)]).astype(
+        np.float32)
+    p1 = p.replace(upsample=1)
+    r = nsd.sparse_deconvolve(stack, **p1.to_dict())
+    rep = assess(stack, r, p1, pixel_nm=32.0, residual=False, hallucination=False)
+    assert rep.frc_method == "two frames"
+    assert 64.0 <= rep.frc_input.resolution_nm < 1000.0

@@ -26,13 +26,13 @@ from scipy import ndimage
 from .params import SparseParams
 from .trust import estimate_noise_sigma
 
-#: PSF FWHM (px) -> rows of (SNR, fidelity, sparsity), from
+#: PSF FWHM (px) -> rows of (SNR, fidelity, sparsity, deconvolution iterations), from
 #: benchmarks/calibrate_suggest.py (2026-11-21, phantom seed 2).
 CALIBRATION = {
-    3.44: ((30.4, 68.1, 3.0), (82.2, 146.8, 3.0), (235.0, 316.2, 3.0), (724.0, 681.3, 3.0),
-           (2103.0, 1000.0, 3.0)),
-    6.25: ((34.9, 31.6, 1.0), (104.9, 31.6, 0.0), (280.7, 21.5, 0.0), (824.4, 21.5, 0.0),
-           (2006.0, 21.5, 0.0)),
+    3.44: ((10.3, 68.1, 3.0, 10), (24.7, 146.8, 3.0, 10), (64.4, 316.2, 3.0, 10),
+           (192.6, 681.3, 3.0, 10), (542.8, 1000.0, 3.0, 10)),
+    6.25: ((11.4, 31.6, 0.0, 30), (33.0, 31.6, 0.0, 30), (88.0, 21.5, 0.0, 30),
+           (259.8, 21.5, 0.0, 30), (652.7, 21.5, 0.0, 30)),
 }
 #: Background (in noise sigmas) below which no background subtraction is suggested.
 BACKGROUND_SIGMAS = 3.0
@@ -80,7 +80,8 @@ def _interp_row(rows, snr):
     s = np.log([r[0] for r in rows])
     fid = np.exp(np.interp(np.log(snr), s, np.log([r[1] for r in rows])))
     sp = float(np.interp(np.log(snr), s, [r[2] for r in rows]))
-    return float(fid), sp
+    dit = float(np.interp(np.log(snr), s, [r[3] for r in rows]))
+    return float(fid), sp, dit
 
 
 def suggest_parameters(roi, *, psf_fwhm_px, base: SparseParams | None = None) -> Suggestion:
@@ -104,6 +105,7 @@ def suggest_parameters(roi, *, psf_fwhm_px, base: SparseParams | None = None) ->
                                                            np.log(widths[0])), 0, 1))
     fidelity = float(np.exp((1 - t) * np.log(per[0][0]) + t * np.log(per[1][0])))
     sparsity = float((1 - t) * per[0][1] + t * per[1][1])
+    deconv_iterations = int(round((1 - t) * per[0][2] + t * per[1][2]))
     background = "none" if bg < BACKGROUND_SIGMAS * sigma else "low/2"
     reasons = [
         f"noise sigma {sigma:.3g} (MAD of a high-pass), background {bg:.3g}, "
@@ -114,13 +116,14 @@ def suggest_parameters(roi, *, psf_fwhm_px, base: SparseParams | None = None) ->
         ("background below 3 noise sigmas: no background subtraction" if background == "none"
          else "background above 3 noise sigmas: wavelet background 'low/2' (weak background; "
               "use 'high/*' where it is bright and structured)"),
-        "sparse iterations 100 (the split-Bregman step has settled to ~1e-4 per iteration "
-        "there); deconvolution iterations 30",
+        f"sparse iterations 100 (the split-Bregman step has settled to ~1e-4 per iteration "
+        f"there); {deconv_iterations} deconvolution iterations (the calibration's best)",
     ]
-    if fw < widths[0] * 0.9 or fw > widths[-1] * 1.1 or snr < 20:
+    if fw < widths[0] * 0.9 or fw > widths[-1] * 1.1 or snr < 10:
         reasons.append("outside the calibrated range: treat it as a rough start and sweep "
                        "fidelity around it")
     base = base or SparseParams(psf_fwhm_px=fw)
     params = base.replace(fidelity=round(fidelity, 1), sparsity=round(sparsity, 2),
-                          iterations=100, deconv_iterations=30, background=background)
+                          iterations=100, deconv_iterations=deconv_iterations,
+                          background=background)
     return Suggestion(params, sigma, bg, signal, snr, fw, tuple(reasons))

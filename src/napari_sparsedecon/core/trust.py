@@ -206,7 +206,8 @@ class TrustReport:
     """What :func:`assess` found; ``warnings`` are the lines to show a user."""
 
     residual: np.ndarray | None = None  # y - (H x + b), input grid and units
-    residual_rms_over_noise: float | None = None  # ~1 when only noise is left
+    residual_offset: float | None = None  # median of the residual
+    residual_rms_over_noise: float | None = None  # about the offset; ~1 when only noise is left
     frc_input: FRCResult | None = None
     frc_result: FRCResult | None = None
     frc_method: str | None = None  # "two frames" or "checkerboard"
@@ -219,7 +220,8 @@ class TrustReport:
     def summary(self) -> str:
         lines = []
         if self.residual_rms_over_noise is not None:
-            lines.append(f"residual rms = {self.residual_rms_over_noise:.2f} x noise sigma")
+            lines.append(f"residual: offset {self.residual_offset:.3g}, rms about it "
+                         f"{self.residual_rms_over_noise:.2f} x the noise sigma")
         for name, r in (("input", self.frc_input), ("result", self.frc_result)):
             if r is not None:
                 val = (f"{r.resolution_nm:.0f} nm" if r.resolution_nm is not None
@@ -301,7 +303,9 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
             x_units = x
         rep.residual = residual_map(y, x_units, fwd, background=bg, upsample=up)
         core = rep.residual[..., 8:-8, 8:-8] if min(y.shape[-2:]) > 32 else rep.residual
-        rep.residual_rms_over_noise = float(np.sqrt(np.mean(core.astype(np.float64) ** 2))
+        core = core.astype(np.float64)
+        rep.residual_offset = float(np.median(core))  # e.g. a background left unmodelled
+        rep.residual_rms_over_noise = float(np.sqrt(np.mean((core - rep.residual_offset) ** 2))
                                             / max(sigma, 1e-12))
     if hallucination:
         xg = _bin2(x) if up == 2 else x
