@@ -59,9 +59,8 @@ def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_pa
     w.beads.reset_choices()
     w.beads.value = layer
     w.na.value, w.wavelength.value = 1.4, 520.0
-    worker = w.measure()
-    with qtbot.waitSignal(worker.finished, timeout=30000):
-        pass
+    assert w.measure() is not None
+    qtbot.waitUntil(lambda: w._worker is None, timeout=30000)
     assert w.report is not None and w.report.n_used >= 10
     psf = viewer.layers["PSF measured"]
     assert abs(float(psf.data.sum()) - 1) < 1e-4
@@ -89,7 +88,7 @@ def test_measure_without_beads_reports_error(make_napari_viewer, qtbot, rng):
     w = PSFWidget(viewer)
     w.beads.reset_choices()
     w.beads.value = layer
-    worker = w.measure()
-    with qtbot.waitSignal(worker.finished, timeout=30000):
-        pass
+    assert w.measure() is not None
+    # wait on the widget's state: the worker may finish before a signal wait could connect
+    qtbot.waitUntil(lambda: w._worker is None, timeout=30000)
     assert "no beads found" in w.status.value
