@@ -64,6 +64,46 @@ def psf_screenshot():
     viewer.close()
 
 
+def sweep_screenshot():
+    """The sweep section, its montage, and the trust-check layers of a run."""
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1500, 1250)
+    (data, kw, _), _ = phantom_sample()
+    layer = viewer.add_image(data, **kw)
+    w = SparseDeconWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Sparse deconvolution", area="right")
+    w.image.reset_choices()
+    w.image.value = layer
+    viewer.add_shapes([np.array([[0.032 * 70, 0.032 * 70], [0.032 * 170, 0.032 * 170]])],
+                      shape_type="rectangle", name="ROI", edge_color="yellow",
+                      face_color="transparent", edge_width=0.02, units=("um", "um"))
+    w.suggest()
+    w.sweep.values1.value = "50:800:3 log"
+    w.sweep.values2.value = "1, 5, 10"
+    w.sweep.run()
+    wait_for(lambda: w.sweep._worker is None and w.sweep.tiles)
+    layer.visible = False
+    viewer.layers["ROI"].visible = False
+    viewer.reset_view()
+    QApplication.processEvents()
+    viewer.screenshot(str(OUT / "sweep_montage.png"), canvas_only=False)
+    for name in ("sparse sweep", "sparse sweep labels"):
+        viewer.layers.remove(name)
+    viewer.layers.remove("ROI")
+    layer.visible = True
+    for cb in (w.check_residual, w.check_frc, w.check_hallucination, w.check_convergence):
+        cb.value = True
+    w.run()
+    wait_for(lambda: w._worker is None)
+    layer.visible = False
+    viewer.layers[f"{layer.name} sparse"].visible = False
+    viewer.layers[f"{layer.name} sparse residual"].visible = True
+    viewer.reset_view()
+    QApplication.processEvents()
+    viewer.screenshot(str(OUT / "trust_residual.png"), canvas_only=False)
+    viewer.close()
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(show=True)
@@ -101,6 +141,7 @@ def main():
     viewer.screenshot(str(OUT / "rl_widget.png"), canvas_only=False)
     viewer.close()
     psf_screenshot()
+    sweep_screenshot()
     print("wrote", sorted(p.name for p in OUT.glob("*.png")))
 
 

@@ -22,8 +22,16 @@ WIDGET_FOR = {"fidelity": "fidelity", "sparsity": "sparsity", "continuity": "con
               "iterations": "iterations", "deconv_iterations": "deconv_iterations"}
 
 
+SCORE_NAMES = {"residual": "residual", "sparsity": "bright px"}
+
+
 def _fmt_scores(scores: dict) -> str:
-    return ", ".join(f"{k} {v:.3g}" for k, v in scores.items())
+    """Scores, short: residual energy fraction, share of bright pixels (in %)."""
+    out = []
+    for k, v in scores.items():
+        out.append(f"{SCORE_NAMES.get(k, k)} {100 * v:.1f}%" if k == "sparsity"
+                   else f"{SCORE_NAMES.get(k, k)} {v:.3g}")
+    return ", ".join(out)
 
 
 class SweepPanel(Container):
@@ -138,6 +146,7 @@ class SweepPanel(Container):
         self.tile.choices = [(f"{t.label()} ({_fmt_scores(t.scores)})", i)
                              for i, t in enumerate(tiles)]
         best = min(range(len(tiles)), key=lambda i: tiles[i].scores.get("residual", 0))
+        self.tile.value = best
         self.use_button.enabled = self.export_button.enabled = True
         self.info.value = (f"{len(tiles)} tiles; lowest residual: {tiles[best].label()}; "
                            f"click a tile or pick it above")
@@ -181,7 +190,7 @@ class SweepPanel(Container):
         text = [lab + ("\n" + _fmt_scores(t.scores) if t.scores else "")
                 for (_, lab), t in zip(labels, tiles + blank, strict=True)]
         pts = np.array([[p[0] + 1, p[1] + 1] for p, _ in labels], dtype=float)
-        text_kw = {"string": "{label}", "color": "white", "size": 8, "anchor": "upper_left"}
+        text_kw = {"string": "{label}", "color": "white", "size": 7, "anchor": "upper_left"}
         if LABELS_NAME in v.layers:
             pl = v.layers[LABELS_NAME]
             pl.data = pts
