@@ -92,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true",
                    help="print what would be done, with estimated memory and time; write "
                         "nothing")
-    r.add_argument("--memory-budget", help="memory for one tile's working set, e.g. 4GiB "
-                                           "(default: half the available memory)")
+    r.add_argument("--memory-budget", help="memory for the whole run, e.g. 4GiB (bytes; "
+                                           "with --workers it covers the client and every "
+                                           "worker; default: half the available memory)")
     r.add_argument("--tile", type=int, help="tile size in working pixels (default: from the "
                                             "memory budget)")
     r.add_argument("--workers", type=int, help="run on a local dask cluster of N worker "
