@@ -106,3 +106,17 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     md = viewer.layers["ph sparse"].metadata["napari_sparsedecon"]
     assert "FRC resolution of the input" in md["trust"] and " nm " in md["trust"]
     assert any("far from convergence" in m for m in warnings)
+
+
+def test_sweep_shows_partial_results_and_cancels(phantom_widget, qtbot):
+    viewer, w, _, _ = phantom_widget
+    w.iterations.value = 300
+    sw = w.sweep
+    sw.values1.value, sw.values2.value = "50:400:4 log", "1, 5, 10, 20"
+    sw.run()
+    qtbot.waitUntil(lambda: MONTAGE_NAME in viewer.layers, timeout=60000)  # first tile shown
+    sw.cancel()
+    qtbot.waitUntil(lambda: sw._worker is None, timeout=60000)
+    assert sw.info.value == "cancelled" and sw.tiles == []
+    assert sw.run_button.enabled and not sw.use_button.enabled
+    assert w.fidelity.value == 150.0  # nothing copied into the widget
