@@ -120,3 +120,30 @@ def test_sweep_shows_partial_results_and_cancels(phantom_widget, qtbot):
     assert sw.info.value == "cancelled" and sw.tiles == []
     assert sw.run_button.enabled and not sw.use_button.enabled
     assert w.fidelity.value == 150.0  # nothing copied into the widget
+
+
+def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    ph = make_phantom((160, 160), photons=400, seed=4)
+    mean = np.maximum(ph.blurred + ph.background, 0)
+    stack = np.stack([np.random.default_rng(k).poisson(mean) for k in range(5)]).astype(
+        np.float32)
+    layer = viewer.add_image(stack, name="tl", scale=(1.0, 0.032, 0.032))
+    viewer.dims.set_point(0, 2.0)
+    w = SparseDeconWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.image.reset_choices()
+    w.image.value = layer
+    w.psf_source.value = "FWHM (pixels)"
+    w.fwhm.value = 3.44
+    w.iterations.value, w.deconv_iterations.value = 20, 5
+    w.sweep.values1.value, w.sweep.param2.value = "100, 300", "none"
+    w.sweep.run()
+    qtbot.waitUntil(lambda: w.sweep._worker is None, timeout=60000)
+    ml = viewer.layers[MONTAGE_NAME]
+    assert ml.data.ndim == 2 and ml.data.shape == (2 * 160 + 2, 160)  # the current frame
+    w.check_frc.value = True
+    w.run()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+    trust = viewer.layers["tl sparse"].metadata["napari_sparsedecon"]["trust"]
+    assert "[two frames]" in trust and " px " in trust  # no physical pixel size: pixels
