@@ -153,7 +153,8 @@ def test_local_cluster_matches_serial(folder, tmp_path):
     assert np.abs(a - b)[:, m:-m, m:-m].max() <= 1e-3 * (float(a.max()) - float(a.min()))
 
 
-def test_distributed_blocks_match_untiled(tmp_path):
+@pytest.mark.parametrize("fmt", ["tif", "zarr"])
+def test_distributed_blocks_match_untiled(tmp_path, fmt):
     """Tiles and t-chunks with overlap on a 2-worker cluster equal the untiled result."""
     distributed = pytest.importorskip("distributed")
     rng = np.random.default_rng(3)
@@ -166,7 +167,7 @@ def test_distributed_blocks_match_untiled(tmp_path):
           "deconv_method": "rl"}
     p = nsd.SparseParams(**kw)
     ref = nsd.sparse_deconvolve(stack.astype(np.float32), **kw)
-    job = batch.Job(str(src), str(tmp_path / "t_sparse.tif"), "tif")
+    job = batch.Job(str(src), str(tmp_path / f"t_sparse.{fmt}"), fmt)
     seen = []
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, \
@@ -179,7 +180,7 @@ def test_distributed_blocks_match_untiled(tmp_path):
             writer.commit()
         finally:
             info["close"]()
-    out, _ = read_tiff(job.dst)
+    out = read_tiff(job.dst)[0] if fmt == "tif" else np.asarray(read_ome_zarr(job.dst)[0])
     rng_ = float(ref.max() - ref.min())
     assert np.abs(out - ref)[:, 16:-16, 16:-16].max() <= 1e-3 * rng_
     stages = [pr.stage for pr in seen]
