@@ -354,6 +354,8 @@ class SparseDeconWidget(_DeconvBase):
                      self.cancel_button, self.progress, self.status,
                      Label(value="<b>Parameter sweep on the ROI</b>"), self.sweep])
         self.suggest_button.changed.connect(self.suggest)
+        self.suggest_info.native.setWordWrap(True)
+        self.status.native.setWordWrap(True)
         self.save_params_button.changed.connect(self._ask_save_params)
         self.load_params_button.changed.connect(self._ask_load_params)
         self._debounce = QTimer()

@@ -66,6 +66,13 @@ class SweepPanel(Container):
                      self.tile, Container(widgets=[self.use_button, self.export_button],
                                           layout="horizontal", labels=False),
                      self.info])
+        # long tile names and messages must not widen the dock over the canvas
+        from qtpy.QtWidgets import QComboBox
+
+        self.tile.native.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.tile.native.setMinimumContentsLength(24)
+        self.info.native.setWordWrap(True)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self.use_button.changed.connect(self.use_tile)
@@ -187,7 +194,7 @@ class SweepPanel(Container):
                              colormap="magma", **units)
             ml.mouse_drag_callbacks.append(self._on_click)
         ml.metadata["napari_sparsedecon"] = {"sweep": self.grid, "base": self._base.to_dict()}
-        text = [lab + ("\n" + _fmt_scores(t.scores) if t.scores else "")
+        text = [lab + ("\n" + _fmt_scores(t.scores).replace(", ", "\n") if t.scores else "")
                 for (_, lab), t in zip(labels, tiles + blank, strict=True)]
         pts = np.array([[p[0] + 1, p[1] + 1] for p, _ in labels], dtype=float)
         text_kw = {"string": "{label}", "color": "white", "size": 7, "anchor": "upper_left"}
