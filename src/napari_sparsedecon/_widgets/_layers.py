@@ -1,4 +1,4 @@
-"""Layer helpers shared by the widgets: length units and coordinate conversion."""
+"""Helpers shared by the widgets: length units, coordinate conversion, thread workers."""
 
 from __future__ import annotations
 
@@ -17,3 +17,29 @@ def to_pixels(coords, src_layer, dst_layer) -> np.ndarray:
     n = c.shape[-1]
     world = c * np.asarray(src_layer.scale[-n:]) + np.asarray(src_layer.translate[-n:])
     return (world - np.asarray(dst_layer.translate[-n:])) / np.asarray(dst_layer.scale[-n:])
+
+
+def start_worker(owner, gen, *, yielded, returned, errored, aborted, finished):
+    """Run generator ``gen`` in a napari thread worker stored as ``owner._worker``.
+
+    Connects the handlers, disables ``owner.run_button`` and enables
+    ``owner.cancel_button`` (``finished`` should undo that), starts it and
+    returns the worker.
+    """
+    from napari.qt.threading import thread_worker
+
+    @thread_worker
+    def work():
+        return (yield from gen)
+
+    worker = work()
+    owner._worker = worker
+    worker.yielded.connect(yielded)
+    worker.returned.connect(returned)
+    worker.errored.connect(errored)
+    worker.aborted.connect(aborted)
+    worker.finished.connect(finished)
+    owner.run_button.enabled = False
+    owner.cancel_button.enabled = True
+    worker.start()
+    return worker

@@ -42,7 +42,7 @@ from ..core.roi import (
     fwhm_nm_to_px,
     result_geometry,
 )
-from ._layers import layer_unit, to_pixels
+from ._layers import layer_unit, start_worker, to_pixels
 
 PSF_SOURCES = ("FWHM (nm)", "FWHM (pixels)", "PSF layer")
 PREVIEW_SIZE = 256
@@ -186,22 +186,11 @@ class _DeconvBase(Container):
         self.cancel()
         t0 = time.perf_counter()
 
-        @thread_worker
-        def work():
-            return (yield from gen)
-
-        worker = work()
-        self._worker = worker
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda out: self._on_result(out, layer, meta, upsample, t0))
-        worker.errored.connect(self._on_error)
-        worker.aborted.connect(self._on_aborted)
-        worker.finished.connect(self._on_finished)
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
         self.status.value = "running"
-        worker.start()
-        return worker
+        return start_worker(self, gen, yielded=self._on_progress,
+                            returned=lambda out: self._on_result(out, layer, meta, upsample, t0),
+                            errored=self._on_error, aborted=self._on_aborted,
+                            finished=self._on_finished)
 
     def cancel(self, *_):
         """Stop the running job at its next iteration; no layer is added."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from ..core.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
+from ._layers import start_worker
 
 MONTAGE_NAME = "sparse sweep"
 LABELS_NAME = "sparse sweep labels"
@@ -114,22 +114,11 @@ class SweepPanel(Container):
         self._geometry = (layer, frames, y0, x0, base.upsample)
         self.tile.choices = []
 
-        @thread_worker
-        def work():
-            return (yield from gen)
-
-        worker = work()
-        self._worker = worker
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(lambda e: show_error(f"sweep failed: {e}"))
-        worker.aborted.connect(lambda: setattr(self.info, "value", "cancelled"))
-        worker.finished.connect(self._on_finished)
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
         self.info.value = f"0/{n} combinations"
-        worker.start()
-        return worker
+        return start_worker(self, gen, yielded=self._on_progress, returned=self._on_done,
+                            errored=lambda e: show_error(f"sweep failed: {e}"),
+                            aborted=lambda: setattr(self.info, "value", "cancelled"),
+                            finished=self._on_finished)
 
     def cancel(self, *_):
         if self._worker is not None:
