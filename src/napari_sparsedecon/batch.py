@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -25,8 +24,6 @@ import numpy as np
 from .core.params import SparseParams
 from .core.tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
 from .core.validation import check_block
-
-_log = logging.getLogger("napari_sparsedecon")
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 
@@ -206,7 +203,13 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
 
     from .core.pipeline import deconv_psf
     from .core.progress import Progress
-    from .core.tiling import default_budget, iter_blocks, plan_blocks
+    from .core.tiling import (
+        check_scale,
+        default_budget,
+        iter_blocks,
+        plan_blocks,
+        warn_biggs_seams,
+    )
 
     threads = max(1, sum(client.nthreads().values()))
     budget = int(memory_budget) if memory_budget else default_budget()
@@ -223,10 +226,8 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
                        task_budget=task_budget, tile=tile, chunk_t=chunk_t,
                        # Biggs takes one global step per block: split only as needed
                        min_tasks=1 if p.deconv_method == "biggs" else 2 * threads)
-    if p.deconv_method == "biggs" and len(list(iter_blocks(wshape, plan))) > 1:
-        _log.warning("Biggs acceleration takes a global step per block: results can differ "
-                     "from the untiled ones by about 1%% of the range at block seams; use "
-                     "deconv_method='rl' for seam-exact blocks")
+    blocks = list(iter_blocks(wshape, plan))
+    warn_biggs_seams(p, len(blocks), "block")
     # pass 1: prepared frames into scratch storage, a few frames per task
     store = os.path.join(writer.tmp, "prepared.zarr")
     zarr.open_array(store, mode="w", shape=wshape, dtype="float32", fill_value=0.0,
@@ -236,7 +237,6 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     params = p.to_dict()
     futs = {client.submit(_prepare_task, job.src, a, min(a + per, nt), params, store,
                           pure=False) for a in range(0, nt, per)}
-    blocks = list(iter_blocks(wshape, plan))
     n_steps = len(futs) + len(blocks)
     scale, step = 0.0, 0
     for fut in as_completed(futs):
@@ -245,10 +245,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
         step += 1
         if progress:
             progress(Progress("prepare", step, n_steps))
-    if scale <= 0:
-        raise ValueError("the image is all zero" if p.background == "none" else
-                         "nothing is left after background subtraction; choose "
-                         "background='none' or a 'low/...' mode")
+    check_scale(scale, p)
     # pass 2: blocks; the client adds each weighted result into the output
     futs = {client.submit(_block_task, store, spans, params, wpsf, scale, plan, backend,
                           pure=False) for spans in blocks}

@@ -67,6 +67,29 @@ def choose_overlap(params: SparseParams, psf_shape) -> int:
     return int(16 + half + math.ceil(reg))
 
 
+def choose_t_overlap(params: SparseParams) -> int:
+    """Overlap frames of a t-chunk on each side: 6 x sqrt(continuity) (measured: keeps
+    chunk seams < 2e-4 of the range at continuity 1); none without continuity."""
+    return (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
+            if params.continuity > 0 else 0)
+
+
+def check_scale(scale: float, params: SparseParams) -> None:
+    """Refuse a zero global intensity scale with the reason."""
+    if scale <= 0:
+        raise ValueError("the image is all zero" if params.background == "none" else
+                         "nothing is left after background subtraction; choose "
+                         "background='none' or a 'low/...' mode")
+
+
+def warn_biggs_seams(params: SparseParams, n_pieces: int, piece: str = "tile") -> None:
+    """Biggs takes one global step per piece: say so when an image is split."""
+    if params.deconv_method == "biggs" and n_pieces > 1:
+        _log.warning("Biggs acceleration takes a global step per %s: results can differ "
+                     "from the untiled ones by about 1%% of the range at %s seams; use "
+                     "deconv_method='rl' for seam-exact %ss", piece, piece, piece)
+
+
 @dataclass(frozen=True)
 class TilePlan:
     tile: int  # tile size (working pixels, Y and X) without overlap
@@ -88,9 +111,8 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
     ov = overlap if overlap is not None else choose_overlap(params, psf_shape)
     nd = len(shape)
     nt = shape[0] if nd == 3 else 1
-    if t_overlap is None:  # measured: 6 frames keep chunk seams < 2e-4 of range at c = 1
-        t_overlap = (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
-                     if (nd == 3 and params.continuity > 0) else 0)
+    if t_overlap is None:
+        t_overlap = choose_t_overlap(params) if nd == 3 else 0
     ny, nx = shape[-2] * up, shape[-1] * up
     frame_bytes = CHUNK_BYTES_PER_PIXEL * ny * nx
     if chunk_t is None:
@@ -127,8 +149,7 @@ def plan_blocks(work_shape, params: SparseParams, psf_shape, *, task_budget: int
     """
     nt, ny, nx = (int(v) for v in work_shape)
     ov = choose_overlap(params, psf_shape)
-    t_ov = (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
-            if params.continuity > 0 else 0)
+    t_ov = choose_t_overlap(params)
     min_side = max(4 * ov, 64)
 
     def side_for(frames):
@@ -182,18 +203,27 @@ def solve_block(block, scale, params: SparseParams, work_psf, spans, shape, plan
     to the blended result (the ramps of neighbouring tiles add up to one).
     """
     (tlo, _), (ta, tb) = spans[0]
-    (ylo, yhi), (ya, yb) = spans[1]
-    (xlo, xhi), (xa, xb) = spans[2]
+    res = run(_iter_solve_weighted(block, scale, params, work_psf, shape[-2:], spans[1],
+                                   spans[2], plan, backend=backend, device=device))
+    return res[ta - tlo: tb - tlo]
+
+
+def _iter_solve_weighted(block, scale, params, work_psf, yx_shape, y_span, x_span,
+                         plan: TilePlan, *, backend, device):
+    """Solve one tile (all-zero tiles are zero) and weight it by its blending ramps,
+    normalised so that the tiles of a plan sum to the blended result."""
     if block.max() > 0:
-        res = run(iter_solve(block, scale, params, work_psf, backend=backend, device=device))
+        res = yield from iter_solve(block, scale, params, work_psf, backend=backend,
+                                    device=device)
     else:
         res = np.zeros_like(block)
-    res = res[ta - tlo: tb - tlo]
+    (ylo, yhi), (ya, yb) = y_span
+    (xlo, xhi), (xa, xb) = x_span
     ov, t = plan.overlap, plan.tile
-    wy = _ramp(shape[1], ylo, yhi, ya, yb, ov) / _ramp_sum(shape[1], t, ov)[ylo:yhi]
-    wx = _ramp(shape[2], xlo, xhi, xa, xb, ov) / _ramp_sum(shape[2], t, ov)[xlo:xhi]
-    w = np.outer(wy, wx)
-    res *= w.astype(FLOAT)
+    ny, nx = yx_shape
+    wy = _ramp(ny, ylo, yhi, ya, yb, ov) / _ramp_sum(ny, t, ov)[ylo:yhi]
+    wx = _ramp(nx, xlo, xhi, xa, xb, ov) / _ramp_sum(nx, t, ov)[xlo:xhi]
+    res *= np.outer(wy, wx).astype(FLOAT)
     return res
 
 
@@ -277,20 +307,14 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
     if out is None:
         out = np.zeros(out_shape, dtype=FLOAT)
     scale = global_scale(image, params, plan)
-    if scale <= 0:
-        raise ValueError("the image is all zero" if params.background == "none" else
-                         "nothing is left after background subtraction; choose "
-                         "background='none' or a 'low/...' mode")
+    check_scale(scale, params)
     nt = image.shape[0] if nd == 3 else 1
     t_spans = _spans(nt, plan.chunk_t, plan.t_overlap) if nd == 3 else [((0, 1), (0, 1))]
     ny, nx = out_shape[-2:]
     y_spans = _spans(ny, plan.tile, plan.overlap)
     x_spans = _spans(nx, plan.tile, plan.overlap)
     total = len(t_spans) * len(y_spans) * len(x_spans)
-    if params.deconv_method == "biggs" and len(y_spans) * len(x_spans) > 1:
-        _log.warning("Biggs acceleration takes a global step per tile: tiled results can "
-                     "differ from the untiled ones by about 1%% of the range at tile seams; "
-                     "use deconv_method='rl' for seam-exact tiles")
+    warn_biggs_seams(params, len(y_spans) * len(x_spans))
     gmax = 0.0
     done = 0
     for (tlo, thi), (ta, tb) in t_spans:
@@ -349,26 +373,18 @@ def iter_solve_tiles(work, scale, params, work_psf, plan, *, backend="numpy", de
     x_spans = _spans(nx, plan.tile, plan.overlap)
     n = len(y_spans) * len(x_spans)
     acc = np.zeros(work.shape, dtype=FLOAT)
-    wsum = np.zeros((ny, nx), dtype=np.float64)
     i = 0
-    for (ylo, yhi), (ya, yb) in y_spans:
-        wy = _ramp(ny, ylo, yhi, ya, yb, plan.overlap)
-        for (xlo, xhi), (xa, xb) in x_spans:
-            wx = _ramp(nx, xlo, xhi, xa, xb, plan.overlap)
+    for ys in y_spans:
+        (ylo, yhi), _ = ys
+        for xs in x_spans:
+            (xlo, xhi), _ = xs
             block = np.ascontiguousarray(work[..., ylo:yhi, xlo:xhi])
-            if block.max() > 0:
-                gen = iter_solve(block, scale, params, work_psf, backend=backend, device=device)
-                res = (yield from gen) if pass_progress else run(gen)
-            else:
-                res = np.zeros_like(block)
-            w = np.outer(wy, wx)
-            res *= w.astype(FLOAT)
-            acc[..., ylo:yhi, xlo:xhi] += res
-            wsum[ylo:yhi, xlo:xhi] += w
-            del res, block
+            gen = _iter_solve_weighted(block, scale, params, work_psf, (ny, nx), ys, xs, plan,
+                                       backend=backend, device=device)
+            acc[..., ylo:yhi, xlo:xhi] += (yield from gen) if pass_progress else run(gen)
+            del block
             i += 1
             yield Progress("tiles", i, n)
-    acc /= wsum.astype(FLOAT)
     return acc
 
 
