@@ -3,6 +3,8 @@ import pytest
 
 pytest.importorskip("napari")
 
+from _helpers import dock  # noqa: E402
+
 import napari_sparsedecon as nsd  # noqa: E402
 from napari_sparsedecon._widgets.deconv import RLWidget, SparseDeconWidget  # noqa: E402
 
@@ -16,10 +18,7 @@ def viewer_and_widget(make_napari_viewer):
     img = rng.poisson(50, (96, 80)).astype(np.float32)
     layer = viewer.add_image(img, name="cell", scale=(0.032, 0.032), translate=(1.0, 2.0),
                              units=("um", "um"))
-    w = SparseDeconWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    w.image.reset_choices()
-    w.image.value = layer
+    w = dock(viewer, SparseDeconWidget(viewer), layer)
     return viewer, w, layer
 
 
@@ -190,10 +189,7 @@ def test_preview_on_timelapse_uses_current_frame_and_neighbours(make_napari_view
     stack = rng.poisson(40, (9, 64, 64)).astype(np.float32)
     stack[6, 20:30, 20:30] += 400  # a bright square only in frame 6
     layer = viewer.add_image(stack, name="movie", scale=(2.0, 1.0, 1.0))
-    w = SparseDeconWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    w.image.reset_choices()
-    w.image.value = layer
+    w = dock(viewer, SparseDeconWidget(viewer), layer)
     w.psf_source.value = "FWHM (pixels)"
     w.fwhm.value = 2.5
     w.iterations.value = 10

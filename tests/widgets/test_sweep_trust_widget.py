@@ -5,6 +5,8 @@ import pytest
 
 pytest.importorskip("napari")
 
+from _helpers import dock  # noqa: E402
+
 import napari_sparsedecon as nsd  # noqa: E402
 from napari_sparsedecon._widgets.deconv import SparseDeconWidget  # noqa: E402
 from napari_sparsedecon._widgets.sweep import LABELS_NAME, MONTAGE_NAME  # noqa: E402
@@ -22,10 +24,7 @@ def phantom_widget(make_napari_viewer):
                              units=("um", "um"))
     viewer.add_shapes([[[40, 40], [40, 120], [120, 120], [120, 40]]], shape_type="rectangle",
                       name="roi", scale=(0.032, 0.032), units=("um", "um"))
-    w = SparseDeconWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    w.image.reset_choices()
-    w.image.value = layer
+    w = dock(viewer, SparseDeconWidget(viewer), layer)
     w.fwhm.value = 110.0
     return viewer, w, layer, ph
 
@@ -130,10 +129,7 @@ def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qt
         np.float32)
     layer = viewer.add_image(stack, name="tl", scale=(1.0, 0.032, 0.032))
     viewer.dims.set_point(0, 2.0)
-    w = SparseDeconWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    w.image.reset_choices()
-    w.image.value = layer
+    w = dock(viewer, SparseDeconWidget(viewer), layer)
     w.psf_source.value = "FWHM (pixels)"
     w.fwhm.value = 3.44
     w.iterations.value, w.deconv_iterations.value = 20, 5

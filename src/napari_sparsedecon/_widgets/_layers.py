@@ -11,6 +11,15 @@ def layer_unit(layer) -> str | None:
     return None if units is None else str(units[-1])
 
 
+def units_kw(layer, n: int | None = None) -> dict:
+    """``{"units": ...}`` for a new layer placed like ``layer`` (its last ``n`` axes), or
+    nothing when ``layer`` has no units."""
+    units = getattr(layer, "units", None)
+    if units is None:
+        return {}
+    return {"units": units if n is None else units[-n:]}
+
+
 def to_pixels(coords, src_layer, dst_layer) -> np.ndarray:
     """Data coordinates of ``src_layer`` (last axes) -> pixel coordinates of ``dst_layer``."""
     c = np.asarray(coords, dtype=float)
@@ -43,3 +52,16 @@ def start_worker(owner, gen, *, yielded, returned, errored, aborted, finished):
     owner.cancel_button.enabled = True
     worker.start()
     return worker
+
+
+def show_reused(viewer, name, data, scale, translate, **add_kw):
+    """Show ``data`` in the image layer ``name``: updated in place when it exists (data,
+    placement, contrast), else added with ``add_kw``. Returns the layer."""
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data = data
+        layer.scale, layer.translate = scale, translate
+        lo = float(data.min())
+        layer.contrast_limits = (lo, float(max(data.max(), lo + 1e-6)))
+        return layer
+    return viewer.add_image(data, name=name, scale=scale, translate=translate, **add_kw)

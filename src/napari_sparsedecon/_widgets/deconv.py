@@ -35,14 +35,15 @@ from ..core.progress import Progress
 from ..core.psf import gaussian_psf
 from ..core.richardson_lucy import iter_richardson_lucy
 from ..core.roi import (
-    NM_PER_UNIT,
     centered_box,
     clamp_box,
     frame_window,
     fwhm_nm_to_px,
+    pixel_nm,
     result_geometry,
+    roi_geometry,
 )
-from ._layers import layer_unit, start_worker, to_pixels
+from ._layers import layer_unit, show_reused, start_worker, to_pixels, units_kw
 
 PSF_SOURCES = ("FWHM (nm)", "FWHM (pixels)", "PSF layer")
 PREVIEW_SIZE = 256
@@ -55,11 +56,12 @@ class _Checked:
         self.result, self.report = result, report
 
 
-def pixel_nm(layer) -> float | None:
-    """The layer's pixel size in nm, or None when its scale is in pixels."""
-    unit = layer_unit(layer)
-    key = None if unit is None else str(unit).lower()
-    return float(layer.scale[-1]) * NM_PER_UNIT[key] if key in NM_PER_UNIT else None
+def layer_pixel_nm(layer) -> float | None:
+    """The layer's pixel size in nm, or None when it has no physical pixel size."""
+    try:
+        return pixel_nm(layer.scale[-1], layer_unit(layer))
+    except ValueError:
+        return None
 
 
 def _run_checked(gen, data, params, psf, checks, *, pixel_size_nm, frame, backend, tracker):
@@ -208,9 +210,8 @@ class _DeconvBase(Container):
         meta = dict(meta, seconds=round(seconds, 3), version=__version__, source=layer.name)
         name = f"{layer.name} {self.method_name}"
         kw = {"name": name, "scale": scale, "translate": translate,
-              "metadata": {"napari_sparsedecon": meta}, "colormap": layer.colormap.name}
-        if getattr(layer, "units", None) is not None:
-            kw["units"] = layer.units
+              "metadata": {"napari_sparsedecon": meta}, "colormap": layer.colormap.name,
+              **units_kw(layer)}
         report = None
         if isinstance(out, _Checked):
             out, report = out.result, out.report
@@ -223,9 +224,7 @@ class _DeconvBase(Container):
     def _show_report(self, report, layer, name):
         """Extra layers and messages for the trust checks."""
         scale, translate = list(layer.scale), list(layer.translate)
-        kw = {}
-        if getattr(layer, "units", None) is not None:
-            kw["units"] = layer.units
+        kw = units_kw(layer)
         if report.residual is not None:
             r = report.residual
             lim = float(np.percentile(np.abs(r), 99.9)) or 1.0
@@ -241,7 +240,7 @@ class _DeconvBase(Container):
         text = report.summary()
         self.status.value = text.splitlines()[0] if text else self.status.value
         show_info(f"trust checks for '{name}':\n{text}")
-        for w in report.warnings or []:
+        for w in report.warnings:
             show_warning(f"{name}: {w}")
 
     def _on_error(self, err):
@@ -444,11 +443,8 @@ class SparseDeconWidget(_DeconvBase):
         meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": be.name,
                 "device": be.device_name, "psf": self.psf_info.value}
         if checked:
-            frame = None
-            if np.ndim(data) == 3 and self._viewer.dims.ndim >= 3:
-                frame = int(np.clip(round((self._viewer.dims.point[-3] - layer.translate[0])
-                                          / layer.scale[0]), 0, np.shape(data)[0] - 1))
-            gen = _run_checked(gen, data, p, psf, checks, pixel_size_nm=pixel_nm(layer),
+            frame = self.current_frame(layer) if np.ndim(data) == 3 else None
+            gen = _run_checked(gen, data, p, psf, checks, pixel_size_nm=layer_pixel_nm(layer),
                                frame=frame, backend=be,
                                tracker=ConvergenceTracker() if checks["convergence"] else None)
         return gen, meta, p.upsample
@@ -462,10 +458,9 @@ class SparseDeconWidget(_DeconvBase):
         try:
             layer = self._require_image()
             p, psf = self.params(layer)
-            frames, (y0, y1, x0, x1) = self.roi(layer)
-            data = layer.data
-            crop = (np.asarray(data[y0:y1, x0:x1]) if frames is None
-                    else np.asarray(data[frames[0], y0:y1, x0:x1]))
+            frames, _, crop = self.roi_crop(layer)
+            if frames is not None:
+                crop = crop[frames[0] - frames[1]]
             fw = p.psf_fwhm_px if psf is None else max(measure_fwhm(psf)[-2:])
             if fw is None:
                 raise ValueError("give a PSF (FWHM or layer) first")
@@ -509,14 +504,29 @@ class SparseDeconWidget(_DeconvBase):
             box = centered_box(pix, (PREVIEW_SIZE, PREVIEW_SIZE), data_shape)
         frames = None
         if layer.ndim == 3:
-            point = self._viewer.dims.point[-3] if self._viewer.dims.ndim >= 3 else 0.0
-            idx = int(np.clip(round((point - layer.translate[0]) / layer.scale[0]), 0,
-                              data_shape[0] - 1))
+            idx = self.current_frame(layer)
             if int(self.axis.value) == 0:  # the current frame and the ones continuity needs
                 frames = (idx, *frame_window(idx, data_shape[0]))
             else:  # continuity along y or x: keep every plane of the stack in the ROI
                 frames = (idx, 0, data_shape[0])
         return frames, box
+
+    def current_frame(self, layer) -> int:
+        """Index along the first axis of a 3-D layer at the viewer's current position."""
+        point = self._viewer.dims.point[-3] if self._viewer.dims.ndim >= 3 else 0.0
+        return int(np.clip(round((point - layer.translate[0]) / layer.scale[0]), 0,
+                           layer.data.shape[0] - 1))
+
+    def roi_crop(self, layer):
+        """(frames, box, crop): :meth:`roi` and the layer's data inside it (for 3-D
+        layers frames [a, b), of which frame ``frames[0]`` is the current one)."""
+        frames, (y0, y1, x0, x1) = self.roi(layer)
+        data = layer.data
+        if frames is None:
+            crop = np.asarray(data[y0:y1, x0:x1])
+        else:
+            crop = np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1])
+        return frames, (y0, y1, x0, x1), crop
 
     def run_preview(self, *_):
         """Run the current parameters on the ROI; show it in one reused layer."""
@@ -526,13 +536,7 @@ class SparseDeconWidget(_DeconvBase):
         if self._preview_worker is not None:
             self._preview_worker.quit()
         try:
-            frames, (y0, y1, x0, x1) = self.roi(layer)
-            data = np.asarray(layer.data)
-            if frames is None:
-                crop = np.asarray(data[y0:y1, x0:x1])
-            else:
-                idx, a, b = frames
-                crop = np.asarray(data[a:b, y0:y1, x0:x1])
+            frames, (y0, y1, x0, x1), crop = self.roi_crop(layer)
             gen, _, upsample = self.make_generator(crop, layer, with_checks=False)
         except (ValueError, TypeError) as err:
             self.status.value = f"preview: {err}"
@@ -550,20 +554,9 @@ class SparseDeconWidget(_DeconvBase):
                 return  # stale
             if frames is not None:
                 out = out[frames[0] - frames[1]]
-            scale, translate = result_geometry(layer.scale[-2:], layer.translate[-2:], upsample)
-            translate = [translate[0] + y0 * layer.scale[-2], translate[1] + x0 * layer.scale[-1]]
-            name = "sparse preview"
-            if name in self._viewer.layers:
-                pl = self._viewer.layers[name]
-                pl.data = out
-                pl.scale, pl.translate = scale, translate
-                pl.contrast_limits = (float(out.min()), float(max(out.max(), out.min() + 1e-6)))
-            else:
-                kw = {}
-                if getattr(layer, "units", None) is not None:
-                    kw["units"] = layer.units[-2:]
-                self._viewer.add_image(out, name=name, scale=scale, translate=translate,
-                                       colormap="magma", blending="translucent_no_depth", **kw)
+            scale, translate = roi_geometry(layer.scale, layer.translate, y0, x0, upsample)
+            show_reused(self._viewer, "sparse preview", out, scale, translate,
+                        colormap="magma", blending="translucent_no_depth", **units_kw(layer, 2))
             self.status.value = "preview updated"
 
         worker.returned.connect(done)

@@ -14,7 +14,7 @@ from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
 from ..core.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
-from ._layers import start_worker
+from ._layers import show_reused, start_worker, units_kw
 
 MONTAGE_NAME = "sparse sweep"
 LABELS_NAME = "sparse sweep labels"
@@ -45,6 +45,7 @@ class SweepPanel(Container):
         self.tiles = []
         self.grid = {}
         self._geometry = None
+        self._partial = []
         self.param1 = ComboBox(label="sweep", choices=SWEEPABLE, value="fidelity",
                                tooltip="first parameter: rows of the montage")
         self.values1 = LineEdit(label="values", value="50:400:4 log",
@@ -96,12 +97,7 @@ class SweepPanel(Container):
             layer = owner._require_image()
             grid = self.read_grid()
             base, psf = owner.params(layer)
-            frames, (y0, y1, x0, x1) = owner.roi(layer)
-            data = layer.data
-            if frames is None:
-                crop = np.asarray(data[y0:y1, x0:x1], dtype=np.float32)
-            else:
-                crop = np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1], dtype=np.float32)
+            frames, (y0, _, x0, _), crop = owner.roi_crop(layer)
             be = owner.resolved_backend()
             gen = iter_sweep(crop, base, grid, psf=psf, backend=be)
         except (ValueError, TypeError, RuntimeError, MemoryError) as err:
@@ -113,7 +109,7 @@ class SweepPanel(Container):
         self.grid, self.tiles, self._base = grid, [], base
         self._geometry = (layer, frames, y0, x0, base.upsample)
         self.tile.choices = []
-
+        self._partial = []
         self.info.value = f"0/{n} combinations"
         return start_worker(self, gen, yielded=self._on_progress, returned=self._on_done,
                             errored=lambda e: show_error(f"sweep failed: {e}"),
@@ -133,7 +129,7 @@ class SweepPanel(Container):
         self._owner.progress.value = p.iteration
         self.info.value = f"{p.iteration}/{p.total} combinations"
         if p.estimate is not None:  # show results as they finish: fill the montage so far
-            self._partial = getattr(self, "_partial", [])[: p.iteration - 1] + [p.estimate]
+            self._partial.append(p.estimate)  # one Progress per finished combination
             self._show(self._partial, final=False)
 
     def _on_done(self, tiles):
@@ -155,32 +151,24 @@ class SweepPanel(Container):
 
     # -- montage layer -----------------------------------------------------
     def _show(self, images, final):
-        from ..core.roi import result_geometry
-        from ..core.sweep import SweepTile
+        from ..core.roi import roi_geometry
+        from ..core.sweep import SweepTile, combinations
 
         layer, frames, y0, x0, up = self._geometry
+        combos = list(combinations(self.grid))
         shape = self._frame(images[0]).shape
-        tiles = [SweepTile(dict(v), self._frame(im)) for v, im in
-                 zip(self._combos(), images, strict=False)]
-        blank = [SweepTile(v, np.zeros(shape, np.float32))
-                 for v in self._combos()[len(tiles):]]
+        tiles = [SweepTile(v, self._frame(im)) for v, im in zip(combos, images, strict=False)]
+        blank = [SweepTile(v, np.zeros(shape, np.float32)) for v in combos[len(tiles):]]
         if final:
             for t, full in zip(tiles, self.tiles, strict=True):
                 t.scores = full.scores
         img, labels = montage(tiles + blank, self.grid)
-        scale, translate = result_geometry(layer.scale[-2:], layer.translate[-2:], up)
-        translate = [translate[0] + y0 * layer.scale[-2], translate[1] + x0 * layer.scale[-1]]
+        scale, translate = roi_geometry(layer.scale, layer.translate, y0, x0, up)
         v = self._viewer
-        units = {}
-        if getattr(layer, "units", None) is not None:
-            units["units"] = layer.units[-2:]
-        if MONTAGE_NAME in v.layers:
-            ml = v.layers[MONTAGE_NAME]
-            ml.data, ml.scale, ml.translate = img, scale, translate
-            ml.contrast_limits = (float(img.min()), float(max(img.max(), img.min() + 1e-6)))
-        else:
-            ml = v.add_image(img, name=MONTAGE_NAME, scale=scale, translate=translate,
-                             colormap="magma", **units)
+        units = units_kw(layer, 2)
+        new = MONTAGE_NAME not in v.layers
+        ml = show_reused(v, MONTAGE_NAME, img, scale, translate, colormap="magma", **units)
+        if new:
             ml.mouse_drag_callbacks.append(self._on_click)
         ml.metadata["napari_sparsedecon"] = {"sweep": self.grid, "base": self._base.to_dict()}
         text = [lab + ("\n" + _fmt_scores(t.scores).replace(", ", "\n") if t.scores else "")
@@ -197,13 +185,6 @@ class SweepPanel(Container):
                          size=0.1, scale=scale, translate=translate, face_color="transparent",
                          border_color="transparent", **units)
         v.layers.selection.active = ml
-
-    def _combos(self):
-        import itertools
-
-        names = list(self.grid)
-        return [dict(zip(names, c, strict=True))
-                for c in itertools.product(*(self.grid[n] for n in names))]
 
     def _on_click(self, layer, event):
         if not self.tiles:

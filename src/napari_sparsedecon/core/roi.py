@@ -8,10 +8,11 @@ NM_PER_UNIT = {"nm": 1.0, "nanometer": 1.0, "um": 1000.0, "µm": 1000.0, "micron
                "micrometer": 1000.0, "mm": 1e6, "millimeter": 1e6}
 
 
-def fwhm_nm_to_px(fwhm_nm: float, pixel_size: float, unit: str | None) -> float:
-    """Convert a FWHM in nm to pixels given the pixel size in ``unit``.
+def pixel_nm(pixel_size: float, unit: str | None) -> float:
+    """A pixel size given in ``unit`` in nm.
 
-    Raises ValueError when the pixel size is unknown (unit 'pixel' or None).
+    Raises ValueError when the pixel size is unknown (unit 'pixel' or None),
+    the unit is not a length, or the size is not positive.
     """
     if unit is None or str(unit).lower() in ("pixel", "px", ""):
         raise ValueError(
@@ -24,7 +25,15 @@ def fwhm_nm_to_px(fwhm_nm: float, pixel_size: float, unit: str | None) -> float:
     px_nm = float(pixel_size) * NM_PER_UNIT[key]
     if not px_nm > 0:
         raise ValueError(f"pixel size must be > 0, got {pixel_size} {unit}")
-    return float(fwhm_nm) / px_nm
+    return px_nm
+
+
+def fwhm_nm_to_px(fwhm_nm: float, pixel_size: float, unit: str | None) -> float:
+    """Convert a FWHM in nm to pixels given the pixel size in ``unit``.
+
+    Raises ValueError when the pixel size is unknown (unit 'pixel' or None).
+    """
+    return float(fwhm_nm) / pixel_nm(pixel_size, unit)
 
 
 def clamp_box(start, stop, shape):
@@ -69,3 +78,10 @@ def result_geometry(scale, translate, upsample: int):
             translate[ax] -= scale[ax] / 4
             scale[ax] /= 2
     return scale, translate
+
+
+def roi_geometry(scale, translate, y0: int, x0: int, upsample: int):
+    """Y/X scale and translate of a result computed on a ROI starting at pixel (y0, x0)
+    of a layer with Y/X ``scale`` and ``translate``."""
+    sc, tr = result_geometry(scale[-2:], translate[-2:], upsample)
+    return sc, [tr[0] + y0 * float(scale[-2]), tr[1] + x0 * float(scale[-1])]

@@ -48,7 +48,9 @@ class SweepTile:
         return ", ".join(f"{k} {v:g}" for k, v in self.values.items())
 
 
-def _combinations(grid: dict):
+def combinations(grid: dict):
+    """Every combination of ``grid`` (name -> values) as dicts, product order; integer
+    parameters rounded. Raises ValueError for an unknown parameter or empty values."""
     if not 1 <= len(grid) <= 2:
         raise ValueError("sweep one or two parameters")
     for name, vals in grid.items():
@@ -85,7 +87,7 @@ def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy"
     each finishes (itertools.product order of ``grid``); returns the
     :class:`SweepTile` list. Closing the generator cancels the sweep.
     """
-    combos = list(_combinations(grid))
+    combos = list(combinations(grid))
     tiles = []
     for i, values in enumerate(combos):
         p = base.replace(**values)

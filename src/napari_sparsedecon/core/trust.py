@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -22,6 +22,12 @@ from scipy.signal import fftconvolve
 from .validation import FLOAT
 
 FRC_THRESHOLD = 1.0 / 7.0
+
+
+def _bin2(a):
+    ny, nx = a.shape[-2] // 2 * 2, a.shape[-1] // 2 * 2
+    a = a[..., :ny, :nx]
+    return a.reshape(a.shape[:-2] + (ny // 2, 2, nx // 2, 2)).mean(axis=(-3, -1))
 
 
 def residual_map(image, result, psf, *, background=0.0, upsample: int = 1) -> np.ndarray:
@@ -39,8 +45,7 @@ def residual_map(image, result, psf, *, background=0.0, upsample: int = 1) -> np
     hx = fftconvolve(np.pad(x, [(s // 2, s // 2) for s in p.shape], mode="reflect"), p,
                      mode="valid")
     if upsample == 2:
-        hx = hx.reshape(hx.shape[:-2] + (hx.shape[-2] // 2, 2, hx.shape[-1] // 2, 2))
-        hx = hx.mean(axis=(-3, -1))
+        hx = _bin2(hx)
     if hx.shape != y.shape:
         raise ValueError(f"result {x.shape} does not match the image {y.shape} "
                          f"(up-sampled by {upsample})")
@@ -214,8 +219,8 @@ class TrustReport:
     hallucination: np.ndarray | None = None  # mask on the input grid
     hallucination_fraction: float | None = None
     convergence: dict | None = None
-    notes: list = None
-    warnings: list = None
+    notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
 
     def summary(self) -> str:
         lines = []
@@ -234,13 +239,7 @@ class TrustReport:
         for stage, c in (self.convergence or {}).items():
             lines.append(f"{stage}: last iteration changed the result by "
                          f"{100 * c.relative_change:.2g}%")
-        return "\n".join(lines + list(self.notes or []) + list(self.warnings or []))
-
-
-def _bin2(a):
-    ny, nx = a.shape[-2] // 2 * 2, a.shape[-1] // 2 * 2
-    a = a[..., :ny, :nx]
-    return a.reshape(a.shape[:-2] + (ny // 2, 2, nx // 2, 2)).mean(axis=(-3, -1))
+        return "\n".join(lines + self.notes + self.warnings)
 
 
 def _half_psf(psf, fwhm_px):
@@ -277,7 +276,7 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     input (2-D data; PSF width halved), so the prior cannot fake correlation.
     """
     from .background import estimate_background
-    from .pipeline import deconv_psf, sparse_deconvolve
+    from .pipeline import deconv_psf
 
     y = np.asarray(image, dtype=FLOAT)
     x = np.asarray(result, dtype=FLOAT)
@@ -285,7 +284,7 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     if x.shape[-2:] != (y.shape[-2] * up, y.shape[-1] * up) or x.ndim != y.ndim:
         raise ValueError(f"result {x.shape} does not match the input {y.shape} "
                          f"(up-sampling x{up})")
-    rep = TrustReport(notes=[], warnings=[])
+    rep = TrustReport()
     bg = (estimate_background(y, params.background) if params.background != "none"
           else np.zeros_like(y))
     sigma = estimate_noise_sigma(y if y.ndim == 2 else y[y.shape[0] // 2])
@@ -320,7 +319,7 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
                 f"where the input holds only background at the noise level; lower sparsity "
                 f"or raise fidelity, and check the hallucination layer")
     if frc_check:
-        _frc(rep, y, params, psf, pixel_nm, frame, backend, sparse_deconvolve)
+        _frc(rep, y, params, psf, pixel_nm, frame, backend)
     if tracker is not None:
         rep.convergence = tracker.results()
         for stage, c in rep.convergence.items():
@@ -329,7 +328,9 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     return rep
 
 
-def _frc(rep, y, params, psf, pixel_nm, frame, backend, sparse_deconvolve):
+def _frc(rep, y, params, psf, pixel_nm, frame, backend):
+    from .pipeline import sparse_deconvolve
+
     kw = {**params.to_dict(), "continuity": 0.0, "axis": 0}
     psf2 = psf
     if y.ndim == 3:
