@@ -42,14 +42,6 @@ def _progress_printer(stream=None, prefix=""):
     return show
 
 
-def _drive(gen, show):
-    while True:
-        try:
-            show(next(gen))
-        except StopIteration as stop:
-            return stop.value
-
-
 def _load(path):
     from .io.tiff import read_tiff
 
@@ -277,6 +269,7 @@ def _rl(args) -> int:
     from .backends import get_backend
     from .core.psf import gaussian_psf
     from .core.richardson_lucy import iter_richardson_lucy
+    from .core.sparse_hessian import run
     from .io.tiff import write_tiff
 
     if args.input is None:
@@ -300,7 +293,7 @@ def _rl(args) -> int:
                                background=args.background_level, acceleration=acc,
                                clip_negative=args.clip_negative, backend=args.backend,
                                device=args.device)
-    out = _drive(gen, _progress_printer())
+    out = run(gen, _progress_printer())
     dt = time.perf_counter() - t0
     be = get_backend(args.backend, args.device)
     meta = {"method": "richardson_lucy", "iterations": args.iterations, "acceleration": acc,

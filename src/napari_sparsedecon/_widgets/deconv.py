@@ -66,17 +66,15 @@ def layer_pixel_nm(layer) -> float | None:
 
 def _run_checked(gen, data, params, psf, checks, *, pixel_size_nm, frame, backend, tracker):
     """Pass the run's progress on, then check its result (see core.trust.assess)."""
+    from ..core.sparse_hessian import relay
     from ..core.trust import assess
 
-    while True:
-        try:
-            pr = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
+    def observe(pr):
         if tracker is not None:
             tracker(pr)
-        yield pr._replace(estimate=None)
+        return pr._replace(estimate=None)  # estimates stay in the worker
+
+    result = yield from relay(gen, observe)
     yield Progress("trust checks", 0, 1)
     y, x = np.asarray(data), result
     ax = params.axis if y.ndim == 3 else 0

@@ -102,13 +102,27 @@ def _host(a):
     return get() if callable(get) else a
 
 
-def run(gen):
-    """Drive an ``iter_...`` generator to its end and return its result."""
+def run(gen, on_progress=None):
+    """Drive an ``iter_...`` generator to its end and return its result;
+    ``on_progress`` (if given) is called with every item it yields."""
     while True:
         try:
-            next(gen)
+            item = next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_progress is not None:
+            on_progress(item)
+
+
+def relay(gen, fn):
+    """Yield ``fn(item)`` for every item of ``gen``; return ``gen``'s result
+    (``result = yield from relay(gen, fn)`` passes progress on, changed)."""
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield fn(item)
 
 
 def sparse_hessian(f, **kwargs) -> np.ndarray:

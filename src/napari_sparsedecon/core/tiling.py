@@ -23,7 +23,7 @@ import numpy as np
 from .params import SparseParams
 from .pipeline import deconv_psf, iter_solve, prepare
 from .progress import Progress
-from .sparse_hessian import run
+from .sparse_hessian import relay, run
 from .validation import FLOAT, check_block
 
 _log = logging.getLogger("napari_sparsedecon")
@@ -324,17 +324,15 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
         gen = iter_solve_tiles(work, scale, params, work_psf, plan, backend=backend,
                                device=device, pass_progress=total == 1)
         del work  # the generator holds the chunk until it has been solved
-        while True:
-            try:
-                pr = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if pr.stage == "tiles":
-                done += 1
-                yield Progress("tiles", done, total)
-            else:
-                yield pr
+
+        def count_tiles(pr):
+            nonlocal done
+            if pr.stage != "tiles":
+                return pr
+            done += 1
+            return Progress("tiles", done, total)
+
+        result = yield from relay(gen, count_tiles)
         keep = result[ta - tlo: tb - tlo] if nd == 3 else result
         gmax = max(gmax, float(keep.max()))
         if nd == 3:
