@@ -1,0 +1,78 @@
+"""The algorithm registry: method name -> schema, runner, docs.
+
+Adding a method: write ``algorithms/<name>.py`` with a ``METHOD = Method(...)``
+and add its module name to ``_MODULES`` below. Nothing else lists methods.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .. import params as P
+
+#: Modules that define methods (imported on first use, in this order).
+_MODULES = ("sparse", "sparse_psf", "rl", "rl_reg")
+
+#: The method ``deconvolve`` runs when none is named.
+DEFAULT_METHOD = "sparse_psf"
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered deconvolution method.
+
+    ``iterate(image, psf, params, *, backend, device, return_estimate)`` returns
+    a generator yielding :class:`~napari_sparsedecon.core.progress.Progress` whose
+    return value is the float32 result; ``params`` is the validated dict.
+    """
+
+    name: str
+    title: str
+    summary: str
+    schema: tuple
+    iterate: Callable
+    needs_psf: bool = True
+    backends: tuple = ("numpy", "opencl")
+    psf_in_schema: bool = False  # the schema itself carries psf_fwhm_px (paper pipeline)
+    docs: str = ""
+    stage_weights: dict = field(default_factory=dict)
+
+    def validate(self, values: dict | None = None) -> dict:
+        return P.validate(self.schema, values, what=f"parameter(s) of method {self.name!r}")
+
+    def defaults(self) -> dict:
+        return P.defaults(self.schema)
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    if method.name in _REGISTRY and _REGISTRY[method.name] is not method:
+        raise ValueError(f"method {method.name!r} is registered twice")
+    _REGISTRY[method.name] = method
+    return method
+
+
+def _load() -> None:
+    for mod in _MODULES:
+        m = importlib.import_module(f"{__package__}.{mod}")
+        for meth in getattr(m, "METHODS", ()):
+            register(meth)
+
+
+def methods() -> tuple[str, ...]:
+    """Names of the registered methods."""
+    if not _REGISTRY:
+        _load()
+    return tuple(_REGISTRY)
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name`` (ValueError listing the known names otherwise)."""
+    names = methods()
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"method must be one of {list(names)}, got {name!r}")
+    return _REGISTRY[name]
