@@ -1,40 +1,46 @@
 """napari-sparsedecon: sparse-Hessian deconvolution and Richardson-Lucy.
 
 The public API is Qt-free; importing this package imports neither Qt,
-napari nor OpenCL.
+napari nor OpenCL, and (lazily, PEP 562) not even SciPy until a function is
+used.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from . import datasets
-from .backends import get_backend
-from .core.background import BACKGROUND_MODES, estimate_background
-from .core.params import SparseParams
-from .core.pipeline import iter_sparse_deconvolve, sparse_deconvolve
-from .core.progress import Progress
-from .core.psf import center_psf, gaussian_psf, measure_fwhm, zoom_psf
-from .core.richardson_lucy import iter_richardson_lucy, richardson_lucy
-from .core.sparse_hessian import iter_sparse_hessian, run, sparse_hessian
-from .core.upsample import upsample2x
+#: public name -> module that defines it
+_API = {
+    "deconvolve": "api", "iter_deconvolve": "api", "methods": "api", "method_info": "api",
+    "BACKGROUND_MODES": "core.background", "estimate_background": "core.background",
+    "get_backend": "backends",
+    "SparseParams": "core.params",
+    "iter_sparse_deconvolve": "core.pipeline", "sparse_deconvolve": "core.pipeline",
+    "Progress": "core.progress", "Stage": "core.progress",
+    "center_psf": "core.psf", "gaussian_psf": "core.psf", "measure_fwhm": "core.psf",
+    "zoom_psf": "core.psf",
+    "iter_richardson_lucy": "core.richardson_lucy", "richardson_lucy": "core.richardson_lucy",
+    "iter_sparse_hessian": "core.sparse_hessian", "run": "core.sparse_hessian",
+    "sparse_hessian": "core.sparse_hessian",
+    "upsample2x": "core.upsample",
+    "camera_model": "ops.noise",
+}
 
-__all__ = [
-    "BACKGROUND_MODES",
-    "Progress",
-    "SparseParams",
-    "__version__",
-    "center_psf",
-    "datasets",
-    "estimate_background",
-    "gaussian_psf",
-    "get_backend",
-    "iter_richardson_lucy",
-    "iter_sparse_deconvolve",
-    "iter_sparse_hessian",
-    "measure_fwhm",
-    "richardson_lucy",
-    "run",
-    "sparse_deconvolve",
-    "sparse_hessian",
-    "upsample2x",
-    "zoom_psf",
-]
+__all__ = sorted([*_API, "__version__", "datasets"])
+
+
+def __getattr__(name):
+    if name == "datasets":
+        return importlib.import_module(".datasets", __name__)
+    mod = _API.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

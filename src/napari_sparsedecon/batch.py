@@ -202,7 +202,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     from distributed import as_completed
 
     from .core.pipeline import deconv_psf
-    from .core.progress import Progress
+    from .core.progress import Progress, Stage
     from .core.tiling import (
         check_scale,
         default_budget,
@@ -244,7 +244,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
         futs.discard(fut)  # let the cluster forget it
         step += 1
         if progress:
-            progress(Progress("prepare", step, n_steps))
+            progress(Progress(Stage.PREPARE, step, n_steps))
     check_scale(scale, p)
     # pass 2: blocks; the client adds each weighted result into the output
     futs = {client.submit(_block_task, store, spans, params, wpsf, scale, plan, backend,
@@ -258,7 +258,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
         del res, fut
         step += 1
         if progress:
-            progress(Progress("tiles", step, n_steps))
+            progress(Progress(Stage.TILES, step, n_steps))
     shutil.rmtree(store, ignore_errors=True)
     if not p.quantitative:
         scale_to_max_one(out, max(1, plan.chunk_t))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .. import params as P
 
 #: Modules that define methods (imported on first use, in this order).
-_MODULES = ("sparse", "sparse_psf", "rl", "rl_reg")
+_MODULES = ("sparse", "rl", "rl_reg")
 
 #: The method ``deconvolve`` runs when none is named.
 DEFAULT_METHOD = "sparse_psf"

@@ -33,13 +33,12 @@ domain, so no normalisation image is needed.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import fft as sfft
 
-from ..core.psf import psf_to_otf
 from ..core.validation import FLOAT
+from ..ops.hessian import DCTSolver, hessian_terms, term_shape
+from ..ops.padding import mirror_pad, rl_geometry
 
 
 def _sl(ndim: int, axis: int, s: slice) -> tuple:
@@ -50,74 +49,6 @@ def _sl(ndim: int, axis: int, s: slice) -> tuple:
 
 HEAD = slice(None, -1)
 TAIL = slice(1, None)
-
-
-def dct_eigenvalues(n: int) -> np.ndarray:
-    """Eigenvalues of D^T D (the negated mirror-boundary second difference) in the DCT-II basis."""
-    k = np.arange(n, dtype=np.float64)
-    return 2.0 - 2.0 * np.cos(np.pi * k / n)
-
-
-def hessian_terms(ndim: int, continuity: float, sparsity: float):
-    """The (kind, axes, weight) list of the objective's L1 terms for 2-D or 3-D data.
-
-    Axis numbers are those of the array: for 3-D, axis 0 is t/z.
-    """
-    y, x = ndim - 2, ndim - 1
-    terms = [("second", (y,), 1.0), ("second", (x,), 1.0), ("mixed", (y, x), 2.0)]
-    if ndim == 3 and continuity > 0:
-        c = float(continuity)
-        terms += [
-            ("second", (0,), c),
-            ("mixed", (0, y), 2.0 * math.sqrt(c)),
-            ("mixed", (0, x), 2.0 * math.sqrt(c)),
-        ]
-    if sparsity > 0:
-        terms.append(("identity", (), float(sparsity)))
-    return terms
-
-
-def term_shape(shape, kind, axes):
-    s = list(shape)
-    if kind == "mixed":
-        for a in axes:
-            s[a] -= 1
-    return tuple(s)
-
-
-class DCTSolver:
-    """The g-step: solve (fidelity + sparsity + sum_i w_i K_i^T K_i) g = rhs with a DCT pair.
-
-    Eigenvalues ``fidelity + sparsity + (e_y + e_x + sqrt(c) e_t)^2``, divided plane by
-    plane so no full-size denominator is stored (2-D: one small table).
-    """
-
-    def __init__(self, shape, *, fidelity, sparsity, continuity, workers=None):
-        self.shape = tuple(int(n) for n in shape)
-        self.ndim = len(self.shape)
-        self.workers = workers
-        c = float(continuity) if self.ndim == 3 else 0.0
-        self.ey = dct_eigenvalues(self.shape[-2])
-        self.ex = dct_eigenvalues(self.shape[-1])
-        self.e2d = self.ey[:, None] + self.ex[None, :]
-        self.et = (math.sqrt(c) * dct_eigenvalues(self.shape[0]) if self.ndim == 3 and c > 0
-                   else np.zeros(self.shape[0] if self.ndim == 3 else 1))
-        self.base = float(fidelity) + float(sparsity)
-        if self.ndim == 2:
-            self._inv2d = (1.0 / (self.base + self.e2d**2)).astype(FLOAT)
-
-    def solve(self, rhs: np.ndarray) -> np.ndarray:
-        """g for ``rhs`` (overwrites ``rhs``)."""
-        spec = sfft.dctn(rhs, type=2, norm="ortho", workers=self.workers, overwrite_x=True)
-        if self.ndim == 2:
-            spec *= self._inv2d
-        else:
-            for t in range(self.shape[0]):
-                den = self.e2d + self.et[t]
-                den *= den
-                den += self.base
-                spec[t] /= den.astype(FLOAT)
-        return sfft.idctn(spec, type=2, norm="ortho", workers=self.workers, overwrite_x=True)
 
 
 class NumpySparseHessian:
@@ -240,49 +171,6 @@ class NumpySparseHessian:
         self._g = rhs
 
 
-def pad_widths(shape, psf_shape, axes, fast: bool = True):
-    """Mirror-pad widths (before, after) per axis for RL on ``shape`` with a PSF on ``axes``."""
-    widths = []
-    for ax, n in enumerate(shape):
-        if ax in axes:
-            h = psf_shape[axes.index(ax)] // 2
-            h = min(h, n - 1)  # 'symmetric' padding cannot exceed the axis length
-            total = n + 2 * h
-            if fast:
-                total = sfft.next_fast_len(total, real=True)
-            widths.append((h, total - n - h))
-        else:
-            widths.append((0, 0))
-    return widths
-
-
-def mirror_pad(a: np.ndarray, widths) -> np.ndarray:
-    """Symmetric padding that also works when a pad exceeds the axis length."""
-    out = a
-    for ax, (lo, hi) in enumerate(widths):
-        n = out.shape[ax]
-        while lo > 0 or hi > 0:
-            step_lo, step_hi = min(lo, n), min(hi, n)
-            pw = [(0, 0)] * out.ndim
-            pw[ax] = (step_lo, step_hi)
-            out = np.pad(out, pw, mode="symmetric")
-            lo, hi = lo - step_lo, hi - step_hi
-            n = out.shape[ax]
-    return out
-
-
-def rl_geometry(shape, psf):
-    """Convolution axes, mirror-pad widths, padded shape, OTF and crop of an RL plan."""
-    shape = tuple(int(n) for n in shape)
-    psf = np.asarray(psf, dtype=FLOAT)
-    axes = tuple(range(len(shape) - psf.ndim, len(shape)))
-    widths = pad_widths(shape, psf.shape, list(axes))
-    pshape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths, strict=True))
-    otf = psf_to_otf(psf, pshape, axes)
-    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, widths, strict=True))
-    return axes, widths, pshape, otf, crop
-
-
 class NumpyRichardsonLucy:
     """Plan for Richardson-Lucy (optionally Biggs-Andrews accelerated) on one shape.
 
@@ -297,6 +185,8 @@ class NumpyRichardsonLucy:
         self.background = background
         self.acceleration = acceleration
         self.workers = workers
+        self.track_chi2 = False
+        self.chi2 = float("nan")
 
     def _conv(self, x, otf):
         spec = sfft.rfftn(x, axes=self.axes, workers=self.workers)
@@ -325,6 +215,11 @@ class NumpyRichardsonLucy:
         hx = self._conv(x, self.otf)
         hx += self.b
         np.maximum(hx, self.eps, out=hx)
+        if self.track_chi2:  # Pearson chi^2 per pixel of the current fit (stopping rule)
+            r = self.y - hx
+            r *= r
+            r /= hx
+            self.chi2 = float(r.mean())
         np.divide(self.y, hx, out=hx)
         corr = self._conv(hx, self.otf_conj)
         corr *= x

@@ -13,10 +13,10 @@ import numpy as np
 
 from .background import estimate_background
 from .params import SparseParams
-from .progress import Progress
+from .progress import Progress, Stage
 from .psf import gaussian_psf, zoom_psf
 from .richardson_lucy import iter_richardson_lucy
-from .sparse_hessian import iter_sparse_hessian, run
+from .sparse_hessian import iter_sparse_hessian, relay, run
 from .upsample import upsample2x
 from .validation import FLOAT, as_float_image, check_psf, per_axis
 
@@ -41,29 +41,22 @@ def deconv_psf(params: SparseParams, psf, img_shape, ndim_data):
     return _working_psf(psf, params.psf_fwhm_px, img_shape, params.upsample, ndim_data)
 
 
-def iter_sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float = 150.0,
-                           sparsity: float = 10.0, continuity: float = 0.5,
-                           iterations: int = 100, background: str = "none", upsample: int = 1,
-                           upsample_method: str = "fourier", deconv_iterations: int = 30,
-                           deconv_method: str = "rl", axis: int = 0, quantitative: bool = True,
-                           clip_negative: bool = False, backend="numpy", device=None,
-                           return_estimate: bool = False) -> Iterator[Progress]:
+def iter_sparse_deconvolve(image, *, psf=None, clip_negative: bool = False, backend="numpy",
+                           device=None, return_estimate: bool = False,
+                           **params) -> Iterator[Progress]:
     """Generator form of :func:`sparse_deconvolve`; yields :class:`Progress`.
 
     The generator's return value (``StopIteration.value``) is the result.
     Stopping it (``close()``, or simply not resuming) between two yields
     cancels the run; nothing else is changed.
     """
-    params = SparseParams(fidelity=fidelity, sparsity=sparsity, continuity=continuity,
-                          iterations=iterations, background=background, upsample=upsample,
-                          upsample_method=upsample_method, deconv_method=deconv_method,
-                          deconv_iterations=deconv_iterations, psf_fwhm_px=psf_fwhm_px,
-                          axis=axis, quantitative=quantitative)
+    params = SparseParams.from_dict(params)
+    axis, psf_fwhm_px = params.axis, params.psf_fwhm_px
     img = as_float_image(image, name="image", clip_negative=clip_negative)
+    if not -img.ndim <= axis < img.ndim or (img.ndim == 2 and axis != 0):
+        raise ValueError(f"axis must be 0 for 2-D data and -3..2 for 3-D data, got {axis}")
     moved = img.ndim == 3 and axis not in (0, -3)
     if img.ndim == 3:
-        if not -3 <= axis <= 2:
-            raise ValueError(f"axis must be 0, 1 or 2 for 3-D data, got {axis}")
         img = np.ascontiguousarray(np.moveaxis(img, axis, 0))
     if params.deconvolves and psf is None and psf_fwhm_px is None:
         raise ValueError(
@@ -117,9 +110,24 @@ def iter_solve(work, scale: float, params: SparseParams, work_psf, *, backend="n
 
 
 def _pipeline(img, params, work_psf, moved, axis, backend, device, return_estimate):
-    yield Progress("prepare", 0, 1)
+    # overall fraction: preparation counts as one iteration, RL as 1.5 sparse ones
+    units = 1 + params.iterations + (1.5 * params.deconv_iterations if params.deconvolves
+                                     else 0)
+
+    def frac(pr):
+        done = {Stage.PREPARE: pr.iteration,
+                Stage.SPARSE: 1 + pr.iteration,
+                Stage.DECONV: 1 + params.iterations + 1.5 * pr.iteration}[pr.stage]
+        return pr._replace(fraction=min(done / units, 1.0))
+
+    return (yield from relay(_stages(img, params, work_psf, moved, axis, backend, device,
+                                     return_estimate), frac))
+
+
+def _stages(img, params, work_psf, moved, axis, backend, device, return_estimate):
+    yield Progress(Stage.PREPARE, 0, 1)
     img = prepare(img, params)
-    yield Progress("prepare", 1, 1)
+    yield Progress(Stage.PREPARE, 1, 1)
     scale = float(img.max())
     if scale <= 0:
         raise ValueError(
@@ -135,18 +143,15 @@ def _pipeline(img, params, work_psf, moved, axis, backend, device, return_estima
     return g
 
 
-def sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float = 150.0,
-                      sparsity: float = 10.0, continuity: float = 0.5, iterations: int = 100,
-                      background: str = "none", upsample: int = 1,
-                      upsample_method: str = "fourier", deconv_iterations: int = 30,
-                      deconv_method: str = "rl", axis: int = 0, quantitative: bool = True,
-                      clip_negative: bool = False, backend="numpy", device=None) -> np.ndarray:
+def sparse_deconvolve(image, *, psf=None, clip_negative: bool = False, backend="numpy",
+                      device=None, **params) -> np.ndarray:
     """Sparse deconvolution: background, (x2 up-sampling), sparse-Hessian step, then RL.
 
     Parameters
     ----------
     image : array_like, shape (Y, X), (T, Y, X) or (Z, Y, X)
-        One channel, any real dtype, non-negative. Not modified. For 3-D data
+        One channel, any real dtype (negative values of offset-subtracted data
+        are fine). Not modified. For 3-D data
         the ``axis`` (default 0, the first) is the one ``continuity`` acts on:
         time for a time-lapse, z for a stack.
     psf : array_like, optional
@@ -206,10 +211,5 @@ def sparse_deconvolve(image, *, psf=None, psf_fwhm_px=None, fidelity: float = 15
     >>> out.shape, out.dtype
     ((64, 64), dtype('float32'))
     """
-    return run(iter_sparse_deconvolve(
-        image, psf=psf, psf_fwhm_px=psf_fwhm_px, fidelity=fidelity, sparsity=sparsity,
-        continuity=continuity, iterations=iterations, background=background,
-        upsample=upsample, upsample_method=upsample_method,
-        deconv_iterations=deconv_iterations, deconv_method=deconv_method, axis=axis,
-        quantitative=quantitative, clip_negative=clip_negative, backend=backend,
-        device=device))
+    return run(iter_sparse_deconvolve(image, psf=psf, clip_negative=clip_negative,
+                                      backend=backend, device=device, **params))

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import NamedTuple
 
 import numpy as np
+
+
+class Stage(str, Enum):
+    """What is running. A ``str`` enum: ``Stage.SPARSE == "sparse"``."""
+
+    PREPARE = "prepare"
+    SPARSE = "sparse"
+    DECONV = "deconv"
+    TILES = "tiles"
+    TRUST = "trust checks"
+    SWEEP = "sweep"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec) -> str:
+        return format(self.value, spec)
 
 
 class Progress(NamedTuple):
@@ -12,17 +30,22 @@ class Progress(NamedTuple):
 
     Attributes
     ----------
-    stage : str
-        What is running: ``"background"``, ``"upsample"``, ``"sparse"``, ``"deconv"``.
+    stage : Stage (or its string value)
+        What is running (see :class:`Stage`).
     iteration : int
         Iterations done in this stage (1-based once work has started).
     total : int
-        Iterations this stage will run.
+        Iterations this stage will run (a maximum when a stopping rule may end it
+        early).
     estimate : numpy.ndarray or None
         The current estimate when the caller asked for it, else None.
+    fraction : float or None
+        Overall fraction of the whole run done (0..1), across stages, when the
+        runner knows it (``iter_deconvolve`` always fills it).
     """
 
     stage: str
     iteration: int
     total: int
     estimate: np.ndarray | None = None
+    fraction: float | None = None

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backends import get_backend
-from .progress import Progress
+from .progress import Progress, Stage
 from .sparse_hessian import _host, run
 from .validation import FLOAT, as_float_image, check_psf, choice, count
 
@@ -80,7 +80,7 @@ def _iterate(plan, iterations, return_estimate):
         plan.step()
         # a copy: the plan reuses its buffers in the next iteration
         est = np.array(_host(plan.result()), copy=True) if return_estimate else None
-        yield Progress("deconv", k + 1, iterations, est)
+        yield Progress(Stage.DECONV, k + 1, iterations, est)
     return np.asarray(_host(plan.result()), dtype=FLOAT)
 
 

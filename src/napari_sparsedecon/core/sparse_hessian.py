@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backends import get_backend
-from .progress import Progress
+from .progress import Progress, Stage
 from .validation import FLOAT, as_float_image, count, positive
 
 
@@ -92,7 +92,7 @@ def _iterate(plan, iterations, moved, axis, return_estimate):
             # a copy: the plan reuses its buffers in the next iteration
             est = np.array(_host(plan.result()), dtype=FLOAT, copy=True)
             est = np.moveaxis(est, 0, axis) if moved else est
-        yield Progress("sparse", k + 1, iterations, est)
+        yield Progress(Stage.SPARSE, k + 1, iterations, est)
     out = np.array(_host(plan.result()), dtype=FLOAT)
     return np.ascontiguousarray(np.moveaxis(out, 0, axis)) if moved else out
 

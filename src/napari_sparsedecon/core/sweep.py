@@ -16,7 +16,7 @@ import numpy as np
 
 from .params import SparseParams
 from .pipeline import deconv_psf, iter_sparse_deconvolve
-from .progress import Progress
+from .progress import Progress, Stage
 from .sparse_hessian import run
 
 SWEEPABLE = ("fidelity", "sparsity", "continuity", "iterations", "deconv_iterations")
@@ -83,7 +83,7 @@ def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy"
                device=None):
     """Run every combination of ``grid`` (name -> values) on ``roi``.
 
-    Yields Progress("sweep", i, n, estimate=<that combination's result>) as
+    Yields Progress(Stage.SWEEP, i, n, estimate=<that combination's result>) as
     each finishes (itertools.product order of ``grid``); returns the
     :class:`SweepTile` list. Closing the generator cancels the sweep.
     """
@@ -97,7 +97,7 @@ def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy"
         fwd = deconv_psf(p, psf, np.shape(roi), np.ndim(roi)) if p.upsample == 1 else None
         tile = SweepTile(values, out, scores_for(roi, out, fwd))
         tiles.append(tile)
-        yield Progress("sweep", i + 1, len(combos), out)
+        yield Progress(Stage.SWEEP, i + 1, len(combos), out)
     return tiles
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .params import SparseParams
 from .pipeline import deconv_psf, iter_solve, prepare
-from .progress import Progress
+from .progress import Progress, Stage
 from .sparse_hessian import relay, run
 from .validation import FLOAT, check_block
 
@@ -289,7 +289,7 @@ def global_scale(image, params: SparseParams, plan: TilePlan) -> float:
 def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget=None,
                tile=None, overlap=None, chunk_t=None, t_overlap=None, backend="numpy",
                device=None) -> Iterator[Progress]:
-    """Process ``image`` tile by tile; yields Progress("tiles", i, n); returns ``out``.
+    """Process ``image`` tile by tile; yields Progress(Stage.TILES, i, n); returns ``out``.
 
     ``image``: (Y, X) or (T, Y, X) NumPy/dask/zarr array (continuity along the
     first axis). ``out``: array-like of the output shape to write into (a zarr
@@ -327,10 +327,10 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
 
         def count_tiles(pr):
             nonlocal done
-            if pr.stage != "tiles":
+            if pr.stage != Stage.TILES:
                 return pr
             done += 1
-            return Progress("tiles", done, total)
+            return Progress(Stage.TILES, done, total)
 
         result = yield from relay(gen, count_tiles)
         keep = result[ta - tlo: tb - tlo] if nd == 3 else result
@@ -363,7 +363,7 @@ def iter_solve_tiles(work, scale, params, work_psf, plan, *, backend="numpy", de
                      pass_progress=False):
     """Solve a prepared (N, Y, X) or (Y, X) chunk tile by tile and blend the tiles.
 
-    Yields Progress("tiles", i, n) per tile (and the iteration progress when
+    Yields Progress(Stage.TILES, i, n) per tile (and the iteration progress when
     ``pass_progress``); returns the blended float32 result.
     """
     ny, nx = work.shape[-2:]
@@ -382,7 +382,7 @@ def iter_solve_tiles(work, scale, params, work_psf, plan, *, backend="numpy", de
             acc[..., ylo:yhi, xlo:xhi] += (yield from gen) if pass_progress else run(gen)
             del block
             i += 1
-            yield Progress("tiles", i, n)
+            yield Progress(Stage.TILES, i, n)
     return acc
 
 

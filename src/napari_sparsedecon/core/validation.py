@@ -28,8 +28,8 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False) -
         For bool, complex or non-numeric dtypes.
     ValueError
         For a dimensionality other than 2 or 3, axes of length 1 (or smaller
-        than 4 pixels in y/x), NaN/Inf, an all-zero image, or negative values
-        (unless ``clip_negative`` is true).
+        than 4 pixels in y/x), NaN/Inf or an all-zero image. Negative values
+        are accepted (``clip_negative`` sets them to 0).
     """
     a = np.asarray(image)
     if a.dtype == bool:
@@ -66,12 +66,8 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False) -
         )
     if clip_negative:
         np.maximum(out, 0, out=out)
-    elif out.min() < 0:
-        raise ValueError(
-            f"{name} has negative values (min {float(out.min()):.4g}); photon counts are "
-            f">= 0. Subtract the camera offset correctly, or pass clip_negative=True "
-            f"to set negatives to 0"
-        )
+    # Negative values are legitimate (offset-subtracted camera data with read
+    # noise); the photon methods model them (ops/noise.py).
     if not out.any():
         raise ValueError(f"{name} is all zero; there is nothing to deconvolve")
     return out
@@ -166,15 +162,11 @@ def per_axis(value, ndim: int, name: str) -> tuple[float, ...]:
 
 
 def check_block(block: np.ndarray, name: str = "image") -> None:
-    """Chunk-wise checks for data read piece by piece: finite and non-negative."""
+    """Chunk-wise check for data read piece by piece: finite values."""
     bad = ~np.isfinite(block)
     if bad.any():
         raise ValueError(
             f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
             f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
         )
-    if block.size and block.min() < 0:
-        raise ValueError(
-            f"{name} has negative values (min {float(block.min()):.4g}); photon counts are "
-            f">= 0: subtract the camera offset correctly or clip the data at 0"
-        )
+

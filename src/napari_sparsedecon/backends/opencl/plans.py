@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.validation import FLOAT
-from ..numpy_backend import DCTSolver, hessian_terms, mirror_pad, rl_geometry
+from ...ops.hessian import DCTSolver, hessian_terms
+from ...ops.padding import mirror_pad, rl_geometry
 from .device import build_program
 
 

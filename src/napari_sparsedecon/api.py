@@ -1,0 +1,116 @@
+"""The one entry point for every registered method: :func:`deconvolve`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .algorithms.registry import DEFAULT_METHOD, get_method, methods
+from .core.progress import Progress
+
+__all__ = ["deconvolve", "iter_deconvolve", "methods", "method_info"]
+
+
+def method_info(name: str):
+    """The registry entry of a method: title, summary, schema (parameters), backends."""
+    return get_method(name)
+
+
+def _psf_for(method, image_ndim, psf, psf_fwhm_px):
+    from .core.psf import gaussian_psf
+    from .core.validation import per_axis
+
+    if psf is not None:
+        if psf_fwhm_px is not None:
+            raise ValueError("give psf or psf_fwhm_px, not both")
+        return np.asarray(psf)
+    if psf_fwhm_px is None:
+        raise ValueError(f"method {method.name!r} needs a PSF: pass psf=<array summing to 1> "
+                         f"or psf_fwhm_px=<FWHM in pixels>")
+    n = 3 if (np.ndim(psf_fwhm_px) and len(psf_fwhm_px) == 3 and image_ndim == 3) else 2
+    return gaussian_psf(None, per_axis(psf_fwhm_px, n, "psf_fwhm_px"))
+
+
+def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,
+                    backend="auto", device=None, clip_negative: bool = False,
+                    return_estimate: bool = False, info: dict | None = None,
+                    **params) -> Iterator[Progress]:
+    """Generator form of :func:`deconvolve`: yields :class:`Progress` (with the overall
+    ``fraction``), returns the result. ``info`` (a dict, optional) receives what was
+    estimated and used (camera model, weights, iterations run, backend)."""
+    m = get_method(method)
+    if m.psf_in_schema:
+        if psf_fwhm_px is not None:
+            params["psf_fwhm_px"] = psf_fwhm_px
+        checked = m.validate(params)
+        p = psf
+    else:
+        checked = m.validate(params)
+        p = _psf_for(m, np.ndim(image), psf, psf_fwhm_px)
+    if backend == "auto" and m.backends == ("numpy",):
+        backend = "numpy"
+    elif backend == "auto":
+        from .backends import get_backend
+
+        backend = get_backend("auto", device)
+    if info is not None:
+        info.update(method=m.name, params=checked)
+    kw = {"backend": backend, "device": device, "return_estimate": return_estimate,
+          "clip_negative": clip_negative}
+    if not m.psf_in_schema:
+        kw["info"] = info
+    gen = m.iterate(image, p, checked, **kw)
+    return _with_fraction(gen)
+
+
+def _with_fraction(gen):
+    while True:
+        try:
+            pr = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if pr.fraction is None:
+            pr = pr._replace(fraction=pr.iteration / max(pr.total, 1))
+        yield pr
+
+
+def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,
+               backend="auto", device=None, return_info: bool = False, **params):
+    """Deconvolve ``image`` with any registered method at its own defaults.
+
+    Parameters
+    ----------
+    image : array_like, shape (Y, X), (T, Y, X) or (Z, Y, X)
+        One channel, any real dtype; offset-subtracted data with negative values
+        are fine. Not modified.
+    method : str
+        One of :func:`methods` (``"sparse_psf"`` by default; ``"sparse"`` is the
+        paper pipeline, ``"rl"`` Richardson-Lucy, ``"rl_tv"`` RL with total
+        variation). Each method's parameters: ``method_info(name).schema``.
+    psf, psf_fwhm_px
+        A PSF array summing to 1 at the input pixel size, or a Gaussian FWHM in
+        pixels (one value, ``(axial, lateral)`` or three values).
+    backend, device
+        ``"auto"`` (default), ``"numpy"`` or ``"opencl"``; methods marked NumPy
+        only run on NumPy under ``"auto"`` and refuse ``"opencl"``.
+    return_info : bool
+        Also return a dict of what was estimated and used.
+    **params
+        The method's parameters; unknown names raise a ValueError listing the
+        known ones.
+
+    Examples
+    --------
+    >>> import numpy as np, napari_sparsedecon as nsd
+    >>> img = np.random.default_rng(0).poisson(20, (64, 64)).astype(np.float32)
+    >>> out = nsd.deconvolve(img, "rl", psf_fwhm_px=3.0, iterations=5)
+    >>> out.shape, out.dtype
+    ((64, 64), dtype('float32'))
+    """
+    from .core.sparse_hessian import run
+
+    info: dict = {}
+    out = run(iter_deconvolve(image, method, psf=psf, psf_fwhm_px=psf_fwhm_px,
+                              backend=backend, device=device, info=info, **params))
+    return (out, info) if return_info else out

@@ -1,0 +1,128 @@
+"""Camera noise model: offset, gain and read noise, given or estimated.
+
+Model (per pixel, data in ADU after the offset is removed):
+
+    y = gain * (Poisson(s) + N(0, read_noise^2))        (s in photo-electrons)
+    var(y) = gain * E[y] + (gain * read_noise)^2
+
+Estimate (Poisson-Gaussian fit): a separable high-pass ``[1,-2,1]/sqrt(6)`` in Y
+and X (unit noise gain, blind to locally linear signal) gives per-pixel noise
+samples; a 5x5 box mean gives the local level. Pixels are binned by level
+(quantile bins), each bin's variance is taken robustly (MAD), and
+``var = a * level + c`` is fitted by weighted least squares: gain = a,
+read noise = sqrt(c) / a. When the levels span too little to separate the two
+terms, the read noise is taken as 0 and the gain from the mean ratio, and the
+estimate says so.
+
+The likelihoods use the shifted-Poisson approximation: ``y/gain + rn^2`` is
+treated as Poisson with mean ``H x + b/gain + rn^2``, which accepts the
+negative values of offset-subtracted data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..core.validation import FLOAT
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """What the likelihood uses; ``estimated`` lists the values fitted from the data."""
+
+    offset: float
+    gain: float
+    read_noise: float
+    estimated: tuple = ()
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["estimated"] = list(self.estimated)
+        return d
+
+
+def noise_samples(y: np.ndarray):
+    """(level, noise sample) pairs of a (..., Y, X) float array (2-D planes)."""
+    k = np.array([1.0, -2.0, 1.0], np.float32) / np.float32(np.sqrt(6.0))
+    r = ndimage.correlate1d(y, k, axis=-1, mode="reflect")
+    r = ndimage.correlate1d(r, k, axis=-2, mode="reflect")
+    size = (1,) * (y.ndim - 2) + (5, 5)
+    m = ndimage.uniform_filter(y, size=size, mode="reflect")
+    # drop the border, where reflection correlates the samples
+    inner = (slice(None),) * (y.ndim - 2) + (slice(2, -2), slice(2, -2))
+    return m[inner].ravel(), r[inner].ravel()
+
+
+def estimate_gain_read(y: np.ndarray, *, bins: int = 16, max_samples: int = 2_000_000):
+    """Fit ``var = gain * level + (gain * read_noise)^2``; return (gain, read_noise, note)."""
+    level, r = noise_samples(np.asarray(y, dtype=FLOAT))
+    if level.size > max_samples:
+        idx = np.random.default_rng(0).choice(level.size, max_samples, replace=False)
+        level, r = level[idx], r[idx]
+    edges = np.unique(np.quantile(level, np.linspace(0, 1, bins + 1)))
+    which = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, len(edges) - 2)
+    lv, var, cnt = [], [], []
+    for b in range(len(edges) - 1):
+        sel = which == b
+        n = int(sel.sum())
+        if n < 50:
+            continue
+        rb = r[sel]
+        mad = float(np.median(np.abs(rb - np.median(rb))))
+        lv.append(float(np.median(level[sel])))
+        var.append((1.4826 * mad) ** 2)
+        cnt.append(n)
+    lv, var, cnt = map(np.asarray, (lv, var, cnt))
+    if lv.size == 0 or not np.isfinite(var).all() or var.max() <= 0:
+        return 1.0, 0.0, "too few samples to estimate the noise; assumed gain 1, read noise 0"
+    # Weighted fit; the upper bins hold most structure (residual signal), so they
+    # get less weight through a robust second pass.
+    w = np.sqrt(cnt)
+    span = lv.max() - lv.min()
+    if lv.size >= 3 and span > 0.5 * max(abs(lv).max(), 1e-30):
+        a, c = np.polyfit(lv, var, 1, w=w)
+        res = np.abs(var - (a * lv + c))
+        keep = res <= 3 * np.median(res) + 1e-30
+        if keep.sum() >= 3:
+            a, c = np.polyfit(lv[keep], var[keep], 1, w=w[keep])
+        if a > 0:
+            c = max(float(c), 0.0)
+            return float(a), float(np.sqrt(c) / a), "Poisson-Gaussian fit over " \
+                f"{lv.size} intensity bins ({lv.min():.4g} to {lv.max():.4g})"
+    mean = float(np.average(lv, weights=cnt))
+    v = float(np.average(var, weights=cnt))
+    if mean > 0:
+        return v / mean, 0.0, ("intensity range too narrow to separate gain and read noise; "
+                               "read noise taken as 0, gain = variance / mean")
+    return 1.0, float(np.sqrt(v)), ("mean level <= 0: gain taken as 1, all the noise as "
+                                    "read noise")
+
+
+def camera_model(y: np.ndarray, *, offset: float = 0.0, gain: float | None = None,
+                 read_noise: float | None = None) -> CameraModel:
+    """The camera model for data ``y`` (ADU), estimating what is not given."""
+    est, note = [], ""
+    if gain is None or read_noise is None:
+        g, rn, note = estimate_gain_read(np.asarray(y, dtype=FLOAT) - FLOAT(offset))
+        if gain is None:
+            est.append("gain")
+            gain = g
+        else:  # keep the fitted total variance at the mean level: rn from the fit
+            rn = rn * g / gain
+        if read_noise is None:
+            est.append("read_noise")
+            read_noise = rn
+    return CameraModel(float(offset), float(gain), float(read_noise), tuple(est), note)
+
+
+def to_photons(y: np.ndarray, cam: CameraModel) -> np.ndarray:
+    """Shifted-Poisson data in photo-electrons: ``max((y - offset)/gain + rn^2, 0)`` (in place)."""
+    y -= FLOAT(cam.offset)
+    y *= FLOAT(1.0 / cam.gain)
+    y += FLOAT(cam.read_noise ** 2)
+    np.maximum(y, 0, out=y)
+    return y
