@@ -158,7 +158,7 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
     if scale is not None and up == 2:
         scale = list(scale[:-2]) + [s / 2 for s in scale[-2:]]
     meta = {"method": "sparse_deconvolve", **p.to_dict(), "source": job.src,
-            "backend": str(backend)}
+            **_backend_used(backend)}
     writer = _Writer(job, out_shape, scale, meta)
     try:
         if client is not None and data.ndim == 3:
@@ -456,3 +456,11 @@ def parse_size(text) -> int:
         if s.endswith(u):
             return int(float(s[: -len(u)]) * units[u])
     return int(float(s))
+
+
+def _backend_used(backend) -> dict:
+    """The backend and device that actually run (not merely the one requested)."""
+    from .backends import get_backend
+
+    be = get_backend(backend)
+    return {"backend": be.name, "device": be.device_name}

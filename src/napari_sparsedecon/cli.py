@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.background import BACKGROUND_MODES
+from .backends import BACKENDS
 
 
 def _bar(i, n, width=20):
@@ -56,7 +56,7 @@ def _add_common(p):
                                  "pixel size")
     p.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
                    help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
-    p.add_argument("--backend", default="numpy", choices=["numpy", "opencl", "auto"])
+    p.add_argument("--backend", default="numpy", choices=list(BACKENDS))
     p.add_argument("--device", help="OpenCL device index or name part")
     p.add_argument("--clip-negative", action="store_true",
                    help="set negative input values to 0 instead of failing")
@@ -100,20 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--psf-fwhm-nm", type=float, metavar="NM",
                    help="Gaussian PSF lateral FWHM in nm, converted with each file's pixel "
                         "size from its metadata")
-    r.add_argument("--backend", default="numpy", choices=["numpy", "opencl", "auto"])
+    r.add_argument("--backend", default="numpy", choices=list(BACKENDS))
     r.add_argument("--params", help="JSON parameter file (as the widget exports); flags "
                                     "given explicitly override it")
-    r.add_argument("--fidelity", type=float, help="data-term weight (default 150)")
-    r.add_argument("--sparsity", type=float, help="L1 weight (default 10)")
-    r.add_argument("--continuity", type=float, help="t/z continuity weight (default 0.5)")
-    r.add_argument("--iterations", type=int, help="sparse-Hessian iterations (default 100)")
-    r.add_argument("--background", choices=BACKGROUND_MODES, help="background mode (default none)")
-    r.add_argument("--upsample", type=int, choices=[1, 2], help="x2 up-sampling in Y/X")
-    r.add_argument("--upsample-method", choices=["fourier", "spatial"])
-    r.add_argument("--deconv-method", choices=["rl", "biggs", "none"])
-    r.add_argument("--deconv-iterations", type=int, help="RL iterations after the sparse step "
-                                                         "(default 30)")
-    r.add_argument("--axis", type=int, help="continuity axis of 3-D data (default 0)")
+    # every algorithm parameter, with its type, range and help, from the method's schema
+    from .algorithms.sparse import SCHEMA
+    from .params import add_cli_flags
+
+    add_cli_flags(r.add_argument_group("sparse deconvolution parameters"), SCHEMA,
+                  skip=("psf_fwhm_px",))
     r.add_argument("--device", help="OpenCL device index or name part")
     r.add_argument("--max-one", action="store_true",
                    help="scale the output to max 1 instead of keeping intensity units")
@@ -156,16 +151,14 @@ def main(argv=None) -> int:
 
 
 def _params_from_args(args):
-
+    from .algorithms.sparse import SCHEMA
     from .core.params import SparseParams
+    from .params import cli_values
 
     base = SparseParams()
     if args.params:
         base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
-    changes = {k: getattr(args, k) for k in (
-        "fidelity", "sparsity", "continuity", "iterations", "background", "upsample",
-        "upsample_method", "deconv_method", "deconv_iterations", "axis")
-        if getattr(args, k) is not None}
+    changes = cli_values(args, SCHEMA)
     if args.psf_fwhm_px:
         f = args.psf_fwhm_px
         changes["psf_fwhm_px"] = f[0] if len(f) == 1 else tuple(f)
@@ -204,6 +197,12 @@ def _run(args) -> int:
     if args.psf_fwhm_nm is not None and args.psf_fwhm_px:
         raise ValueError("give --psf-fwhm-px or --psf-fwhm-nm, not both")
     params = _params_from_args(args)
+    if args.device is not None:  # read by every backend lookup, here and on dask workers
+        import os
+
+        from .backends import ENV_DEVICE
+
+        os.environ[ENV_DEVICE] = str(args.device)
     if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
         params = params.replace(psf_fwhm_px=None)
     elif params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none":

@@ -95,7 +95,9 @@ class Param:
                 return bool(value)
             raise TypeError(f"{n} must be True or False, got {value!r}")
         if self.kind == "choice":
-            if isinstance(value, bool) or value not in self.choices:
+            if isinstance(value, bool):
+                raise TypeError(f"{n} must be one of {list(self.choices)}, got {value!r}")
+            if value not in self.choices:
                 raise ValueError(f"{n} must be one of {list(self.choices)}, got {value!r}")
             return value
         if self.kind == "int":

@@ -25,7 +25,7 @@ from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data, typical_l
 TV_SCHEMA = (
     Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
           low=1, high=MAX_ITERATIONS),
-    Param("strength", "float", 1.0,
+    Param("strength", "float", 0.1,
           "total-variation strength relative to the noise (weight = strength / "
           "sqrt(mean photons))", low=0, high=1e6),
     Param("continuity", "float", 0.0, "TV coupling along t or z (3-D data)", low=0,
@@ -37,7 +37,7 @@ TV_SCHEMA = (
 SPARSE_PSF_SCHEMA = (
     Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
           low=1, high=MAX_ITERATIONS),
-    Param("strength", "float", 1.0,
+    Param("strength", "float", 0.03,
           "sparse-Hessian prior strength relative to the noise (weight = strength / "
           "sqrt(mean photons))", low=0, high=1e6),
     Param("sparsity", "float", 0.0,
@@ -53,7 +53,7 @@ SPARSE_PSF_SCHEMA = (
 ) + CAMERA
 
 #: smoothing of the L1 norms, in units of the photon noise at the typical level
-EPS_REL = 0.5
+EPS_REL = 0.1
 
 
 def _iterate(image, psf, params, *, prior, backend, device, return_estimate, info=None,

@@ -67,11 +67,16 @@ def choose_overlap(params: SparseParams, psf_shape) -> int:
     return int(16 + half + math.ceil(reg))
 
 
-def choose_t_overlap(params: SparseParams) -> int:
-    """Overlap frames of a t-chunk on each side: 6 x sqrt(continuity) (measured: keeps
-    chunk seams < 2e-4 of the range at continuity 1); none without continuity."""
-    return (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
-            if params.continuity > 0 else 0)
+def choose_t_overlap(params: SparseParams, psf_shape=None) -> int:
+    """Overlap frames of a t/z-chunk on each side: 6 x sqrt(continuity) (measured: keeps
+    chunk seams < 2e-4 of the range at continuity 1), and at least the axial
+    half-width of a 3-D PSF plus 2 planes (RL couples planes through it even
+    without continuity)."""
+    ov = (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
+          if params.continuity > 0 else 0)
+    if psf_shape is not None and len(psf_shape) == 3:
+        ov = max(ov, psf_shape[0] // 2 + 2)
+    return ov
 
 
 def check_scale(scale: float, params: SparseParams) -> None:
@@ -112,7 +117,7 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
     nd = len(shape)
     nt = shape[0] if nd == 3 else 1
     if t_overlap is None:
-        t_overlap = choose_t_overlap(params) if nd == 3 else 0
+        t_overlap = choose_t_overlap(params, psf_shape) if nd == 3 else 0
     ny, nx = shape[-2] * up, shape[-1] * up
     frame_bytes = CHUNK_BYTES_PER_PIXEL * ny * nx
     if chunk_t is None:
@@ -149,7 +154,7 @@ def plan_blocks(work_shape, params: SparseParams, psf_shape, *, task_budget: int
     """
     nt, ny, nx = (int(v) for v in work_shape)
     ov = choose_overlap(params, psf_shape)
-    t_ov = choose_t_overlap(params)
+    t_ov = choose_t_overlap(params, psf_shape)
     min_side = max(4 * ov, 64)
 
     def side_for(frames):
@@ -298,6 +303,20 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
     nd = image.ndim
     if nd not in (2, 3):
         raise ValueError(f"tiled processing takes 2-D or 3-D data, got shape {image.shape}")
+    if nd == 3 and params.axis not in (0, -3):
+        # continuity along another axis: tile the stack with that axis first
+        # (the result is assembled in memory, then written out a plane at a time)
+        moved_in = np.moveaxis(image, params.axis, 0)
+        res = yield from iter_tiled(
+            moved_in, params.replace(axis=0), psf=psf, memory_budget=memory_budget,
+            tile=tile, overlap=overlap, chunk_t=chunk_t, t_overlap=t_overlap,
+            backend=backend, device=device)
+        res = np.moveaxis(res, 0, params.axis)
+        if out is None:
+            return np.ascontiguousarray(res)
+        for k in range(res.shape[0]):
+            out[k] = np.ascontiguousarray(res[k])
+        return out
     up = params.upsample
     work_psf = deconv_psf(params, psf, image.shape, nd)
     plan = plan_tiles(image.shape, params, None if work_psf is None else work_psf.shape,

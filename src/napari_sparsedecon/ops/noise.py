@@ -8,7 +8,7 @@ Model (per pixel, data in ADU after the offset is removed):
 Estimate (Poisson-Gaussian fit): a separable high-pass ``[1,-2,1]/sqrt(6)`` in Y
 and X (unit noise gain, blind to locally linear signal) gives per-pixel noise
 samples; a 5x5 box mean gives the local level. Pixels are binned by level
-(quantile bins), each bin's variance is taken robustly (MAD), and
+(quantile bins), each bin's variance is taken robustly (lower quartile of the squared samples), and
 ``var = a * level + c`` is fitted by weighted least squares: gain = a,
 read noise = sqrt(c) / a. When the levels span too little to separate the two
 terms, the read noise is taken as 0 and the gain from the mean ratio, and the
@@ -28,6 +28,9 @@ from scipy import ndimage
 
 from ..core.validation import FLOAT
 
+
+#: 25th percentile of the chi^2 distribution with one degree of freedom
+CHI2_1_Q25 = 0.10153104
 
 @dataclass(frozen=True)
 class CameraModel:
@@ -71,10 +74,11 @@ def estimate_gain_read(y: np.ndarray, *, bins: int = 16, max_samples: int = 2_00
         n = int(sel.sum())
         if n < 50:
             continue
-        rb = r[sel]
-        mad = float(np.median(np.abs(rb - np.median(rb))))
+        # lower quartile of r^2 / its chi^2_1 value: structure left in the
+        # high-pass only adds large samples, so the low quantile resists it
+        q = float(np.quantile(r[sel] ** 2, 0.25))
         lv.append(float(np.median(level[sel])))
-        var.append((1.4826 * mad) ** 2)
+        var.append(q / CHI2_1_Q25)
         cnt.append(n)
     lv, var, cnt = map(np.asarray, (lv, var, cnt))
     if lv.size == 0 or not np.isfinite(var).all() or var.max() <= 0:
