@@ -229,8 +229,10 @@ def _letters_from_tifffile(axes: str) -> str:
         elif a in "IQ" and "Z" not in out and "Z" not in axes:
             out.append("Z")  # an unnamed stack: ImageJ opens it as slices
         else:
-            raise ValueError(f"cannot map TIFF axes {axes!r} to T, C, Z, Y, X: axis {a!r} "
-                             f"is not supported; save the file as an ImageJ hyperstack")
+            raise ValueError(
+                f"cannot tell which TIFF axes of {axes!r} are time, z or channel (axis "
+                f"{a!r}); save the file as an ImageJ hyperstack (Fiji: Image > Hyperstacks "
+                f"> Stack to Hyperstack) or split channels or positions into separate files")
     return "".join(out)
 
 
