@@ -245,7 +245,7 @@ def from_tiff(tf, series=None) -> ImageAxes:
         raw_axes = raw_axes.replace("S", "C") if "C" not in raw_axes else raw_axes
     axes = _letters_from_tifffile(raw_axes)
     if tf.is_ome and tf.ome_metadata:
-        return _from_ome_xml(tf.ome_metadata, axes, getattr(series, "index", 0) or 0)
+        return _from_ome_xml(tf.ome_metadata, axes, tf.series.index(series))
     return _from_imagej_or_tags(tf, axes)
 
 
