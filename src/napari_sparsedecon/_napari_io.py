@@ -1,4 +1,11 @@
-"""npe2 reader and writer hooks (thin wrappers over napari_sparsedecon.io)."""
+"""npe2 reader and writer hooks (thin wrappers over napari_sparsedecon.io).
+
+The readers claim only files that this plugin wrote (they carry its
+``napari_sparsedecon`` metadata), so they do not compete with napari's own
+TIFF reader or napari-ome-zarr for other files. Axis names, pixel sizes and
+units travel both ways (layer ``scale``, ``units``, ``axis_labels``); a C axis
+becomes one layer per channel.
+"""
 
 from __future__ import annotations
 
@@ -16,29 +23,43 @@ def get_tiff_reader(path):
             info = (tf.imagej_metadata or {}).get("Info", "")
     except Exception:  # noqa: BLE001 - a reader must say "not mine", not crash
         return None
-    return _read_tiff if "napari_sparsedecon" in info else None
+    return _read_tiff if "napari_sparsedecon" in str(info) else None
+
+
+def _layer(data, info, path):
+    from .io.axes import napari_kwargs
+
+    name = Path(str(path).rstrip("/")).stem
+    kw = {"name": name, "metadata": {"napari_sparsedecon": info["metadata"]},
+          **napari_kwargs(info["image_axes"])}
+    if "channel_axis" in kw:
+        kw["name"] = [f"{name} [c{i}]" for i in range(data.shape[kw["channel_axis"]])]
+    return [(data, kw, "image")]
 
 
 def _read_tiff(path):
     from .io.tiff import read_tiff
 
     data, info = read_tiff(path)
-    kw = {"name": Path(path).stem, "metadata": {"napari_sparsedecon": info["metadata"]}}
-    if info["scale"]:
-        kw["scale"] = info["scale"]
-        kw["units"] = ("um",) * data.ndim
-    return [(data, kw, "image")]
+    return _layer(data, info, path)
+
+
+def _layer_axes(data, meta):
+    from .io.axes import from_layer
+
+    return from_layer(meta, data.ndim)
+
+
+def _params(meta):
+    md = meta.get("metadata") or {}
+    return _jsonable(md.get("napari_sparsedecon", md))
 
 
 def write_tiff_layer(path: str, data, meta: dict):
-    """Write one image layer to TIFF with its scale and the parameters that made it."""
+    """Write one image layer to TIFF with its axes, scale, units and parameters."""
     from .io.tiff import write_tiff
 
-    md = meta.get("metadata") or {}
-    params = md.get("napari_sparsedecon", md)
-    scale = meta.get("scale")
-    axes = "YX" if data.ndim == 2 else "ZYX"
-    write_tiff(path, data, scale=scale, axes=axes, metadata=_jsonable(params))
+    write_tiff(path, data, image_axes=_layer_axes(data, meta), metadata=_params(meta))
     return [path]
 
 
@@ -49,34 +70,24 @@ def _jsonable(d):
 
 
 def get_ome_zarr_reader(path):
-    """Claim OME-Zarr images (a directory ending in .zarr with multiscales metadata)."""
+    """Claim OME-Zarr images that this plugin wrote; others are left to napari-ome-zarr."""
     if isinstance(path, list) or not str(path).rstrip("/").endswith(".zarr"):
         return None
-    try:
-        from .io.ome_zarr import read_ome_zarr
+    from .io.ome_zarr import is_ours
 
-        read_ome_zarr(path)
-    except Exception:  # noqa: BLE001 - not ours, or not readable: let another reader try
-        return None
-    return _read_ome_zarr
+    return _read_ome_zarr if is_ours(path) else None
 
 
 def _read_ome_zarr(path):
     from .io.ome_zarr import read_ome_zarr
 
     data, info = read_ome_zarr(path)  # dask: stays lazy in napari
-    kw = {"name": Path(str(path).rstrip("/")).stem,
-          "metadata": {"napari_sparsedecon": info["metadata"]}}
-    if info["scale"]:
-        kw["scale"] = info["scale"]
-    return [(data, kw, "image")]
+    return _layer(data, info, path)
 
 
 def write_ome_zarr_layer(path: str, data, meta: dict):
-    """Write one image layer to OME-Zarr with its scale and parameters."""
+    """Write one image layer to OME-Zarr (NGFF 0.5) with its axes, units and parameters."""
     from .io.ome_zarr import write_ome_zarr
 
-    md = meta.get("metadata") or {}
-    params = md.get("napari_sparsedecon", md)
-    write_ome_zarr(path, data, scale=meta.get("scale"), metadata=_jsonable(params))
+    write_ome_zarr(path, data, image_axes=_layer_axes(data, meta), metadata=_params(meta))
     return [path]

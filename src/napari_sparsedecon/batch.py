@@ -71,54 +71,74 @@ def plan_jobs(inputs, *, out_dir=None, fmt="tif", overwrite=False):
 
 
 def read_image(path):
-    """Lazy array and info {'scale' (um per pixel, array order), 'axes'} of a TIFF or OME-Zarr."""
+    """Lazy array and info of a TIFF / OME-TIFF / OME-Zarr.
+
+    info: 'image_axes' (:class:`~napari_sparsedecon.io.axes.ImageAxes`: axis
+    names, pixel sizes with units, None where the file does not say), 'axes',
+    'scale', 'units', 'metadata', and for TIFFs 'close'.
+    """
     path = str(path)
     if path.rstrip("/").endswith(".zarr"):
         from .io.ome_zarr import read_ome_zarr
 
-        data, info = read_ome_zarr(path)
-        return data, {"scale": info["scale"], "axes": "".join(info["axes"]).upper() or None}
+        return read_ome_zarr(path)
     import dask.array as da
     import tifffile
     import zarr
 
+    from .io.axes import from_tiff
+    from .io.tiff import info_dict
+
     with tifffile.TiffFile(path) as tf:
-        series = tf.series[0]
-        axes = series.axes
-        scale = _tiff_scale(tf, series)
+        ia = from_tiff(tf)
     store = tifffile.imread(path, aszarr=True)
     arr = da.from_zarr(zarr.open(store, mode="r"))
-    return arr, {"scale": scale, "axes": axes, "close": store.close}
-
-
-def _tiff_scale(tf, series):
-    """Pixel size in um per axis from OME or ImageJ/TIFF tags, or None."""
-    nd = len(series.shape)
-    if tf.ome_metadata:
-        import re
-
-        m = tf.ome_metadata
-        def get(k):
-            hit = re.search(rf'{k}="([0-9.eE+-]+)"', m)
-            return float(hit.group(1)) if hit else None
-        x, y, z = get("PhysicalSizeX"), get("PhysicalSizeY"), get("PhysicalSizeZ")
-        if x and y:
-            return ([z or 1.0] if nd == 3 else []) + [y, x]
-    from .io.tiff import read_tiff_scale
-
-    return read_tiff_scale(tf, nd)
+    info = info_dict(ia)
+    info["close"] = store.close
+    return arr, info
 
 
 def _check_shape(arr, info):
+    """Refuse data that ``run`` cannot process, saying why; channels are split later."""
+    from .io.axes import ImageAxes
+
     shape = tuple(arr.shape)
-    if len(shape) not in (2, 3) or min(shape) < 2:
-        axes = info.get("axes") or "?"
-        raise ValueError(f"expected (Y, X), (T, Y, X) or (Z, Y, X) data, got shape {shape} "
-                         f"(axes {axes}); split channels or positions into separate files")
+    ia = info.get("image_axes") or ImageAxes.default(len(shape))
+    per_channel = ia.drop("C").axes
+    if per_channel == "TZYX":
+        raise ValueError(f"shape {shape} (axes {ia.axes}) is a time-lapse of volumes; "
+                         f"T, Z, Y, X processing (3-D PSF in Z, continuity in T) is not "
+                         f"supported yet: split the time points into separate Z, Y, X files")
+    if per_channel not in ("YX", "TYX", "ZYX"):
+        raise ValueError(f"expected (Y, X), (T, Y, X) or (Z, Y, X) data, optionally with a "
+                         f"C axis, got shape {shape} (axes {ia.axes}); split positions into "
+                         f"separate files")
+    if min(n for a, n in zip(ia.axes, shape, strict=True) if a != "C") < 2:
+        raise ValueError(f"shape {shape} (axes {ia.axes}) has an axis of length 1")
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    p = Path(path)
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    for q in files:
+        with open(q, "rb") as f:
+            for block in iter(lambda f=f: f.read(2**20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _channel(data, ia, ch):
+    """One channel of ``data`` (axes ``ia``) as a lazy array, or ``data`` itself."""
+    c = ia.index("C")
+    return data if c is None else data[(slice(None),) * c + (ch,)]
 
 
 def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, tile=None,
-                 backend="numpy", client=None, progress=None, psf_fwhm_nm=None) -> dict:
+                 backend="numpy", client=None, progress=None, psf_fwhm_nm=None,
+                 ngff="0.5") -> dict:
     """Process one file end to end; write ``job.dst`` atomically; return a summary.
 
     With a dask.distributed ``client``, the file's t-chunks run on the cluster.
@@ -129,46 +149,64 @@ def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, t
     try:
         return _process(job, data, info, params, t0, psf_path=psf_path,
                         memory_budget=memory_budget, tile=tile, backend=backend,
-                        client=client, progress=progress, psf_fwhm_nm=psf_fwhm_nm)
+                        client=client, progress=progress, psf_fwhm_nm=psf_fwhm_nm,
+                        ngff=ngff)
     finally:
         info.get("close", lambda: None)()
 
 
 def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, backend, client,
-             progress, psf_fwhm_nm):
+             progress, psf_fwhm_nm, ngff="0.5"):
+    from . import __version__
+    from .io.axes import ImageAxes
+
+    ia = info.get("image_axes") or ImageAxes.default(data.ndim)
     _check_shape(data, info)
     if psf_fwhm_nm is not None:
-        if not info.get("scale"):
-            raise ValueError("the file has no pixel size in its metadata; give "
-                             "--psf-fwhm-px instead of --psf-fwhm-nm")
-        params = {**params, "psf_fwhm_px": float(psf_fwhm_nm) / (info["scale"][-1] * 1000)}
+        _, px_nm = ia.require_pixel_nm(job.src)
+        params = {**params, "psf_fwhm_px": float(psf_fwhm_nm) / px_nm}
     p = SparseParams.from_dict(params)
-    psf = None
+    psf, psf_record = None, None
     if psf_path:
         psf_arr, psf_info = read_image(psf_path)
         psf = to_numpy(psf_arr)
         psf_info.get("close", lambda: None)()
-        s_img, s_psf = info.get("scale"), psf_info.get("scale")
-        if s_img and s_psf and not np.allclose(s_img[-2:], s_psf[-2:], rtol=0.02):
-            raise ValueError(f"pixel size mismatch: image {s_img[-2:]} um, PSF {s_psf[-2:]} um; "
-                             f"make the PSF at the image's pixel size")
+        s_img, s_psf = ia.pixel_nm(), psf_info["image_axes"].pixel_nm()
+        if s_img and s_psf and not np.allclose(s_img, s_psf, rtol=0.02):
+            raise ValueError(f"pixel size mismatch: image {s_img[0]:.4g} x {s_img[1]:.4g} nm, "
+                             f"PSF {s_psf[0]:.4g} x {s_psf[1]:.4g} nm; make the PSF at the "
+                             f"image's pixel size")
+        psf_record = {"file": Path(psf_path).name, "sha256": _sha256(psf_path),
+                      "pixel_size_nm": list(s_psf) if s_psf else None}
+    elif p.deconvolves:
+        psf_record = {"model": "gaussian", "fwhm_px": p.psf_fwhm_px}
+        if psf_fwhm_nm is not None:
+            psf_record["fwhm_nm"] = float(psf_fwhm_nm)
     up = p.upsample
     out_shape = tuple(data.shape[:-2]) + (data.shape[-2] * up, data.shape[-1] * up)
-    scale = info.get("scale")
-    if scale is not None and up == 2:
-        scale = list(scale[:-2]) + [s / 2 for s in scale[-2:]]
-    meta = {"method": "sparse_deconvolve", **p.to_dict(), "source": job.src,
-            **_backend_used(backend)}
-    writer = _Writer(job, out_shape, scale, meta)
+    out_axes = ia.zoom_yx(up)
+    recorded = p.to_dict()
+    if psf_path:
+        recorded["psf_fwhm_px"] = None  # the PSF file was used, not a Gaussian
+    meta = {"method": "sparse_deconvolve", **recorded, "source": job.src,
+            **_backend_used(backend), "version": __version__, "psf": psf_record,
+            "axes": out_axes.axes, "input_pixel_size": ia.physical(),
+            "output_pixel_size": out_axes.physical()}
+    writer = _Writer(job, out_shape, out_axes, meta, ngff=ngff)
+    c = ia.index("C")
+    channels = range(data.shape[c]) if c is not None else [None]
     try:
-        if client is not None and data.ndim == 3:
-            _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, backend,
-                             progress)
-        else:
-            for pr in iter_tiled(data, p, psf=psf, out=writer.array,
-                                 memory_budget=memory_budget, tile=tile, backend=backend):
-                if progress:
-                    progress(pr)
+        for ch in channels:  # channels are independent images: never coupled
+            sub = _channel(data, ia, ch)
+            out = writer.view(ch)
+            if client is not None and sub.ndim == 3:
+                _run_distributed(client, job, sub, p, psf, writer, memory_budget, tile,
+                                 backend, progress, out=out, channel=(c, ch))
+            else:
+                for pr in iter_tiled(sub, p, psf=psf, out=out, memory_budget=memory_budget,
+                                     tile=tile, backend=backend):
+                    if progress:
+                        progress(pr)
         writer.commit()
     except BaseException:
         writer.abort()
@@ -184,7 +222,7 @@ PROCESS_OVERHEAD = 192 * 2**20
 
 
 def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, backend,
-                     progress, chunk_t=None):
+                     progress, chunk_t=None, out=None, channel=(None, None)):
     """Run one stack on a dask cluster in two passes, within ``memory_budget`` in all.
 
     1. Frames are prepared (background, up-sampling; frame by frame) on the
@@ -236,7 +274,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     per = max(1, min(-(-nt // (2 * threads)), task_budget // frame_bytes))
     params = p.to_dict()
     futs = {client.submit(_prepare_task, job.src, a, min(a + per, nt), params, store,
-                          pure=False) for a in range(0, nt, per)}
+                          channel=channel, pure=False) for a in range(0, nt, per)}
     n_steps = len(futs) + len(blocks)
     scale, step = 0.0, 0
     for fut in as_completed(futs):
@@ -249,7 +287,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     # pass 2: blocks; the client adds each weighted result into the output
     futs = {client.submit(_block_task, store, spans, params, wpsf, scale, plan, backend,
                           pure=False) for spans in blocks}
-    out = writer.array
+    out = writer.array if out is None else out
     for fut in as_completed(futs):
         (ta, tb), (ylo, yhi), (xlo, xhi), res = fut.result()
         futs.discard(fut)
@@ -264,8 +302,9 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
         scale_to_max_one(out, max(1, plan.chunk_t))
 
 
-def _prepare_task(src, a, b, params, store) -> float:
-    """On a worker: prepare frames [a, b) of ``src`` into ``store``; return their maximum."""
+def _prepare_task(src, a, b, params, store, channel=(None, None)) -> float:
+    """On a worker: prepare frames [a, b) of ``src`` (of one channel: (C axis, index))
+    into ``store``; return their maximum."""
     import zarr
 
     from .core.pipeline import prepare
@@ -273,6 +312,8 @@ def _prepare_task(src, a, b, params, store) -> float:
     p = SparseParams.from_dict(params)
     data, info = read_image(src)
     try:
+        if channel[0] is not None:
+            data = data[(slice(None),) * channel[0] + (channel[1],)]
         block = to_numpy(data[a:b])
     finally:
         info.get("close", lambda: None)()
@@ -329,10 +370,57 @@ class _MappedTiff:
         return shape
 
 
-class _Writer:
-    """An output array under a temporary name, moved into place by commit()."""
+class _View:
+    """Slices of ``base`` (stored with its axes permuted by ``perm``) in the data's axis
+    order, with the axes in ``fixed`` ({data axis: index}) held at one index."""
 
-    def __init__(self, job: Job, shape, scale, meta):
+    def __init__(self, base, perm, fixed=None):
+        self.base, self.perm, self.fixed = base, tuple(perm), dict(fixed or {})
+        self.free = [i for i in range(len(perm)) if i not in self.fixed]
+        kept = [q for q in self.perm if q not in self.fixed]  # free axes in storage order
+        self._to_store = tuple(sorted(kept).index(q) for q in kept)
+        self._to_data = tuple(int(i) for i in np.argsort(self._to_store))
+
+    @property
+    def shape(self):
+        bshape = self.base.shape
+        full = [bshape[self.perm.index(i)] for i in range(len(self.perm))]
+        return tuple(full[i] for i in self.free)
+
+    def _key(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (len(self.free) - len(key) + 1) + key[i + 1:]
+        key = key + (slice(None),) * (len(self.free) - len(key))
+        full = dict(self.fixed)
+        full.update(zip(self.free, key, strict=True))
+        return tuple(full[q] for q in self.perm)
+
+    def __getitem__(self, key):
+        return np.transpose(np.asarray(self.base[self._key(key)]), self._to_data)
+
+    def __setitem__(self, key, value):
+        value = np.asarray(value)
+        if value.ndim == len(self.free):
+            value = np.transpose(value, self._to_store)
+        self.base[self._key(key)] = value
+
+
+class _Writer:
+    """An output array under a temporary name, moved into place by commit().
+
+    ``image_axes`` names the output's axes (data order) with pixel sizes and
+    units; TIFFs are ImageJ hyperstacks (T, Z, C, Y, X), OME-Zarr is written by
+    :func:`napari_sparsedecon.io.ome_zarr.create_ome_zarr` (``ngff`` "0.5" on
+    Zarr v3 or "0.4" on Zarr v2). :meth:`view` gives one channel in data order.
+    """
+
+    def __init__(self, job: Job, shape, image_axes, meta, ngff="0.5"):
+        from .io.axes import ORDER, ImageAxes
+
+        if image_axes is None:
+            image_axes = ImageAxes.default(len(shape))
         self.job = job
         dst = Path(job.dst)
         if not dst.parent.exists():
@@ -340,42 +428,39 @@ class _Writer:
         if not os.access(dst.parent, os.W_OK):
             raise PermissionError(f"output folder {dst.parent} is not writable")
         self.tmp = tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-        axes = "YX" if len(shape) == 2 else "ZYX"
+        self.image_axes = image_axes
+        self.path = os.path.join(self.tmp, dst.name)
         if job.fmt == "zarr":
-            import zarr
+            from .io.ome_zarr import create_ome_zarr
 
-            self.path = os.path.join(self.tmp, dst.name)
-            root = zarr.open_group(self.path, mode="w")
-            chunks = (1,) * (len(shape) - 2) + tuple(min(s, 1024) for s in shape[-2:])
-            self.array = root.create_array("0", shape=shape, chunks=chunks, dtype="float32",
-                                           fill_value=0.0)
-            names = ["z", "y", "x"][-len(shape):]
-            sc = list(scale) if scale else [1.0] * len(shape)
-            root.attrs["multiscales"] = [{
-                "version": "0.4", "name": dst.stem,
-                "axes": [{"name": n, "type": "space", "unit": "micrometer"} for n in names],
-                "datasets": [{"path": "0", "coordinateTransformations": [
-                    {"type": "scale", "scale": sc}]}]}]
-            root.attrs["napari_sparsedecon"] = json.loads(json.dumps(meta, default=str))
+            self.perm, zaxes = image_axes.ordered(ORDER)
+            zshape = tuple(shape[i] for i in self.perm)
+            self.array = create_ome_zarr(self.path, zshape, zaxes, metadata=meta, ngff=ngff,
+                                         name=dst.stem)
         else:
             import tifffile
 
-            self.path = os.path.join(self.tmp, dst.name)
-            kw = {}
-            ij = {"axes": axes, "unit": "um",
-                  "Info": json.dumps({"napari_sparsedecon": meta, "scale": scale,
-                                      "axes": axes}, default=str)}
-            if scale:
-                kw["resolution"] = (1.0 / scale[-1], 1.0 / scale[-2])
-                if len(shape) == 3:
-                    ij["spacing"] = scale[0]
-            mm = tifffile.memmap(self.path, shape=shape, dtype="float32", imagej=True,
-                                 metadata=ij, **kw)
+            from .io.tiff import imagej_layout
+
+            self.perm, ij, res = imagej_layout(image_axes)
+            ij["Info"] = json.dumps({"napari_sparsedecon": meta, **image_axes.to_dict()},
+                                    default=str)
+            kw = {"resolution": res} if res else {}
+            mm = tifffile.memmap(self.path, shape=tuple(shape[i] for i in self.perm),
+                                 dtype="float32", imagej=True, metadata=ij, **kw)
             mm.flush()
             del mm
             # Map the file only while writing a block, so its pages are not held
             # resident (and counted against the memory budget) for the whole run.
             self.array = _MappedTiff(self.path)
+
+    def view(self, channel=None):
+        """The output in the data's axis order; with ``channel``, that channel only."""
+        c = self.image_axes.index("C")
+        fixed = {c: channel} if c is not None and channel is not None else {}
+        if not fixed and self.perm == tuple(range(len(self.perm))):
+            return self.array
+        return _View(self.array, self.perm, fixed)
 
     def commit(self):
         dst = self.job.dst
@@ -411,12 +496,13 @@ def dry_run_lines(jobs, params: dict, *, psf_shape=None, memory_budget=None):
 
 
 def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=None,
-              backend="numpy", client=None, on_file=None, progress=None, psf_fwhm_nm=None):
+              backend="numpy", client=None, on_file=None, progress=None, psf_fwhm_nm=None,
+              ngff="0.5"):
     """Run jobs; a failed file is reported and the others go on. Returns summaries."""
     results = []
     if client is not None and len(jobs) > 1:
         futs = [client.submit(_file_task, job, params, psf_path, memory_budget, tile, backend,
-                              psf_fwhm_nm=psf_fwhm_nm, pure=False) for job in jobs]
+                              psf_fwhm_nm=psf_fwhm_nm, ngff=ngff, pure=False) for job in jobs]
         from distributed import as_completed
 
         for fut in as_completed(futs):
@@ -427,7 +513,7 @@ def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=Non
         return results
     for i, job in enumerate(jobs):
         r = _file_task(job, params, psf_path, memory_budget, tile, backend, client=client,
-                       progress=progress, psf_fwhm_nm=psf_fwhm_nm)
+                       progress=progress, psf_fwhm_nm=psf_fwhm_nm, ngff=ngff)
         results.append(r)
         if on_file:
             on_file(r, i + 1, len(jobs))
@@ -435,11 +521,11 @@ def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=Non
 
 
 def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,
-               progress=None, psf_fwhm_nm=None):
+               progress=None, psf_fwhm_nm=None, ngff="0.5"):
     try:
         return process_file(job, params, psf_path=psf_path, memory_budget=memory_budget,
                             tile=tile, backend=backend, client=client, progress=progress,
-                            psf_fwhm_nm=psf_fwhm_nm)
+                            psf_fwhm_nm=psf_fwhm_nm, ngff=ngff)
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
         msg = f"{type(err).__name__}: {err}"
         if not isinstance(err, ValueError | OSError | MemoryError | KeyError):

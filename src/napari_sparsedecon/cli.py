@@ -62,6 +62,12 @@ def _add_common(p):
                    help="set negative input values to 0 instead of failing")
 
 
+def _add_ngff_flag(p):
+    p.add_argument("--ngff", choices=["0.5", "0.4"], default="0.5",
+                   help="OME-Zarr output: NGFF 0.5 on Zarr v3 (default) or NGFF 0.4 on Zarr "
+                        "v2 for tools that cannot read Zarr v3 (Fiji n5-ij, MoBIE)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="napari-sparsedecon",
                                  description="Sparse deconvolution and Richardson-Lucy, headless.")
@@ -79,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "<name>_sparse.<format>)")
     r.add_argument("--format", choices=["tif", "zarr"], default=None,
                    help="output format: ImageJ TIFF or OME-Zarr (default: from -o, else tif)")
+    _add_ngff_flag(r)
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs "
                                                             "(default: skip them)")
     r.add_argument("--dry-run", action="store_true",
@@ -251,7 +258,7 @@ def _run(args) -> int:
         results = batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,
                                   tile=args.tile, backend=args.backend, client=client,
                                   on_file=on_file, progress=show,
-                                  psf_fwhm_nm=args.psf_fwhm_nm)
+                                  psf_fwhm_nm=args.psf_fwhm_nm, ngff=args.ngff)
     finally:
         if client is not None:
             client.close()
@@ -279,6 +286,10 @@ def _rl(args) -> int:
     else:
         src = Path(args.input)
         image, info = _load(src)
+        if "C" in info["image_axes"].axes:
+            raise ValueError(f"{src} has a channel axis ({info['axes']}); rl takes one "
+                             f"channel: split the channels, or use 'run', which processes "
+                             f"each channel on its own")
     if args.psf:
         psf, _ = _load(args.psf)
     elif args.psf_fwhm_px:
@@ -300,12 +311,19 @@ def _rl(args) -> int:
             "backend": be.name, "device": be.device_name, "seconds": round(dt, 3),
             "source": str(src)}
     dest = Path(args.output) if args.output else Path(f"{src.stem}_rl.tif")
-    axes = info.get("axes") if info.get("axes") and len(info["axes"]) == out.ndim else None
-    write_tiff(dest, out, scale=info.get("scale"), axes=axes, metadata=meta)
+    write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta)
     print(f"wrote {dest} shape {out.shape} float32, range "
           f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
           file=sys.stderr)
     return 0
+
+
+def _rl_axes(info, ndim):
+    """The input's axes and pixel sizes for the output (uncalibrated for the bundled image)."""
+    from .io.axes import ImageAxes
+
+    ia = info.get("image_axes")
+    return ia if ia is not None and ia.ndim == ndim else ImageAxes.default(ndim)
 
 
 if __name__ == "__main__":

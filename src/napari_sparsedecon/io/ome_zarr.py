@@ -1,9 +1,13 @@
-"""OME-Zarr (NGFF) writing and lazy reading, through the ome-zarr package.
+"""OME-Zarr (NGFF) writing and lazy reading; the one OME-Zarr writer of the package.
 
-One resolution level; the pixel size is the ``scale`` coordinate
-transformation; the parameters that made the data live in the group
-attributes under ``"napari_sparsedecon"``. Writing goes to a temporary
-directory that is renamed into place, so a failure leaves nothing behind.
+NGFF 0.5 on Zarr v3 by default, or NGFF 0.4 on Zarr v2 (``ngff="0.4"``) for
+tools that cannot read Zarr v3 (Fiji's n5-ij, MoBIE). The ``multiscales``
+metadata (axes with type and unit, the ``scale`` transform) is written by
+ome-zarr-py; one resolution level; the axes in NGFF's t, c, z, y, x order.
+The parameters that made the data live in the group attributes under
+``"napari_sparsedecon"`` (that key is how the napari reader recognises files
+this plugin wrote). Writing goes to a temporary directory that is renamed
+into place, so a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -11,72 +15,146 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-AXES = {2: ["y", "x"], 3: ["z", "y", "x"]}
+from .axes import ORDER, ImageAxes, from_ngff, to_ngff_axes
+
+NGFF_VERSIONS = ("0.5", "0.4")
+KEY = "napari_sparsedecon"
 
 
-def write_ome_zarr(path, data, *, scale=None, axes=None, unit: str = "micrometer",
-                   metadata: dict | None = None, chunks=None) -> Path:
-    """Write a 2-D or 3-D array (NumPy or dask) as OME-Zarr at ``path`` (a directory)."""
-    import warnings
-
-    import zarr
-
+def _ome_writer():
     with warnings.catch_warnings():
         # ome-zarr builds a deprecated Scaler as a default argument at import time.
         warnings.filterwarnings("ignore", message="Call to deprecated class Scaler",
                                 category=DeprecationWarning)
-        from ome_zarr.writer import write_image
+        from ome_zarr import format as fmt
+        from ome_zarr.writer import write_multiscales_metadata
+    return write_multiscales_metadata, {"0.5": fmt.FormatV05, "0.4": fmt.FormatV04}
+
+
+def create_ome_zarr(path, shape, image_axes: ImageAxes, *, metadata: dict | None = None,
+                    chunks=None, dtype="float32", ngff: str = "0.5", name: str | None = None):
+    """Create an empty single-scale OME-Zarr image at ``path``; return its zarr array.
+
+    ``shape`` and ``image_axes`` must already be in NGFF order (t, c, z, y, x);
+    see :meth:`ImageAxes.ordered`. The caller fills the array (chunk by chunk).
+    """
+    import zarr
+
+    if ngff not in NGFF_VERSIONS:
+        raise ValueError(f"NGFF version {ngff!r}: use one of {', '.join(NGFF_VERSIONS)}")
+    if image_axes.ordered(ORDER)[1].axes != image_axes.axes:
+        raise ValueError(f"OME-Zarr axes must be in t, c, z, y, x order, got {image_axes.axes}")
+    if len(shape) != image_axes.ndim:
+        raise ValueError(f"axes {image_axes.axes!r} do not match shape {tuple(shape)}")
+    write_meta, formats = _ome_writer()
+    zf = 3 if ngff == "0.5" else 2
+    root = zarr.open_group(str(path), mode="w", zarr_format=zf)
+    if chunks is None:
+        chunks = (1,) * (len(shape) - 2) + tuple(min(int(s), 1024) for s in shape[-2:])
+    if zf == 2:
+        kw = {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
+    else:
+        kw = {"dimension_names": [a.lower() for a in image_axes.axes]}
+    arr = root.create_array("0", shape=tuple(int(s) for s in shape), chunks=tuple(chunks),
+                            dtype=dtype, fill_value=0, **kw)
+    write_meta(root, [{"path": "0", "coordinateTransformations": [
+        {"type": "scale", "scale": image_axes.scale_or_ones()}]}],
+        fmt=formats[ngff](), axes=to_ngff_axes(image_axes), name=name or Path(path).stem)
+    root.attrs[KEY] = _jsonable(metadata or {})
+    return arr
+
+
+def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=None, axes=None,
+                   unit: str = "um", metadata: dict | None = None, chunks=None,
+                   ngff: str = "0.5") -> Path:
+    """Write an array (NumPy or dask) as OME-Zarr at ``path`` (a new directory).
+
+    ``image_axes`` names the axes and gives pixel sizes and units (the data
+    is transposed to NGFF's t, c, z, y, x order if needed). Without it,
+    ``scale``/``axes``/``unit`` describe the data (T in seconds).
+    """
+    from .tiff import _legacy_axes
 
     path = Path(path)
-    ndim = np.ndim(data) if not hasattr(data, "ndim") else data.ndim
-    if ndim not in AXES:
-        raise ValueError(f"OME-Zarr writer takes 2-D or 3-D data, got {ndim}-D")
-    axes = list(axes) if axes is not None else AXES[ndim]
-    if axes[0] == "t" and ndim == 3:
-        axes_meta = [{"name": "t", "type": "time"}] + [
-            {"name": a, "type": "space", "unit": unit} for a in axes[1:]]
-    else:
-        axes_meta = [{"name": a, "type": "space", "unit": unit} for a in axes]
-    scale = [1.0] * ndim if scale is None else [float(s) for s in scale]
+    ndim = data.ndim if hasattr(data, "ndim") else np.ndim(data)
+    ia = image_axes if image_axes is not None else _legacy_axes(
+        ndim, scale, "".join(axes).upper() if axes else None, unit)
+    if ia.ndim != ndim:
+        raise ValueError(f"axes {ia.axes!r} do not match data with {ndim} dimensions")
+    perm, ia = ia.ordered(ORDER)
     if path.exists():
         raise FileExistsError(f"{path} exists; remove it or choose another name")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     try:
-        root = zarr.open_group(str(tmp), mode="w")
-        opts = {"chunks": chunks} if chunks is not None else None
-        write_image(data if hasattr(data, "dask") or hasattr(data, "compute")
-                    else np.asarray(data, dtype=np.float32),
-                    group=root, scale_factors=(), axes=axes_meta,
-                    scale=dict(zip(axes, scale, strict=True)),
-                    storage_options=opts)
-        root.attrs["napari_sparsedecon"] = metadata or {}
-        os.replace(tmp, path)
-    except BaseException:
+        lazy = hasattr(data, "dask")
+        src = data.transpose(perm) if lazy else np.transpose(np.asarray(data), perm)
+        dtype = data.dtype if lazy else np.float32
+        inner = tmp / path.name
+        arr = create_ome_zarr(inner, src.shape, ia, metadata=metadata, chunks=chunks,
+                              dtype=dtype, ngff=ngff, name=path.stem)
+        if lazy:
+            import dask.array as da
+
+            da.store(src.rechunk(arr.chunks), arr, lock=False)
+        else:
+            arr[...] = src.astype(np.float32, copy=False)
+        os.replace(inner, path)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
+def _multiscales(attrs: dict):
+    ome = attrs.get("ome") or {}
+    ms = ome.get("multiscales") or attrs.get("multiscales")
+    version = ome.get("version") or (ms[0].get("version") if ms else None)
+    return ms, version
+
+
 def read_ome_zarr(path):
-    """Open an OME-Zarr image lazily: (dask array, info with 'scale', 'axes', 'metadata')."""
+    """Open an OME-Zarr image lazily: (dask array, info).
+
+    info: 'image_axes' (:class:`ImageAxes`), 'axes', 'scale', 'units',
+    'metadata' (this plugin's parameters, {} for other files), 'ngff' (version)
+    and 'ours' (whether this plugin wrote it). Reads NGFF 0.4 and 0.5.
+    """
     import dask.array as da
     import zarr
 
+    from .tiff import info_dict
+
     root = zarr.open_group(str(path), mode="r")
     attrs = dict(root.attrs)
-    ms = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    ms, version = _multiscales(attrs)
     if not ms:
         raise ValueError(f"{path} is not an OME-Zarr image (no 'multiscales' metadata)")
-    ds = ms[0]["datasets"][0]
-    scale = None
-    for t in ds.get("coordinateTransformations", []):
-        if t.get("type") == "scale":
-            scale = [float(s) for s in t["scale"]]
-    axes = [a["name"] if isinstance(a, dict) else a for a in ms[0].get("axes", [])]
-    data = da.from_zarr(root[ds["path"]])
-    return data, {"scale": scale, "axes": axes, "metadata": attrs.get("napari_sparsedecon", {})}
+    ia = from_ngff(ms[0])
+    data = da.from_zarr(root[ms[0]["datasets"][0]["path"]])
+    if data.ndim != ia.ndim:
+        raise ValueError(f"{path}: {ia.ndim} axes in the metadata, {data.ndim} in the data")
+    info = info_dict(ia, attrs.get(KEY, {}))
+    info.update(ngff=version, ours=KEY in attrs)
+    return data, info
+
+
+def is_ours(path) -> bool:
+    """Whether ``path`` is an OME-Zarr image that this plugin wrote (cheap: metadata only)."""
+    import zarr
+
+    try:
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception:  # noqa: BLE001 - not a zarr group
+        return False
+    return KEY in attrs and bool(_multiscales(attrs)[0])
+
+
+def _jsonable(d):
+    import json
+
+    return json.loads(json.dumps(d, default=str))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .axes import NM_PER, ImageAxes, from_tiff
+
 
 def atomic_write(path, write_fn) -> Path:
     """Call ``write_fn(tmp_path)`` then move the file into place.
@@ -29,19 +31,53 @@ def atomic_write(path, write_fn) -> Path:
     return path
 
 
+IMAGEJ_ORDER = "TZCYX"
+
+
+def _legacy_axes(ndim, scale, axes, unit) -> ImageAxes:
+    """ImageAxes from the older (scale, axes, unit) arguments; T is in seconds."""
+    axes = axes or ImageAxes.default(ndim).axes
+    if len(axes) != ndim:
+        raise ValueError(f"axes {axes!r} do not match data with {ndim} dimensions")
+    units = tuple(None if a == "C" else ("s" if a == "T" else unit) for a in axes)
+    return ImageAxes(axes, tuple(scale) if scale is not None else (), units if scale else ())
+
+
+def imagej_layout(ia: ImageAxes):
+    """(permutation to ImageJ's TZCYX order, ImageJ metadata, resolution or None)."""
+    perm, ij_axes = ia.ordered(IMAGEJ_ORDER)
+    ij = {"axes": ij_axes.axes}
+    y, x = ia.size_nm("Y"), ia.size_nm("X")
+    res = None
+    if y is not None and x is not None:
+        # one length unit for X, Y, Z in ImageJ: the file's own when they agree, else um
+        spatial = {u for a, u in zip(ia.axes, ia.units, strict=True) if a in "ZYX" and u}
+        unit = spatial.pop() if len(spatial) == 1 else "um"
+        per = NM_PER[unit]
+        ij["unit"] = unit
+        res = (per / x, per / y)
+        z = ia.size_nm("Z")
+        if z is not None:
+            ij["spacing"] = z / per
+    if ia.interval_s is not None:
+        ij["finterval"] = ia.interval_s
+        ij["tunit"] = "sec"
+    return perm, ij, res
+
+
 def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "um",
-               metadata: dict | None = None) -> Path:
-    """Write float32 data as an ImageJ-compatible TIFF, atomically.
+               metadata: dict | None = None, image_axes: ImageAxes | None = None) -> Path:
+    """Write float32 data as an ImageJ hyperstack TIFF, atomically.
 
     Parameters
     ----------
     path : str or Path
-    data : array_like, 2-D or 3-D
-    scale : sequence of float, optional
-        Pixel size per axis in ``unit`` (the last two are Y, X; a leading
-        value is the z-step or frame interval).
-    axes : str, optional
-        ``"YX"``, ``"TYX"`` or ``"ZYX"`` (default ``"ZYX"`` for 3-D).
+    data : array_like, 2-D to 5-D
+    image_axes : ImageAxes, optional
+        Axis names, pixel sizes and units; the data is stored in ImageJ's
+        T, Z, C, Y, X order with frames vs slices, spacing, finterval (s) and
+        unit set. Without it, ``scale``/``axes``/``unit`` describe the data
+        (``axes`` default "YX" or "ZYX"; a T size is in seconds).
     metadata : dict, optional
         Stored as JSON in the ImageJ ``Info`` property and restored by
         :func:`read_tiff`.
@@ -49,23 +85,14 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     import tifffile
 
     a = np.asarray(data, dtype=np.float32)
-    if axes is None:
-        axes = "YX" if a.ndim == 2 else "ZYX"
-    if len(axes) != a.ndim:
-        raise ValueError(f"axes {axes!r} do not match data with {a.ndim} dimensions")
-    ij = {"axes": axes, "unit": unit}
-    kw = {}
-    if scale is not None:
-        scale = [float(s) for s in scale]
-        ys, xs = scale[-2], scale[-1]
-        kw["resolution"] = (1.0 / xs, 1.0 / ys)
-        if a.ndim == 3:
-            if axes[0] == "Z":
-                ij["spacing"] = scale[0]
-            else:
-                ij["finterval"] = scale[0]
-    info = json.dumps({"napari_sparsedecon": metadata or {}, "scale": scale, "axes": axes})
-    ij["Info"] = info
+    ia = image_axes if image_axes is not None else _legacy_axes(a.ndim, scale, axes, unit)
+    if ia.ndim != a.ndim:
+        raise ValueError(f"axes {ia.axes!r} do not match data with {a.ndim} dimensions")
+    perm, ij, res = imagej_layout(ia)
+    ij["Info"] = json.dumps({"napari_sparsedecon": metadata or {}, **ia.to_dict()},
+                            default=str)
+    kw = {"resolution": res} if res else {}
+    a = np.transpose(a, perm)
 
     def _write(tmp):
         tifffile.imwrite(tmp, a, imagej=True, metadata=ij, **kw)
@@ -73,58 +100,32 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     return atomic_write(path, _write)
 
 
-def read_tiff_scale(tf, ndim):
-    """Pixel size (um, array order) from ImageJ metadata / resolution tags, or None."""
-    ij = tf.imagej_metadata or {}
-    if "Info" in ij:
-        try:
-            stored = json.loads(ij["Info"]).get("scale")
-            if stored:
-                return [float(v) for v in stored]
-        except (ValueError, TypeError, AttributeError):
-            pass
-    tags = tf.pages[0].tags
-    if "XResolution" in tags and "YResolution" in tags:
-        xr, yr = tags["XResolution"].value, tags["YResolution"].value
-        if xr[0] and yr[0]:
-            scale = [yr[1] / yr[0], xr[1] / xr[0]]
-            if ndim == 3:
-                scale = [float(ij.get("spacing", ij.get("finterval", 1.0)))] + scale
-            return scale
-    return None
+def read_tiff_axes(tf) -> ImageAxes:
+    """Axes and pixel sizes of an open TIFF (OME, ImageJ or plain), see io.axes."""
+    return from_tiff(tf)
 
 
 def read_tiff(path):
-    """Read a TIFF; return (data, info) with info holding 'scale', 'axes' and 'metadata'.
+    """Read a TIFF; return (data, info): 'image_axes', 'scale', 'axes', 'units', 'metadata'.
 
-    Pixel sizes come from the ImageJ/TIFF resolution tags when present.
+    Pixel sizes come from the OME-XML or ImageJ metadata (None where not stated).
     """
     import tifffile
 
     with tifffile.TiffFile(path) as tf:
-        data = tf.asarray()
-        info = {"scale": None, "axes": None, "metadata": {}}
+        ia = from_tiff(tf)
+        data = tf.series[0].asarray()
         ij = tf.imagej_metadata or {}
+        meta = {}
         if "Info" in ij:
             try:
-                stored = json.loads(ij["Info"])
-                info["metadata"] = stored.get("napari_sparsedecon", {})
-                info["scale"] = stored.get("scale")
-                info["axes"] = stored.get("axes")
-            except (ValueError, TypeError):
-                pass
-        if info["scale"] is None:
-            page = tf.pages[0]
-            tags = page.tags
-            scale = None
-            if "XResolution" in tags and "YResolution" in tags:
-                xr = tags["XResolution"].value
-                yr = tags["YResolution"].value
-                if xr[0] and yr[0]:
-                    scale = [yr[1] / yr[0], xr[1] / xr[0]]
-            if scale is not None and data.ndim == 3:
-                scale = [float(ij.get("spacing", ij.get("finterval", 1.0)))] + scale
-            info["scale"] = scale
-        if info["axes"] is None:
-            info["axes"] = ij.get("axes") or ("YX" if data.ndim == 2 else "ZYX")
-    return data, info
+                meta = json.loads(ij["Info"]).get("napari_sparsedecon", {})
+            except (ValueError, TypeError, AttributeError):
+                meta = {}
+    return data, info_dict(ia, meta)
+
+
+def info_dict(ia: ImageAxes, metadata=None) -> dict:
+    """The info dict that readers return."""
+    return {"image_axes": ia, "axes": ia.axes, "scale": list(ia.scale),
+            "units": list(ia.units), "metadata": metadata or {}}
