@@ -150,6 +150,14 @@ def call_in_worker(fn, *, returned, errored, finished=None):
     return worker
 
 
+def crop_of(data, frames, box):
+    """The ROI ``box`` (y0, y1, x0, x1) of ``data`` (frames [a, b) for 3-D) as an array."""
+    y0, y1, x0, x1 = box
+    if frames is None:
+        return np.asarray(data[y0:y1, x0:x1])
+    return np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1])
+
+
 def show_reused(viewer, name, data, scale, translate, **add_kw):
     """Show ``data`` in the image layer ``name``: updated in place when it exists (data,
     placement, contrast), else added with ``add_kw``. Returns the layer."""

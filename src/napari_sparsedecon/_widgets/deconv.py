@@ -44,6 +44,7 @@ from ..core.roi import (
 )
 from ._layers import (
     EXPECTED,
+    crop_of,
     layer_unit,
     make_scrolling,
     make_section,
@@ -719,14 +720,6 @@ class SparseDeconWidget(_DeconvBase):
                               errored=lambda e: setattr(self.status, "value", f"preview: {e}"),
                               aborted=lambda: None, finished=finished)
         return worker
-
-
-def crop_of(data, frames, box):
-    """The ROI ``box`` (y0, y1, x0, x1) of ``data`` (frames [a, b) for 3-D) as an array."""
-    y0, y1, x0, x1 = box
-    if frames is None:
-        return np.asarray(data[y0:y1, x0:x1])
-    return np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1])
 
 
 def _on_crop(build, data, frames, box):
