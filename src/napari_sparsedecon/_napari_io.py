@@ -91,3 +91,34 @@ def write_ome_zarr_layer(path: str, data, meta: dict):
 
     write_ome_zarr(path, data, image_axes=_layer_axes(data, meta), metadata=_params(meta))
     return [path]
+
+
+def scale_in_um(scale, units) -> list | None:
+    """A layer's scale converted to micrometres (the unit the plugin's files use): axes
+    whose unit is a length are converted, others (time, 'pixel') kept as they are; None
+    when no axis has a physical length."""
+    from .core.roi import NM_PER_UNIT
+
+    if scale is None:
+        return None
+    units = [None] * len(scale) if units is None else [str(u) for u in units]
+    out, physical = [], False
+    for s, u in zip(scale, units, strict=True):
+        f = NM_PER_UNIT.get((u or "").lower())
+        physical |= f is not None
+        out.append(float(s) * f / 1000.0 if f is not None else float(s))
+    return out if physical else [float(s) for s in scale]
+
+
+def save_layer_data(path, data, *, scale=None, units=None, metadata=None) -> list:
+    """Write an image layer's data with the plugin's writers (by extension: ``.tif`` /
+    ``.tiff`` ImageJ TIFF, ``.zarr`` OME-Zarr), keeping its pixel size (in um) and the
+    ``napari_sparsedecon`` parameters in its metadata. Used by the widgets' Save
+    buttons; Qt-free."""
+    p = str(path)
+    meta = {"scale": scale_in_um(scale, units), "metadata": metadata or {}}
+    if p.lower().endswith((".tif", ".tiff")):
+        return write_tiff_layer(p, data, meta)
+    if p.rstrip("/").lower().endswith(".zarr"):
+        return write_ome_zarr_layer(p, data, meta)
+    raise ValueError(f"cannot save to {p!r}: use a .tif, .tiff or .zarr name")

@@ -23,32 +23,78 @@ def _beads(rng, shape=(200, 200), fwhm=3.0):
     return rng.poisson(img).astype(np.uint16)
 
 
-def test_generate_each_model(make_napari_viewer):
+def _generate(w, qtbot):
+    """Generate in the widget's worker; the new layer, or None on an error."""
+    viewer = w._viewer
+    n = len(viewer.layers)
+    if w.generate() is None:
+        return None
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+    return viewer.layers[-1] if len(viewer.layers) > n else None
+
+
+def test_generate_each_model(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     w = PSFWidget(viewer)
     for model in w.model.choices:
         w.model.value = model
         w.dims.value = "2-D"
-        layer = w.generate()
+        layer = _generate(w, qtbot)
         assert layer is not None, w.status.value
         assert layer.data.ndim == 2 and abs(float(layer.data.sum()) - 1) < 1e-4
         np.testing.assert_allclose(layer.scale, (0.065, 0.065))
     w.model.value = "Born-Wolf (widefield)"
     w.dims.value = "3-D"
-    layer = w.generate()
+    layer = _generate(w, qtbot)
     assert layer.data.ndim == 3
     np.testing.assert_allclose(layer.scale, (0.2, 0.065, 0.065))
 
 
-def test_generate_bad_optics_reports(make_napari_viewer):
+def test_generate_bad_optics_reports(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     w = PSFWidget(viewer)
     w.model.value = "Born-Wolf (widefield)"
     w.na.value = 1.6
     w.n_imm.value = 1.33
     n = len(viewer.layers)
-    assert w.generate() is None
+    assert _generate(w, qtbot) is None
     assert "below" in w.status.value and len(viewer.layers) == n
+
+
+def test_3d_psf_opens_at_focus_and_saves_with_optics(make_napari_viewer, qtbot, tmp_path):
+    from napari_sparsedecon.io.tiff import read_tiff
+
+    viewer = make_napari_viewer()
+    w = PSFWidget(viewer)
+    w.model.value = "Gaussian (FWHM)"
+    w.dims.value = "3-D"
+    w.z_step.value = 100.0
+    layer = _generate(w, qtbot)
+    assert layer.data.ndim == 3
+    focus = int(np.argmax(layer.data.max(axis=(1, 2))))
+    assert focus > 0
+    assert viewer.dims.current_step[0] == focus  # not the dark first plane
+    assert w.save_psf_button.enabled
+    w.save_psf(tmp_path / "gen.tif")
+    data, info = read_tiff(tmp_path / "gen.tif")
+    np.testing.assert_allclose(data, layer.data, rtol=1e-6)
+    np.testing.assert_allclose(info["scale"], (0.1, 0.065, 0.065), rtol=1e-6)
+    assert info["metadata"]["psf_model"] == layer.metadata["napari_sparsedecon"]["psf_model"]
+    assert info["metadata"]["scale_nm"] == [100.0, 65.0, 65.0]
+
+
+def test_pixel_size_from_a_layer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    img = viewer.add_image(np.zeros((4, 16, 16), np.float32), name="stack",
+                           scale=(0.25, 0.04, 0.04), units=("um", "um", "um"))
+    w = PSFWidget(viewer)
+    w.pixel_from.reset_choices()
+    w.pixel_from.value = img
+    assert w.pixel.value == pytest.approx(40.0) and w.z_step.value == pytest.approx(250.0)
+    plain = viewer.add_image(np.zeros((16, 16), np.float32), name="plain")
+    w.pixel_from.reset_choices()
+    w.pixel_from.value = plain
+    assert "no physical pixel size" in w.status.value and w.pixel.value == pytest.approx(40.0)
 
 
 def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_path, rng):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -28,30 +31,131 @@ def to_pixels(coords, src_layer, dst_layer) -> np.ndarray:
     return (world - np.asarray(dst_layer.translate[-n:])) / np.asarray(dst_layer.scale[-n:])
 
 
-def start_worker(owner, gen, *, yielded, returned, errored, aborted, finished):
-    """Run generator ``gen`` in a napari thread worker stored as ``owner._worker``.
+PROGRESS_INTERVAL = 0.1  # seconds: at most ~10 progress updates per second reach the GUI
+EXPECTED = (ValueError, TypeError, RuntimeError, MemoryError, OSError)
 
-    Connects the handlers, disables ``owner.run_button`` and enables
-    ``owner.cancel_button`` (``finished`` should undo that), starts it and
-    returns the worker.
+
+class Failed:
+    """An expected failure carried out of a worker as its return value (so that it is
+    reported as a message, not as a traceback)."""
+
+    def __init__(self, err):
+        self.err = err
+
+    def __str__(self):
+        return str(self.err)
+
+
+class Tick(NamedTuple):
+    """What a worker yields to the GUI: the overall fraction done, a short text and the
+    library's Progress record it was made from."""
+
+    fraction: float
+    text: str
+    progress: object
+
+
+def overall_fraction(plan: dict, stage: str, iteration: int, total: int) -> float | None:
+    """Fraction of a whole job done, from ``plan`` (``{stage: weight}`` in run order) and
+    the current stage's ``iteration`` of ``total``; None for a stage not in the plan."""
+    if stage not in plan:
+        return None
+    names = list(plan)
+    whole = float(sum(plan.values())) or 1.0
+    before = sum(plan[n] for n in names[: names.index(stage)])
+    part = plan[stage] * (min(iteration, total) / total if total > 0 else 1.0)
+    return min((before + part) / whole, 1.0)
+
+
+def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
+    """Drive ``gen`` (a generator of Progress records) and yield :class:`Tick` s at most
+    once per ``interval`` seconds, plus every record that carries an ``estimate`` (those
+    are results the GUI shows). Returns ``gen``'s result.
+
+    ``plan`` (``{stage: weight}``) gives the overall fraction; without it, the stage's own
+    fraction. Qt-free, so that the throttling is tested without a GUI.
+    """
+    last, frac = -float("inf"), 0.0
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        stage, it, total = (getattr(p, "stage", ""), getattr(p, "iteration", 0),
+                            getattr(p, "total", 0))
+        f = overall_fraction(plan, stage, it, total) if plan else (
+            it / total if total else 0.0)
+        frac = max(frac, f) if f is not None else frac
+        now = clock()
+        if getattr(p, "estimate", None) is not None or now - last >= interval:
+            last = now
+            yield Tick(frac, f"{stage} {it}/{total} \u00b7 {100 * frac:.0f}% overall", p)
+
+
+def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, finished,
+                 attr="_worker", buttons=True):
+    """Run ``job`` in a napari thread worker stored as ``owner.<attr>``.
+
+    ``job`` is a generator of Progress records, or a function returning one; a function
+    is called in the worker, so that reading lazy layer data and the library's eager
+    checks happen there too. ``yielded`` receives throttled :class:`Tick` s (see
+    :func:`ticks`); an expected error (ValueError, ...) goes to ``errored`` as the
+    exception. Disables ``owner.run_button`` and enables ``owner.cancel_button``
+    (``finished`` should undo that) when ``buttons``, starts the worker and returns it.
     """
     from napari.qt.threading import thread_worker
 
     @thread_worker
     def work():
-        return (yield from gen)
+        try:
+            gen = job() if callable(job) else job
+            return (yield from ticks(gen, plan))
+        except EXPECTED as err:
+            return Failed(err)
 
     worker = work()
-    owner._worker = worker
+    setattr(owner, attr, worker)
     worker.yielded.connect(yielded)
-    worker.returned.connect(returned)
+    worker.returned.connect(lambda out: errored(out.err) if isinstance(out, Failed)
+                            else returned(out))
     worker.errored.connect(errored)
     worker.aborted.connect(aborted)
     worker.finished.connect(finished)
-    owner.run_button.enabled = False
-    owner.cancel_button.enabled = True
+    if buttons:
+        owner.run_button.enabled = False
+        owner.cancel_button.enabled = True
     worker.start()
     return worker
+
+
+def call_in_worker(fn, *, returned, errored, finished=None):
+    """Run ``fn()`` in a napari thread worker; its result goes to ``returned`` and an
+    expected error (ValueError, OSError, ...) to ``errored``. Returns the started worker."""
+    from napari.qt.threading import thread_worker
+
+    @thread_worker
+    def work():
+        try:
+            return fn()
+        except EXPECTED as err:
+            return Failed(err)
+
+    worker = work()
+    worker.returned.connect(lambda out: errored(out.err) if isinstance(out, Failed)
+                            else returned(out))
+    worker.errored.connect(errored)
+    if finished is not None:
+        worker.finished.connect(finished)
+    worker.start()
+    return worker
+
+
+def crop_of(data, frames, box):
+    """The ROI ``box`` (y0, y1, x0, x1) of ``data`` (frames [a, b) for 3-D) as an array."""
+    y0, y1, x0, x1 = box
+    if frames is None:
+        return np.asarray(data[y0:y1, x0:x1])
+    return np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1])
 
 
 def show_reused(viewer, name, data, scale, translate, **add_kw):
@@ -65,3 +169,72 @@ def show_reused(viewer, name, data, scale, translate, **add_kw):
         layer.contrast_limits = (lo, float(max(data.max(), lo + 1e-6)))
         return layer
     return viewer.add_image(data, name=name, scale=scale, translate=translate, **add_kw)
+
+
+# -- layout: scrolling docks, collapsible sections, wrapping labels -----------------
+def wrap_label(label):
+    """Let a magicgui Label wrap its text and never widen its dock (long errors, paths)."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    q = label.native
+    q.setWordWrap(True)
+    q.setMinimumWidth(0)
+    q.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def make_section(title, widgets, *, expanded=True, labels=True, tooltip=None):
+    """A collapsible section: a header button that shows or hides a Container of
+    ``widgets``. The returned Container has ``.header``, ``.body``, ``.expanded`` and
+    ``.set_expanded(bool)``."""
+    from magicgui.widgets import Container, PushButton
+
+    header = PushButton(text=title, tooltip=tooltip or f"show or hide {title}")
+    header.native.setStyleSheet("text-align: left; font-weight: bold; padding: 2px 6px;")
+    body = Container(widgets=widgets, labels=labels)
+    body.margins = (4, 0, 0, 4)
+    sec = Container(widgets=[header, body], labels=False)
+    sec.margins = (0, 0, 0, 0)
+    sec.header, sec.body, sec.title = header, body, title
+
+    def set_expanded(on: bool):
+        sec.expanded = bool(on)
+        body.native.setVisible(sec.expanded)
+        header.text = ("\u25be " if sec.expanded else "\u25b8 ") + title
+
+    sec.set_expanded = set_expanded
+    header.changed.connect(lambda *_: set_expanded(not sec.expanded))
+    set_expanded(expanded)
+    return sec
+
+
+def make_scrolling(container, body):
+    """Show ``body`` (already a child of ``container``) inside a vertical scroll area, so
+    that the dock can be shorter than its contents and never grows the main window.
+
+    napari docks a magicgui widget's ``native``, which for magicgui's own
+    ``scrollable=True`` is the inner widget (the scroll area is lost); so the scroll
+    area is put inside ``container.native`` here. Combo boxes are kept from widening
+    the dock by long layer names.
+    """
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QComboBox, QFrame, QScrollArea
+
+    layout = container.native.layout()
+    layout.removeWidget(body.native)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    scroll.setWidget(body.native)
+    layout.addWidget(scroll)
+    container.margins = (0, 0, 0, 0)
+    for combo in body.native.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(12)
+    bar = scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMinimumWidth(body.native.minimumSizeHint().width() + bar + 4)
+    container.scroll_area = scroll
+    return scroll

@@ -23,7 +23,6 @@ from magicgui.widgets import (
     SpinBox,
     create_widget,
 )
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
@@ -43,10 +42,22 @@ from ..core.roi import (
     result_geometry,
     roi_geometry,
 )
-from ._layers import layer_unit, show_reused, start_worker, to_pixels, units_kw
+from ._layers import (
+    EXPECTED,
+    crop_of,
+    layer_unit,
+    make_scrolling,
+    make_section,
+    show_reused,
+    start_worker,
+    to_pixels,
+    units_kw,
+    wrap_label,
+)
 
 PSF_SOURCES = ("FWHM (nm)", "FWHM (pixels)", "PSF layer")
 PREVIEW_SIZE = 256
+PREVIEW_NAME = "sparse preview"
 
 
 class _Checked:
@@ -54,6 +65,32 @@ class _Checked:
 
     def __init__(self, result, report):
         self.result, self.report = result, report
+
+
+class _Done:
+    """A finished run, with everything the GUI needs computed in the worker (contrast
+    limits, the residual's colour range, the hallucination labels), so that showing it
+    costs the event loop no array work."""
+
+    def __init__(self, out):
+        self.report = None
+        if isinstance(out, _Checked):
+            out, self.report = out.result, out.report
+        self.result = out
+        lo = float(np.min(out)) if out.size else 0.0
+        self.limits = (lo, float(max(np.max(out), lo + 1e-6))) if out.size else (0.0, 1.0)
+        self.residual_lim = self.hallucination = None
+        rep = self.report
+        if rep is not None and rep.residual is not None:
+            self.residual_lim = float(np.percentile(np.abs(rep.residual), 99.9)) or 1.0
+        if rep is not None and rep.hallucination is not None and rep.hallucination.any():
+            self.hallucination = rep.hallucination.astype(np.uint8)
+
+
+def _finish(gen):
+    """Pass ``gen``'s progress on and wrap its result in a :class:`_Done`."""
+    out = yield from gen
+    return _Done(out)
 
 
 def layer_pixel_nm(layer) -> float | None:
@@ -93,15 +130,24 @@ def _run_checked(gen, data, params, psf, checks, *, pixel_size_nm, frame, backen
 
 
 class _DeconvBase(Container):
-    """Shared parts: image/PSF choice, run/cancel/progress, result layers."""
+    """Shared parts: image/PSF choice, run/cancel/progress, result layers.
+
+    Every computation (reading the layer's data included) runs in a thread worker;
+    the event loop only reads controls, shows throttled progress and adds layers.
+    The controls live in ``self.body``, a column of collapsible sections inside a
+    scroll area, so the dock fits a small screen.
+    """
 
     method_name = "deconv"
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = viewer
         self._worker = None
         self._preview_worker = None
+        self._save_worker = None
+        self._result_name = None
+        self.body = Container(labels=False)
         self.image = create_widget(annotation=napari.layers.Image, label="image",
                                    options={"tooltip": "the layer to deconvolve (never modified)"})
         self.psf_source = ComboBox(label="PSF from", choices=PSF_SOURCES, value=PSF_SOURCES[0],
@@ -112,7 +158,7 @@ class _DeconvBase(Container):
                                          "layer's scale as the pixel size")
         self.psf_layer = create_widget(annotation=napari.layers.Image, label="PSF layer",
                                        options={"nullable": True})
-        self.psf_info = Label(label="PSF used", value="")
+        self.psf_info = wrap_label(Label(label="PSF used", value=""))
         self.backend = ComboBox(label="backend", choices=["numpy", "auto", "opencl"],
                                 value="numpy",
                                 tooltip="numpy: the reference on the CPU; opencl: the OpenCL "
@@ -120,12 +166,29 @@ class _DeconvBase(Container):
                                         "OpenCL on a GPU, else numpy")
         self.run_button = PushButton(text="Run on whole layer")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
-        self.status = Label(label="status", value="idle")
+        self.save_button = PushButton(text="Save result...", enabled=False,
+                                      tooltip="write the last result with the plugin's writer "
+                                              "(TIFF or OME-Zarr): keeps the pixel size and the "
+                                              "parameters")
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=1000)
+        self.status = wrap_label(Label(label="status", value="idle"))
         self.psf_source.changed.connect(self._psf_source_changed)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self.save_button.changed.connect(self._ask_save_result)
         self._psf_source_changed()
+
+    def _finish_layout(self, sections):
+        """Put the sections in the scrolling body (called by subclasses)."""
+        self.sections = {sec.title: sec for sec in sections}
+        self.body.extend(sections)
+        self.append(self.body)
+        make_scrolling(self, self.body)
+
+    def _run_section(self):
+        return Container(widgets=[Container(widgets=[self.run_button, self.cancel_button],
+                                            layout="horizontal", labels=False),
+                                  self.progress, self.status, self.save_button], labels=True)
 
     # -- PSF ---------------------------------------------------------------
     def _psf_source_changed(self, *_):
@@ -162,10 +225,10 @@ class _DeconvBase(Container):
             raise ValueError("RGB layers are not supported; split the channels first")
         return layer
 
-    def make_generator(self, data, layer, return_estimate=False):
-        raise NotImplementedError
-
-    def layer_metadata(self, layer, seconds):
+    def make_job(self, layer, with_checks=True):
+        """Read the controls (on the GUI thread) and return ``(build, meta, upsample,
+        plan)``: ``build(data)`` makes the library generator in the worker, ``plan`` the
+        stage weights of its overall progress."""
         raise NotImplementedError
 
     def resolved_backend(self):
@@ -174,20 +237,23 @@ class _DeconvBase(Container):
         return get_backend(self.backend.value)
 
     def run(self, *_):
-        """Run on the whole layer in a background worker; the result becomes a new layer."""
+        """Run on the whole layer in a background worker; the result becomes a new layer.
+
+        The layer's data is read in the worker (a lazy layer is not materialised on the
+        GUI thread)."""
         try:
             layer = self._require_image()
-            data = np.asarray(layer.data)
-            gen, meta, upsample = self.make_generator(data, layer)
-        except (ValueError, TypeError, RuntimeError, MemoryError) as err:
+            build, meta, upsample, plan = self.make_job(layer)
+        except EXPECTED as err:
             show_error(f"{self.method_name}: {err}")
             self.status.value = f"error: {err}"
             return None
         self.cancel()
         t0 = time.perf_counter()
-
         self.status.value = "running"
-        return start_worker(self, gen, yielded=self._on_progress,
+        self.progress.value = 0
+        return start_worker(self, lambda: _finish(build(np.asarray(layer.data))), plan=plan,
+                            yielded=self._on_progress,
                             returned=lambda out: self._on_result(out, layer, meta, upsample, t0),
                             errored=self._on_error, aborted=self._on_aborted,
                             finished=self._on_finished)
@@ -197,44 +263,43 @@ class _DeconvBase(Container):
         if self._worker is not None:
             self._worker.quit()
 
-    def _on_progress(self, p):
-        self.progress.max = max(p.total, 1)
-        self.progress.value = p.iteration
-        self.status.value = f"{p.stage} {p.iteration}/{p.total}"
+    def _on_progress(self, tick):
+        self.progress.value = int(round(1000 * tick.fraction))
+        self.status.value = tick.text
 
-    def _on_result(self, out, layer, meta, upsample, t0):
+    def _on_result(self, done, layer, meta, upsample, t0):
         seconds = time.perf_counter() - t0
         scale, translate = result_geometry(layer.scale, layer.translate, upsample)
         meta = dict(meta, seconds=round(seconds, 3), version=__version__, source=layer.name)
         name = f"{layer.name} {self.method_name}"
         kw = {"name": name, "scale": scale, "translate": translate,
               "metadata": {"napari_sparsedecon": meta}, "colormap": layer.colormap.name,
-              **units_kw(layer)}
-        report = None
-        if isinstance(out, _Checked):
-            out, report = out.result, out.report
-            meta["trust"] = report.summary()
-        self._viewer.add_image(out, **kw)
+              "contrast_limits": done.limits, **units_kw(layer)}
+        if done.report is not None:
+            meta["trust"] = done.report.summary()
+        self._viewer.add_image(done.result, **kw)
+        self._result_name = name
+        self.save_button.enabled = True
+        self.progress.value = 1000
         self.status.value = f"done in {seconds:.2f} s"
-        if report is not None:
-            self._show_report(report, layer, name)
+        if done.report is not None:
+            self._show_report(done, layer, name)
 
-    def _show_report(self, report, layer, name):
+    def _show_report(self, done, layer, name):
         """Extra layers and messages for the trust checks."""
+        report = done.report
         scale, translate = list(layer.scale), list(layer.translate)
         kw = units_kw(layer)
         if report.residual is not None:
-            r = report.residual
-            lim = float(np.percentile(np.abs(r), 99.9)) or 1.0
-            self._viewer.add_image(r, name=f"{name} residual", colormap="PiYG",
+            lim = done.residual_lim
+            self._viewer.add_image(report.residual, name=f"{name} residual", colormap="PiYG",
                                    contrast_limits=(-lim, lim), scale=scale,
                                    translate=translate, visible=False,
                                    metadata={"napari_sparsedecon": {
                                        "trust": "residual y - (H x + b), input units"}}, **kw)
-        if report.hallucination is not None and report.hallucination.any():
-            self._viewer.add_labels(report.hallucination.astype(np.uint8),
-                                    name=f"{name} hallucination", scale=scale,
-                                    translate=translate, opacity=0.6, **kw)
+        if done.hallucination is not None:
+            self._viewer.add_labels(done.hallucination, name=f"{name} hallucination",
+                                    scale=scale, translate=translate, opacity=0.6, **kw)
         text = report.summary()
         self.status.value = text.splitlines()[0] if text else self.status.value
         show_info(f"trust checks for '{name}':\n{text}")
@@ -253,6 +318,55 @@ class _DeconvBase(Container):
         self._worker = None
         self.run_button.enabled = True
         self.cancel_button.enabled = False
+
+    # -- saving --------------------------------------------------------------
+    def save_result(self, path, *, overwrite=False):
+        """Write the last result layer with the plugin's writer (``.tif``/``.tiff``:
+        ImageJ TIFF, ``.zarr``: OME-Zarr) in a thread worker, keeping its pixel size
+        and the parameters. Refuses an existing path unless ``overwrite``. Returns the
+        worker."""
+        from pathlib import Path
+
+        from .._napari_io import save_layer_data
+
+        name = self._result_name
+        if name is None or name not in self._viewer.layers:
+            raise ValueError("run on the whole layer first: there is no result to save")
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; choose another name")
+        layer = self._viewer.layers[name]
+        data, scale, md = layer.data, tuple(layer.scale), dict(layer.metadata)
+        units = getattr(layer, "units", None)
+        self.status.value = f"saving {path.name}..."
+
+        def done(out):
+            self.status.value = f"saved {Path(out[0]).name} (pixel size and parameters kept)"
+
+        def failed(err):
+            show_error(f"{self.method_name}: saving failed: {err}")
+            self.status.value = f"error: saving failed: {err}"
+
+        from ._layers import call_in_worker
+
+        self._save_worker = call_in_worker(
+            lambda: save_layer_data(path, data, scale=scale, units=units, metadata=md),
+            returned=done, errored=failed,
+            finished=lambda: setattr(self, "_save_worker", None))
+        return self._save_worker
+
+    def _ask_save_result(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        default = f"{self._result_name or 'result'}.tif".replace(" ", "_")
+        path, _ = QFileDialog.getSaveFileName(None, "Save result", default,
+                                              "TIFF (*.tif *.tiff);;OME-Zarr (*.zarr)")
+        if path:
+            try:
+                self.save_result(path, overwrite=True)  # the dialog asked already
+            except EXPECTED as err:
+                show_error(f"{self.method_name}: {err}")
+                self.status.value = f"error: {err}"
 
 
 class SparseDeconWidget(_DeconvBase):
@@ -327,32 +441,52 @@ class SparseDeconWidget(_DeconvBase):
         self.preview = CheckBox(text="live preview on ROI", value=False,
                                 tooltip="re-runs on the last rectangle of a Shapes layer (or "
                                         "256x256 around the view centre) after each change")
-        self.extend([self.image, self.psf_source, self.fwhm, self.psf_layer, self.fidelity,
-                     self.sparsity, self.continuity, self.axis, self.iterations,
-                     self.background,
-                     self.upsample, self.deconv_method, self.deconv_iterations,
-                     self.quantitative, self.backend, self.psf_info,
-                     Container(widgets=[self.save_params_button, self.load_params_button],
-                               layout="horizontal", labels=False),
-                     Container(widgets=[self.suggest_button], labels=False),
-                     self.suggest_info, self.trust_box,
-                     self.preview, self.run_button,
-                     self.cancel_button, self.progress, self.status,
-                     Label(value="<b>Parameter sweep on the ROI</b>"), self.sweep])
+        self.dims_note = wrap_label(Label(value=""))
+        self._finish_layout([
+            make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
+                                           self.psf_layer, self.psf_info]),
+            make_section("Parameters", [
+                self.fidelity, self.sparsity, self.continuity, self.axis, self.dims_note,
+                self.iterations, self.background, self.upsample, self.deconv_method,
+                self.deconv_iterations, self.quantitative, self.backend,
+                Container(widgets=[self.save_params_button, self.load_params_button],
+                          layout="horizontal", labels=False),
+                Container(widgets=[self.suggest_button], labels=False), self.suggest_info]),
+            make_section("Preview", [self.preview], labels=False),
+            make_section("Trust checks", [self.trust_box], labels=False, expanded=False),
+            make_section("Run", [self._run_section()], labels=False),
+            make_section("Parameter sweep on the ROI", [self.sweep], labels=False,
+                         expanded=False),
+        ])
         self.suggest_button.changed.connect(self.suggest)
-        self.suggest_info.native.setWordWrap(True)
-        self.status.native.setWordWrap(True)
+        wrap_label(self.suggest_info)
         self.save_params_button.changed.connect(self._ask_save_params)
         self.load_params_button.changed.connect(self._ask_load_params)
-        self._debounce = QTimer()
+        self._debounce = QTimer(self.native)  # dies with the widget
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self.run_preview)
         for w in (self.fidelity, self.sparsity, self.continuity, self.axis, self.iterations,
                   self.background, self.upsample, self.deconv_method, self.deconv_iterations,
                   self.quantitative, self.fwhm, self.psf_source, self.psf_layer, self.image,
-                  self.backend, self.preview):
+                  self.backend):
             w.changed.connect(self._schedule_preview)
+        self.preview.changed.connect(self._preview_toggled)
+        self.image.changed.connect(self._image_changed)
+        dims_event = self._viewer.dims.events.current_step
+        dims_event.connect(self._slice_changed)
+        self.native.destroyed.connect(lambda *_: dims_event.disconnect(self._slice_changed))
+        self._image_changed()
+
+    def _image_changed(self, *_):
+        """Continuity acts along t or z: only 3-D images have it."""
+        layer = self.image.value
+        three = layer is not None and layer.ndim == 3
+        self.continuity.enabled = self.axis.enabled = three
+        self.dims_note.value = ("" if three or layer is None else
+                                f"continuity and its axis apply to 3-D (t or z) images; "
+                                f"'{layer.name}' is {layer.ndim}-D")
+        self.dims_note.visible = bool(self.dims_note.value)
 
     def params(self, layer) -> tuple[SparseParams, object]:
         psf, fwhm_px, desc = self.psf_arguments(layer)
@@ -429,23 +563,34 @@ class SparseDeconWidget(_DeconvBase):
                 "hallucination": self.check_hallucination.value,
                 "convergence": self.check_convergence.value}
 
-    def make_generator(self, data, layer, return_estimate=False, with_checks=True):
+    def make_job(self, layer, with_checks=True):
         from ..core.trust import ConvergenceTracker
 
         p, psf = self.params(layer)
         be = self.resolved_backend()
         checks = self.checks()
         checked = with_checks and any(checks.values())
-        gen = iter_sparse_deconvolve(data, psf=psf, backend=be, **p.to_dict(),
-                                     return_estimate=checks["convergence"] and checked)
+        frame = self.current_frame(layer) if layer.ndim == 3 and checked else None
         meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": be.name,
                 "device": be.device_name, "psf": self.psf_info.value}
-        if checked:
-            frame = self.current_frame(layer) if np.ndim(data) == 3 else None
-            gen = _run_checked(gen, data, p, psf, checks, pixel_size_nm=layer_pixel_nm(layer),
-                               frame=frame, backend=be,
-                               tracker=ConvergenceTracker() if checks["convergence"] else None)
-        return gen, meta, p.upsample
+        deconv = p.deconv_iterations if p.deconvolves else 0
+        plan = {"prepare": max(1, (p.iterations + deconv) // 50), "sparse": p.iterations,
+                "deconv": deconv}
+        if checked:  # FRC of the result runs the deconvolution twice more
+            work = p.iterations + deconv
+            plan["trust checks"] = 2 * work if checks["frc"] else max(1, work // 10)
+
+        def build(data):
+            gen = iter_sparse_deconvolve(data, psf=psf, backend=be, **p.to_dict(),
+                                         return_estimate=checks["convergence"] and checked)
+            if checked:
+                gen = _run_checked(gen, data, p, psf, checks,
+                                   pixel_size_nm=layer_pixel_nm(layer), frame=frame,
+                                   backend=be, tracker=ConvergenceTracker()
+                                   if checks["convergence"] else None)
+            return gen
+
+        return build, meta, p.upsample, plan
 
     # -- suggestion ----------------------------------------------------------
     def suggest(self, *_):
@@ -481,8 +626,24 @@ class SparseDeconWidget(_DeconvBase):
     def _schedule_preview(self, *_):
         if self.preview.value:
             self._debounce.start()
-        elif self._preview_worker is not None:
+
+    def _preview_toggled(self, *_):
+        """On: preview now; off: stop it and remove its layer."""
+        if self.preview.value:
+            self._debounce.start()
+            return
+        self._debounce.stop()
+        if self._preview_worker is not None:
             self._preview_worker.quit()
+            self._preview_worker = None
+        if PREVIEW_NAME in self._viewer.layers:
+            self._viewer.layers.remove(PREVIEW_NAME)
+
+    def _slice_changed(self, *_):
+        """The preview follows the current time point / z plane of a 3-D image."""
+        layer = self.image.value
+        if layer is not None and layer.ndim == 3:
+            self._schedule_preview()
 
     def roi(self, layer):
         """(frames slice or None, y0, y1, x0, x1) of the preview region in layer pixels."""
@@ -518,49 +679,53 @@ class SparseDeconWidget(_DeconvBase):
     def roi_crop(self, layer):
         """(frames, box, crop): :meth:`roi` and the layer's data inside it (for 3-D
         layers frames [a, b), of which frame ``frames[0]`` is the current one)."""
-        frames, (y0, y1, x0, x1) = self.roi(layer)
-        data = layer.data
-        if frames is None:
-            crop = np.asarray(data[y0:y1, x0:x1])
-        else:
-            crop = np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1])
-        return frames, (y0, y1, x0, x1), crop
+        frames, box = self.roi(layer)
+        return frames, box, crop_of(layer.data, frames, box)
 
     def run_preview(self, *_):
-        """Run the current parameters on the ROI; show it in one reused layer."""
+        """Run the current parameters on the ROI in a worker (which also reads the
+        crop); show it in one reused layer."""
         layer = self.image.value
         if layer is None or not self.preview.value:
             return None
         if self._preview_worker is not None:
             self._preview_worker.quit()
         try:
-            frames, (y0, y1, x0, x1), crop = self.roi_crop(layer)
-            gen, _, upsample = self.make_generator(crop, layer, with_checks=False)
-        except (ValueError, TypeError) as err:
+            frames, box = self.roi(layer)
+            build, _, upsample, _ = self.make_job(layer, with_checks=False)
+        except EXPECTED as err:
             self.status.value = f"preview: {err}"
             return None
-
-        @thread_worker
-        def work():
-            return (yield from gen)
-
-        worker = work()
-        self._preview_worker = worker
+        y0, x0 = box[0], box[2]
+        data = layer.data
 
         def done(out):
-            if worker is not self._preview_worker:
-                return  # stale
-            if frames is not None:
-                out = out[frames[0] - frames[1]]
+            if worker is not self._preview_worker or not self.preview.value:
+                return  # stale, or preview switched off meanwhile
             scale, translate = roi_geometry(layer.scale, layer.translate, y0, x0, upsample)
-            show_reused(self._viewer, "sparse preview", out, scale, translate,
+            show_reused(self._viewer, PREVIEW_NAME, out.result, scale, translate,
                         colormap="magma", blending="translucent_no_depth", **units_kw(layer, 2))
             self.status.value = "preview updated"
 
-        worker.returned.connect(done)
-        worker.errored.connect(lambda e: setattr(self.status, "value", f"preview: {e}"))
-        worker.start()
+        def finished():
+            if self._preview_worker is worker:
+                self._preview_worker = None
+
+        def job():
+            out = yield from _on_crop(build, data, frames, box)
+            return _Done(out)
+
+        worker = start_worker(self, job, attr="_preview_worker", buttons=False,
+                              yielded=lambda _t: None, returned=done,
+                              errored=lambda e: setattr(self.status, "value", f"preview: {e}"),
+                              aborted=lambda: None, finished=finished)
         return worker
+
+
+def _on_crop(build, data, frames, box):
+    """Run ``build`` on the crop (read here, in the worker); return the current frame."""
+    out = yield from build(crop_of(data, frames, box))
+    return out[frames[0] - frames[1]] if frames is not None else out
 
 
 class RLWidget(_DeconvBase):
@@ -576,22 +741,28 @@ class RLWidget(_DeconvBase):
         self.bg_level = FloatSpinBox(label="background", value=0.0, min=0.0, max=1e9,
                                      tooltip="constant background in the image's intensity "
                                              "units (camera offset + diffuse light)")
-        self.extend([self.image, self.psf_source, self.fwhm, self.psf_layer, self.acceleration,
-                     self.iterations, self.bg_level, self.backend, self.psf_info,
-                     self.run_button,
-                     self.cancel_button, self.progress, self.status])
+        self._finish_layout([
+            make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
+                                           self.psf_layer, self.psf_info]),
+            make_section("Parameters", [self.acceleration, self.iterations, self.bg_level,
+                                        self.backend]),
+            make_section("Run", [self._run_section()], labels=False),
+        ])
 
-    def make_generator(self, data, layer, return_estimate=False):
+    def make_job(self, layer, with_checks=True):
         psf, fwhm_px, desc = self.psf_arguments(layer)
         self.psf_info.value = desc
         if psf is None:
             psf = gaussian_psf(None, fwhm_px)
         acc = "biggs" if self.acceleration.value.startswith("accelerated") else None
         be = self.resolved_backend()
-        gen = iter_richardson_lucy(data, psf, iterations=self.iterations.value,
-                                   background=self.bg_level.value, acceleration=acc,
-                                   backend=be)
-        meta = {"method": "richardson_lucy", "iterations": self.iterations.value,
-                "acceleration": acc, "background": self.bg_level.value, "psf": desc,
+        iterations, background = self.iterations.value, self.bg_level.value
+        meta = {"method": "richardson_lucy", "iterations": iterations,
+                "acceleration": acc, "background": background, "psf": desc,
                 "backend": be.name, "device": be.device_name}
-        return gen, meta, 1
+
+        def build(data):
+            return iter_richardson_lucy(data, psf, iterations=iterations,
+                                        background=background, acceleration=acc, backend=be)
+
+        return build, meta, 1, {"deconv": iterations}

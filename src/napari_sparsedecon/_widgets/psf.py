@@ -17,13 +17,19 @@ from magicgui.widgets import (
     Table,
     create_widget,
 )
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..core import psf_models as pm
 from ..core.beads import measure_psf
 from ..core.roi import NM_PER_UNIT
-from ._layers import layer_unit, to_pixels
+from ._layers import (
+    call_in_worker,
+    layer_unit,
+    make_scrolling,
+    make_section,
+    to_pixels,
+    wrap_label,
+)
 
 MODELS = ("Gaussian (FWHM)", "Born-Wolf (widefield)", "Gibson-Lanni (index mismatch)",
           "Confocal", "Effective NA (SIM, Airyscan)")
@@ -37,18 +43,46 @@ def _models():
     return (*MODELS, VECTORIAL) if have else MODELS
 
 
-class _Failed(str):
-    """An expected failure message carried out of a worker."""
+def _generated_psf(m, three, v) -> pm.GeneratedPSF:
+    """Compute the PSF of model ``m`` with the control values ``v`` (in a worker)."""
+    common = {"pixel_nm": v["pixel"]}
+    if m.startswith("Gaussian"):
+        return pm.gaussian_psf_nm(fwhm_lateral_nm=v["fwhm_lat"],
+                                  fwhm_axial_nm=v["fwhm_ax"] if three else None,
+                                  z_step_nm=v["z_step"] if three else None, **common)
+    if m.startswith("Effective"):
+        return pm.effective_na_psf(effective_na=v["eff_na"], wavelength_nm=v["wavelength"],
+                                   **common)
+    optics = {"na": v["na"], "z_step_nm": v["z_step"], "three_d": three, **common}
+    if m.startswith("Born"):
+        return pm.born_wolf_psf(wavelength_nm=v["wavelength"], n_immersion=v["n_imm"],
+                                **optics)
+    if m == VECTORIAL:
+        return pm.vectorial_psf(wavelength_nm=v["wavelength"], n_immersion=v["n_imm"],
+                                n_sample=v["n_sample"], depth_nm=v["depth"] * 1000.0, **optics)
+    if m.startswith("Gibson"):
+        return pm.gibson_lanni_psf(wavelength_nm=v["wavelength"], n_immersion=v["n_imm"],
+                                   n_immersion_design=v["n_imm"], n_sample=v["n_sample"],
+                                   depth_nm=v["depth"] * 1000.0, **optics)
+    return pm.confocal_psf(excitation_nm=v["excitation"], emission_nm=v["wavelength"],
+                           n_immersion=v["n_imm"], pinhole_au=v["pinhole"], **optics)
+
+
+def _jsonable(d):
+    import json
+
+    return json.loads(json.dumps(d, default=str))
 
 
 class PSFWidget(Container):
     """Generate or measure a PSF; results are PSF image layers for the deconvolution widgets."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = napari_viewer
         self._worker = None
         self.report = None
+        self.last_psf = None  # (data, scale in um, metadata) of the last generated/measured
         # -- generate
         self.model = ComboBox(label="model", choices=_models(), value=MODELS[1],
                               tooltip="the vectorial model appears when the optional "
@@ -74,6 +108,11 @@ class PSFWidget(Container):
         self.pixel = FloatSpinBox(label="pixel size (nm)", value=65.0, min=1, max=20000,
                                   tooltip="lateral pixel size in the sample")
         self.z_step = FloatSpinBox(label="z-step (nm)", value=200.0, min=1, max=20000)
+        self.pixel_from = create_widget(annotation=napari.layers.Image,
+                                        label="pixel size from",
+                                        options={"nullable": True,
+                                                 "tooltip": "copy the pixel size (and z-step "
+                                                            "of a 3-D layer) from an image"})
         self.generate_button = PushButton(text="Generate PSF")
         # -- measure
         self.beads = create_widget(annotation=napari.layers.Image, label="bead image",
@@ -91,15 +130,25 @@ class PSFWidget(Container):
         self.measure_button = PushButton(text="Measure PSF from beads")
         self.save_psf_button = PushButton(text="Save PSF (TIFF)...", enabled=False)
         self.save_report_button = PushButton(text="Save report (CSV/JSON)...", enabled=False)
-        self.status = Label(label="status", value="")
+        self.status = wrap_label(Label(label="status", value=""))
         self.table = Table(value={"data": [], "index": [], "columns": []})
-        self.extend([Label(value="<b>Generate</b>"), self.model, self.dims, self.na,
-                     self.eff_na, self.wavelength, self.excitation, self.pinhole, self.n_imm,
-                     self.n_sample, self.depth, self.fwhm_lat, self.fwhm_ax, self.pixel,
-                     self.z_step, self.generate_button, Label(value="<b>Measure</b>"),
-                     self.beads, self.points, self.saturation, self.bead_nm, self.box,
-                     self.measure_button, self.status, self.table, self.save_psf_button,
-                     self.save_report_button])
+        self.body = Container(labels=False)
+        self.body.extend([
+            make_section("Generate", [self.model, self.dims, self.na, self.eff_na,
+                                      self.wavelength, self.excitation, self.pinhole,
+                                      self.n_imm, self.n_sample, self.depth, self.fwhm_lat,
+                                      self.fwhm_ax, self.pixel_from, self.pixel, self.z_step,
+                                      self.generate_button]),
+            make_section("Measure from beads", [self.beads, self.points, self.saturation,
+                                                self.bead_nm, self.box, self.measure_button],
+                         expanded=False),
+            make_section("Result", [self.status, self.save_psf_button,
+                                    self.save_report_button, self.table]),
+        ])
+        self.append(self.body)
+        make_scrolling(self, self.body)
+        self.table.native.setMinimumHeight(120)
+        self.pixel_from.changed.connect(self._pixel_from_changed)
         self.model.changed.connect(self._model_changed)
         self.dims.changed.connect(self._model_changed)
         self.generate_button.changed.connect(self.generate)
@@ -125,97 +174,114 @@ class PSFWidget(Container):
             self.dims.value = "2-D"
 
     # -- generate ----------------------------------------------------------
-    def generated_psf(self) -> pm.GeneratedPSF:
-        m, three = self.model.value, self.dims.value == "3-D"
-        common = {"pixel_nm": self.pixel.value}
-        if m.startswith("Gaussian"):
-            return pm.gaussian_psf_nm(fwhm_lateral_nm=self.fwhm_lat.value,
-                                      fwhm_axial_nm=self.fwhm_ax.value if three else None,
-                                      z_step_nm=self.z_step.value if three else None,
-                                      **common)
-        if m.startswith("Effective"):
-            return pm.effective_na_psf(effective_na=self.eff_na.value,
-                                       wavelength_nm=self.wavelength.value, **common)
-        optics = {"na": self.na.value, "z_step_nm": self.z_step.value, "three_d": three,
-                  **common}
-        if m.startswith("Born"):
-            return pm.born_wolf_psf(wavelength_nm=self.wavelength.value,
-                                    n_immersion=self.n_imm.value, **optics)
-        if m == VECTORIAL:
-            return pm.vectorial_psf(wavelength_nm=self.wavelength.value,
-                                    n_immersion=self.n_imm.value, n_sample=self.n_sample.value,
-                                    depth_nm=self.depth.value * 1000.0, **optics)
-        if m.startswith("Gibson"):
-            return pm.gibson_lanni_psf(wavelength_nm=self.wavelength.value,
-                                       n_immersion=self.n_imm.value,
-                                       n_immersion_design=self.n_imm.value,
-                                       n_sample=self.n_sample.value,
-                                       depth_nm=self.depth.value * 1000.0, **optics)
-        return pm.confocal_psf(excitation_nm=self.excitation.value,
-                               emission_nm=self.wavelength.value, n_immersion=self.n_imm.value,
-                               pinhole_au=self.pinhole.value, **optics)
+    def _pixel_from_changed(self, *_):
+        """Offer the chosen layer's pixel size (and z-step for 3-D) in nm."""
+        from .deconv import layer_pixel_nm
+
+        layer = self.pixel_from.value
+        if layer is None:
+            return
+        px = layer_pixel_nm(layer)
+        if px is None:
+            self.status.value = (f"'{layer.name}' has no physical pixel size (its scale is "
+                                 f"in pixels); enter it by hand")
+            return
+        self.pixel.value = px
+        units = getattr(layer, "units", None)
+        if layer.ndim == 3 and units is not None:
+            f = NM_PER_UNIT.get(str(units[0]).lower())
+            if f:
+                self.z_step.value = float(layer.scale[0]) * f
+        self.status.value = f"pixel size {px:g} nm from '{layer.name}'"
 
     def generate(self, *_):
+        """Compute the PSF in a thread worker; it becomes a layer (a 3-D one shown at its
+        focal plane). Returns the worker, or None when the optics are refused."""
         try:
-            p = self.generated_psf()
+            make = self._generator_call()
         except (ValueError, TypeError) as err:
-            show_error(f"PSF: {err}")
-            self.status.value = f"error: {err}"
-            return None
+            return self._on_generate_error(err)
+        self.status.value = "generating..."
+        self.generate_button.enabled = False
+
+        def finished():
+            self._worker = None
+            self.generate_button.enabled = True
+
+        self._worker = call_in_worker(make, returned=self._show_generated,
+                                      errored=self._on_generate_error, finished=finished)
+        return self._worker
+
+    def _generator_call(self):
+        """Read the controls here (GUI thread); the returned call computes in a worker."""
+        m, three = self.model.value, self.dims.value == "3-D"
+        values = {k: getattr(self, k).value for k in (
+            "fwhm_lat", "fwhm_ax", "z_step", "pixel", "eff_na", "wavelength", "na", "n_imm",
+            "n_sample", "depth", "excitation", "pinhole")}
+        return lambda: _generated_psf(m, three, values)
+
+    def _on_generate_error(self, err):
+        show_error(f"PSF: {err}")
+        self.status.value = f"error: {err}"
+        return None
+
+    def _show_generated(self, p):
         name = f"PSF {p.model}"
+        scale = tuple(s / 1000 for s in p.scale_nm)
+        md = {"psf_model": p.model, **p.params, "scale_nm": list(p.scale_nm)}
         layer = self._viewer.add_image(
-            p.data, name=name, scale=tuple(s / 1000 for s in p.scale_nm),
-            units=("um",) * p.data.ndim, colormap="inferno",
-            metadata={"napari_sparsedecon": {"psf_model": p.model, **p.params,
-                                             "scale_nm": list(p.scale_nm)}})
+            p.data, name=name, scale=scale, units=("um",) * p.data.ndim, colormap="inferno",
+            metadata={"napari_sparsedecon": md})
+        if p.data.ndim == 3:  # open at the focal plane, not on the dark edge plane
+            focus = int(np.argmax(p.data.reshape(p.data.shape[0], -1).max(axis=1)))
+            axis = self._viewer.dims.ndim - 3
+            self._viewer.dims.set_point(axis, layer.translate[0] + focus * layer.scale[0])
+        self.last_psf = (p.data, list(scale), md)
+        self.save_psf_button.enabled = True
         self.status.value = f"generated {name} {p.data.shape}"
         return layer
 
+    def generated_psf(self) -> pm.GeneratedPSF:
+        """The PSF the controls describe, computed here (the GUI computes in a worker)."""
+        return self._generator_call()()
+
     # -- measure -----------------------------------------------------------
     def measure(self, *_):
+        """Measure the PSF from the bead layer in a thread worker (which also reads the
+        layer's data). Returns the worker, or None without a bead layer."""
         layer = self.beads.value
         if layer is None:
             show_error("PSF: choose a bead image layer")
             self.status.value = "error: choose a bead image layer"
             return None
-        data = np.asarray(layer.data)
+        ndim = layer.data.ndim
         unit = layer_unit(layer)
         f = NM_PER_UNIT.get(unit.lower()) if unit else None
         scale_nm = tuple(float(s) * f for s in layer.scale) if f else None
         positions = None
         if self.points.value is not None and len(self.points.value.data):
-            pts = np.asarray(self.points.value.data)[:, -data.ndim:]
+            pts = np.asarray(self.points.value.data)[:, -ndim:]
             positions = [tuple(v) for v in to_pixels(pts, self.points.value, layer)]
         theory = None
         if scale_nm is not None:
             lat, ax = pm.theoretical_fwhm_nm(self.na.value, self.wavelength.value,
                                              self.n_imm.value)
-            theory = (ax, lat, lat)[-data.ndim:]
+            theory = (ax, lat, lat)[-ndim:]
         kw = {"positions": positions, "saturation": self.saturation.value or None,
               "scale_nm": scale_nm, "theoretical_fwhm_nm": theory,
               "bead_diameter_nm": self.bead_nm.value, "box_px": self.box.value or None}
-
-        @thread_worker
-        def work():
-            try:
-                return measure_psf(data, **kw)
-            except ValueError as err:  # expected: no beads, none usable, bad image
-                return _Failed(str(err))  # (superqt re-raises a returned exception)
-
-        def done(result):
-            if isinstance(result, _Failed):
-                self._on_error(result)
-            else:
-                self._show_report(result, layer)
-
-        worker = work()
-        self._worker = worker
-        worker.returned.connect(done)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(lambda: setattr(self, "_worker", None))
+        data = layer.data
         self.status.value = "measuring..."
-        worker.start()
-        return worker
+        self.measure_button.enabled = False
+
+        def finished():
+            self._worker = None
+            self.measure_button.enabled = True
+
+        self._worker = call_in_worker(lambda: measure_psf(np.asarray(data), **kw),
+                                      returned=lambda rep: self._show_report(rep, layer),
+                                      errored=self._on_error, finished=finished)
+        return self._worker
 
     def _on_error(self, err):
         show_error(f"PSF measurement: {err}")
@@ -239,6 +305,8 @@ class PSFWidget(Container):
         rows = rep.table()
         self.table.value = {"data": [list(r.values()) for r in rows],
                             "index": [str(r["bead"]) for r in rows], "columns": list(rows[0])}
+        scale_um = [s / 1000 for s in rep.scale_nm] if rep.scale_nm else None
+        self.last_psf = (rep.psf, scale_um, {"psf_model": "measured", **rep.summary()})
         self.save_psf_button.enabled = self.save_report_button.enabled = True
         rejected = ", ".join(f"{v} {k}" for k, v in rep.rejected.items()) or "none"
         fwhm = ", ".join(f"{n} {f:.2f}" for n, f in zip("zyx"[-rep.psf.ndim:], rep.fwhm_px,
@@ -252,11 +320,14 @@ class PSFWidget(Container):
 
     # -- saving ------------------------------------------------------------
     def save_psf(self, path):
+        """Write the last generated or measured PSF with the plugin's TIFF writer: its
+        pixel size and its optics (or bead summary) in the metadata."""
         from ..io.tiff import write_tiff
 
-        rep = self.report
-        scale = [s / 1000 for s in rep.scale_nm] if rep.scale_nm else None
-        return write_tiff(path, rep.psf, scale=scale, metadata=rep.summary())
+        if self.last_psf is None:
+            raise ValueError("generate or measure a PSF first")
+        data, scale, md = self.last_psf
+        return write_tiff(path, data, scale=scale, metadata=_jsonable(md))
 
     def save_report(self, path):
         return self.report.save_json(path) if str(path).endswith(".json") else \
@@ -267,7 +338,11 @@ class PSFWidget(Container):
 
         path, _ = QFileDialog.getSaveFileName(None, "Save PSF", "psf.tif", "TIFF (*.tif)")
         if path:
-            self.save_psf(path)
+            try:
+                self.save_psf(path)
+                self.status.value = f"PSF saved to {path}"
+            except (ValueError, OSError) as err:
+                self._on_error(err)
 
     def _ask_save_report(self, *_):
         from qtpy.QtWidgets import QFileDialog

@@ -14,7 +14,7 @@ from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
 from ..core.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
-from ._layers import show_reused, start_worker, units_kw
+from ._layers import EXPECTED, crop_of, show_reused, start_worker, units_kw, wrap_label
 
 MONTAGE_NAME = "sparse sweep"
 LABELS_NAME = "sparse sweep labels"
@@ -73,7 +73,7 @@ class SweepPanel(Container):
         self.tile.native.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.tile.native.setMinimumContentsLength(24)
-        self.info.native.setWordWrap(True)
+        wrap_label(self.info)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self.use_button.changed.connect(self.use_tile)
@@ -97,10 +97,10 @@ class SweepPanel(Container):
             layer = owner._require_image()
             grid = self.read_grid()
             base, psf = owner.params(layer)
-            frames, (y0, _, x0, _), crop = owner.roi_crop(layer)
+            frames, box = owner.roi(layer)
+            y0, x0 = box[0], box[2]
             be = owner.resolved_backend()
-            gen = iter_sweep(crop, base, grid, psf=psf, backend=be)
-        except (ValueError, TypeError, RuntimeError, MemoryError) as err:
+        except EXPECTED as err:
             show_error(f"sweep: {err}")
             self.info.value = f"error: {err}"
             return None
@@ -111,8 +111,13 @@ class SweepPanel(Container):
         self.tile.choices = []
         self._partial = []
         self.info.value = f"0/{n} combinations"
-        return start_worker(self, gen, yielded=self._on_progress, returned=self._on_done,
-                            errored=lambda e: show_error(f"sweep failed: {e}"),
+        data = layer.data
+
+        def job():  # in the worker: reading the crop and the library's checks
+            return iter_sweep(crop_of(data, frames, box), base, grid, psf=psf, backend=be)
+
+        return start_worker(self, job, plan={"sweep": n}, yielded=self._on_progress,
+                            returned=self._on_done, errored=self._on_error,
                             aborted=lambda: setattr(self.info, "value", "cancelled"),
                             finished=self._on_finished)
 
@@ -124,15 +129,21 @@ class SweepPanel(Container):
         frames = self._geometry[1]
         return img[frames[0] - frames[1]] if frames is not None else img
 
-    def _on_progress(self, p):
-        self._owner.progress.max = max(p.total, 1)
-        self._owner.progress.value = p.iteration
+    def _on_error(self, err):
+        show_error(f"sweep failed: {err}")
+        self.info.value = f"error: {err}"
+
+    def _on_progress(self, tick):
+        p = tick.progress
+        self._owner.progress.value = int(round(1000 * tick.fraction))
         self.info.value = f"{p.iteration}/{p.total} combinations"
         if p.estimate is not None:  # show results as they finish: fill the montage so far
             self._partial.append(p.estimate)  # one Progress per finished combination
             self._show(self._partial, final=False)
 
     def _on_done(self, tiles):
+        if not tiles:
+            return
         self.tiles = tiles
         self._show([t.image for t in tiles], final=True)
         self.tile.choices = [(f"{t.label()} ({_fmt_scores(t.scores)})", i)
