@@ -28,7 +28,6 @@ from scipy import ndimage
 
 from ..core.validation import FLOAT
 
-
 #: 25th percentile of the chi^2 distribution with one degree of freedom
 CHI2_1_Q25 = 0.10153104
 
