@@ -1,5 +1,6 @@
 """Axes, pixel sizes and units through every writer and reader, and files by other tools."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -133,10 +134,16 @@ def test_reads_ome_zarr_py_files_and_leaves_them_to_napari_ome_zarr(tmp_path, ve
     root = zarr.open_group(str(tmp_path / "ext.zarr"), mode="w",
                            zarr_format=3 if version == "0.5" else 2)
     a = np.random.default_rng(1).random((3, 16, 16)).astype(np.float32)
-    write_image(a, group=root, scale_factors=(), fmt=fmts[version](),
-                axes=["t", "y", "x"],
-                axes_units={"t": "millisecond", "y": "nanometer", "x": "nanometer"},
-                scale={"t": 250.0, "y": 65.0, "x": 65.0})
+    units = {"t": "millisecond", "y": "nanometer", "x": "nanometer"}
+    if "axes_units" in inspect.signature(write_image).parameters:  # ome-zarr >= 0.13
+        write_image(a, group=root, scale_factors=(), fmt=fmts[version](), axes=["t", "y", "x"],
+                    axes_units=units, scale={"t": 250.0, "y": 65.0, "x": 65.0})
+    else:
+        write_image(a, group=root, scaler=None, fmt=fmts[version](),
+                    axes=[{"name": k, "type": "time" if k == "t" else "space", "unit": u}
+                          for k, u in units.items()],
+                    coordinate_transformations=[[{"type": "scale",
+                                                  "scale": [250.0, 65.0, 65.0]}]])
     data, info = read_ome_zarr(tmp_path / "ext.zarr")
     ia = info["image_axes"]
     assert ia.axes == "TYX" and ia.interval_s == pytest.approx(0.25)
