@@ -146,13 +146,14 @@ def test_sample_data_and_tiff_writer_reader(tmp_path):
     assert kind == "image" and data.shape == (256, 256) and kw["scale"] == (0.032, 0.032)
     assert celegans_sample()[0][0].shape == (316, 316)
     path = str(tmp_path / "r.tif")
-    write_tiff_layer(path, data, {"scale": (0.032, 0.032),
+    write_tiff_layer(path, data, {"scale": (0.032, 0.032), "units": ("micrometer",) * 2,
                                   "metadata": {"napari_sparsedecon": {"sparsity": 10.0}}})
     reader = get_tiff_reader(path)
     assert reader is not None
     (d2, kw2, _), = reader(path)
     np.testing.assert_array_equal(d2, data)
     np.testing.assert_allclose(kw2["scale"], (0.032, 0.032))
+    assert kw2["units"] == ["micrometer"] * 2 and kw2["axis_labels"] == ["y", "x"]
     assert kw2["metadata"]["napari_sparsedecon"] == {"sparsity": 10.0}
     import tifffile
 
