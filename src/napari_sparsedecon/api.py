@@ -54,6 +54,10 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
         from .backends import get_backend
 
         backend = get_backend("auto", device)
+    name = getattr(backend, "name", backend)
+    if name is not None and name not in m.backends:
+        raise ValueError(f"method {m.name!r} runs on {list(m.backends)} only for now (got "
+                         f"backend={name!r}); use backend='numpy' or 'auto'")
     if info is not None:
         info.update(method=m.name, params=checked)
     kw = {"backend": backend, "device": device, "return_estimate": return_estimate,
@@ -65,14 +69,10 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
 
 
 def _with_fraction(gen):
-    while True:
-        try:
-            pr = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if pr.fraction is None:
-            pr = pr._replace(fraction=pr.iteration / max(pr.total, 1))
-        yield pr
+    from .core.sparse_hessian import relay
+
+    return relay(gen, lambda pr: pr if pr.fraction is not None
+                 else pr._replace(fraction=pr.iteration / max(pr.total, 1)))
 
 
 def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,

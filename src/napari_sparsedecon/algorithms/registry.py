@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import params as P
 
@@ -37,7 +37,6 @@ class Method:
     backends: tuple = ("numpy", "opencl")
     psf_in_schema: bool = False  # the schema itself carries psf_fwhm_px (paper pipeline)
     docs: str = ""
-    stage_weights: dict = field(default_factory=dict)
 
     def validate(self, values: dict | None = None) -> dict:
         return P.validate(self.schema, values, what=f"parameter(s) of method {self.name!r}")

@@ -22,31 +22,35 @@ from ..ops.regularised import DATA_TERMS
 from ..params import Param
 from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data, typical_level
 
+ITERATIONS = Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
+                   low=1, high=MAX_ITERATIONS)
+ASPECT = Param("aspect", "float", 1.0, "z step / pixel size of 3-D data (z terms scale by it)",
+               low=0, low_open=True, high=1e3, acts_on="t/z", advanced=True)
+
+
+def _strength(prior: str, default: float) -> Param:
+    return Param("strength", "float", default,
+                 f"{prior} strength relative to the noise (weight = strength / "
+                 f"sqrt(mean photons))", low=0, high=1e6)
+
+
 TV_SCHEMA = (
-    Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
-          low=1, high=MAX_ITERATIONS),
-    Param("strength", "float", 0.1,
-          "total-variation strength relative to the noise (weight = strength / "
-          "sqrt(mean photons))", low=0, high=1e6),
+    ITERATIONS,
+    _strength("total-variation", 0.1),
     Param("continuity", "float", 0.0, "TV coupling along t or z (3-D data)", low=0,
           high=1e6, acts_on="t/z"),
-    Param("aspect", "float", 1.0, "z step / pixel size of 3-D data (z terms scale by it)",
-          low=0, low_open=True, high=1e3, acts_on="t/z", advanced=True),
+    ASPECT,
 ) + CAMERA
 
 SPARSE_PSF_SCHEMA = (
-    Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
-          low=1, high=MAX_ITERATIONS),
-    Param("strength", "float", 0.03,
-          "sparse-Hessian prior strength relative to the noise (weight = strength / "
-          "sqrt(mean photons))", low=0, high=1e6),
+    ITERATIONS,
+    _strength("sparse-Hessian prior", 0.03),
     Param("sparsity", "float", 0.0,
           "L1 weight on intensities relative to the noise (pulls background to 0)",
           low=0, high=1e6),
     Param("continuity", "float", 1.0, "Hessian continuity along t or z (3-D data)",
           low=0, high=1e6, acts_on="t/z"),
-    Param("aspect", "float", 1.0, "z step / pixel size of 3-D data (z terms scale by it)",
-          low=0, low_open=True, high=1e3, acts_on="t/z", advanced=True),
+    ASPECT,
     Param("data_term", "choice", "poisson",
           "Poisson likelihood or weighted least squares", choices=DATA_TERMS,
           advanced=True),
@@ -60,10 +64,6 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
              clip_negative=False):
     from ..ops.regularised import RegularisedRLPlan
 
-    if backend not in ("numpy", "auto", None) and not hasattr(backend, "rl_plan"):
-        raise ValueError(f"method {'rl_tv' if prior == 'tv' else 'sparse_psf'} runs on the "
-                         f"NumPy backend only for now (got backend={backend!r}); use "
-                         f"backend='numpy' or 'auto'")
     ye, p, cam, bg = photon_data(image, psf, params, clip_negative=clip_negative)
     level = typical_level(ye)
     weight = params["strength"] / math.sqrt(level)

@@ -34,11 +34,10 @@ domain, so no normalisation image is needed.
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft as sfft
 
 from ..core.validation import FLOAT
 from ..ops.hessian import DCTSolver, hessian_terms, term_shape
-from ..ops.padding import mirror_pad, rl_geometry
+from ..ops.padding import fft_convolve, mirror_pad, rl_geometry
 
 
 def _sl(ndim: int, axis: int, s: slice) -> tuple:
@@ -189,10 +188,7 @@ class NumpyRichardsonLucy:
         self.chi2 = float("nan")
 
     def _conv(self, x, otf):
-        spec = sfft.rfftn(x, axes=self.axes, workers=self.workers)
-        spec *= otf
-        return sfft.irfftn(spec, s=[self.pshape[a] for a in self.axes], axes=self.axes,
-                           workers=self.workers, overwrite_x=True)
+        return fft_convolve(x, otf, self.axes, self.pshape, self.workers)
 
     def set_data(self, y: np.ndarray) -> None:
         y = np.asarray(y, dtype=FLOAT)

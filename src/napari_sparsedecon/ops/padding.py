@@ -50,3 +50,11 @@ def rl_geometry(shape, psf):
     otf = psf_to_otf(psf, pshape, axes)
     crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, widths, strict=True))
     return axes, widths, pshape, otf, crop
+
+
+def fft_convolve(x, otf, axes, pshape, workers=None):
+    """Circular convolution of ``x`` (on the padded domain ``pshape``) with an OTF."""
+    spec = sfft.rfftn(x, axes=axes, workers=workers)
+    spec *= otf
+    return sfft.irfftn(spec, s=[pshape[a] for a in axes], axes=axes, workers=workers,
+                       overwrite_x=True)

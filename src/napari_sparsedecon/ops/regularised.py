@@ -28,10 +28,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import fft as sfft
 
 from ..core.validation import FLOAT
-from .padding import mirror_pad, rl_geometry
+from .padding import fft_convolve, mirror_pad, rl_geometry
 
 PRIORS = ("tv", "hessian", "none")
 DATA_TERMS = ("poisson", "lsq")
@@ -149,10 +148,7 @@ class RegularisedRLPlan:
                       if prior != "none" and weight > 0 else None)
 
     def _conv(self, x, otf):
-        spec = sfft.rfftn(x, axes=self.axes, workers=self.workers)
-        spec *= otf
-        return sfft.irfftn(spec, s=[self.pshape[a] for a in self.axes], axes=self.axes,
-                           workers=self.workers, overwrite_x=True)
+        return fft_convolve(x, otf, self.axes, self.pshape, self.workers)
 
     def set_data(self, y: np.ndarray, background=0.0) -> None:
         self.y = mirror_pad(np.asarray(y, dtype=FLOAT), self.widths)
