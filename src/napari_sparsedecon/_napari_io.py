@@ -93,21 +93,24 @@ def write_ome_zarr_layer(path: str, data, meta: dict):
     return [path]
 
 
-def scale_in_um(scale, units) -> list | None:
-    """A layer's scale converted to micrometres (the unit the plugin's files use): axes
-    whose unit is a length are converted, others (time, 'pixel') kept as they are; None
-    when no axis has a physical length."""
+def scale_in_um(scale, units) -> tuple[list | None, list | None]:
+    """A layer's scale and units with every length axis converted to micrometres (the
+    unit the plugin's files use); other axes (time, 'pixel') kept as they are. (None,
+    None) without a scale; the units are None when no axis has a physical length."""
     from .core.roi import NM_PER_UNIT
 
     if scale is None:
-        return None
+        return None, None
     units = [None] * len(scale) if units is None else [str(u) for u in units]
-    out, physical = [], False
+    out, out_units, physical = [], [], False
     for s, u in zip(scale, units, strict=True):
         f = NM_PER_UNIT.get((u or "").lower())
         physical |= f is not None
         out.append(float(s) * f / 1000.0 if f is not None else float(s))
-    return out if physical else [float(s) for s in scale]
+        out_units.append("um" if f is not None else u)
+    if not physical:
+        return [float(s) for s in scale], None
+    return out, out_units
 
 
 def save_layer_data(path, data, *, scale=None, units=None, metadata=None) -> list:
@@ -116,7 +119,10 @@ def save_layer_data(path, data, *, scale=None, units=None, metadata=None) -> lis
     ``napari_sparsedecon`` parameters in its metadata. Used by the widgets' Save
     buttons; Qt-free."""
     p = str(path)
-    meta = {"scale": scale_in_um(scale, units), "metadata": metadata or {}}
+    scale_um, units_um = scale_in_um(scale, units)
+    meta = {"scale": scale_um, "metadata": metadata or {}}
+    if units_um is not None:  # the writers read the units with the scale
+        meta["units"] = units_um
     if p.lower().endswith((".tif", ".tiff")):
         return write_tiff_layer(p, data, meta)
     if p.rstrip("/").lower().endswith(".zarr"):

@@ -270,7 +270,6 @@ def test_preview_follows_the_time_slider_and_goes_when_off(make_napari_viewer, q
     assert "sparse preview" not in viewer.layers
 
 
-@pytest.mark.xfail(reason="fails after the 2026-11-22 merges; see closing note", strict=False)
 def test_lazy_layer_is_read_in_the_worker_and_result_saved(make_napari_viewer, qtbot,
                                                            tmp_path):
     import threading
