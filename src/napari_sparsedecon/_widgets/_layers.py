@@ -234,18 +234,31 @@ def make_scrolling(container, body):
 
     napari docks a magicgui widget's ``native``, which for magicgui's own
     ``scrollable=True`` is the inner widget (the scroll area is lost); so the scroll
-    area is put inside ``container.native`` here. Combo boxes are kept from widening
-    the dock by long layer names.
+    area is put inside ``container.native`` here. Its minimum width follows the
+    contents' (as styled once docked, sections opened or closed) so nothing is clipped;
+    its minimum height is small. Combo boxes are kept from widening the dock by long
+    layer names.
     """
-    from qtpy.QtCore import Qt
+    from qtpy.QtCore import QEvent, QSize, Qt
     from qtpy.QtWidgets import QComboBox, QFrame, QScrollArea
+
+    class _Scroll(QScrollArea):
+        def minimumSizeHint(self):
+            inner = self.widget().minimumSizeHint().width() if self.widget() else 0
+            bar = self.verticalScrollBar().sizeHint().width()
+            return QSize(inner + bar + 2 * self.frameWidth() + 2, 120)
+
+        def eventFilter(self, obj, event):
+            if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+                self.updateGeometry()  # a section opened or closed: new minimum width
+            return super().eventFilter(obj, event)
 
     layout = container.native.layout()
     layout.removeWidget(body.native)
-    scroll = QScrollArea()
+    scroll = _Scroll()
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     scroll.setWidget(body.native)
     layout.addWidget(scroll)
@@ -254,7 +267,5 @@ def make_scrolling(container, body):
         combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(12)
-    bar = scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(body.native.minimumSizeHint().width() + bar + 4)
     container.scroll_area = scroll
     return scroll
