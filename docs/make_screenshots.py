@@ -2,7 +2,8 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py
 
-Writes docs/images/*.png.
+Writes docs/images/*.png: every window at 1366x768, a laptop screen (the docks
+scroll; sections not shown are collapsed).
 """
 
 from __future__ import annotations
@@ -17,17 +18,13 @@ from napari_sparsedecon._sample_data import phantom_sample
 from napari_sparsedecon._widgets.deconv import RLWidget, SparseDeconWidget
 
 OUT = Path(__file__).resolve().parent / "images"
+SCREEN = (1366, 768)
 
 
-def wait_for(cond, timeout=60.0):
-    import time
+def wait_for(cond, timeout=120.0):
+    from napari_sparsedecon._widgets._stall_probe import wait_for as run_until
 
-    t0 = time.time()
-    while not cond():
-        QApplication.processEvents()
-        if time.time() - t0 > timeout:
-            raise TimeoutError("screenshot script waited too long")
-        time.sleep(0.02)
+    run_until(cond, timeout)
 
 
 def psf_screenshot():
@@ -36,7 +33,7 @@ def psf_screenshot():
     from napari_sparsedecon._widgets.psf import PSFWidget
 
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1500, 1100)
+    viewer.window._qt_window.resize(*SCREEN)
     rng = np.random.default_rng(0)
     sigma = 3.0 / (2 * math.sqrt(2 * math.log(2)))
     yy, xx = np.mgrid[:256, :256].astype(float)
@@ -55,8 +52,10 @@ def psf_screenshot():
     w.beads.value = layer
     w.saturation.value = 4095
     w.na.value, w.wavelength.value = 1.4, 520.0
+    for sec in w.body:  # show the measurement and its result
+        sec.set_expanded(sec.title != "Generate")
     worker = w.measure()
-    wait_for(lambda: w.report is not None)
+    wait_for(lambda: w.report is not None and w._worker is None)
     del worker
     viewer.layers.selection.active = layer
     QApplication.processEvents()
@@ -67,7 +66,7 @@ def psf_screenshot():
 def sweep_screenshot():
     """The sweep section, its montage, and the trust-check layers of a run."""
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1500, 1250)
+    viewer.window._qt_window.resize(*SCREEN)
     (data, kw, _), _ = phantom_sample()
     layer = viewer.add_image(data, **kw)
     w = SparseDeconWidget(viewer)
@@ -78,6 +77,8 @@ def sweep_screenshot():
                       shape_type="rectangle", name="ROI", edge_color="yellow",
                       face_color="transparent", edge_width=0.02, units=("um", "um"))
     w.suggest()
+    for title, sec in w.sections.items():
+        sec.set_expanded(title in ("Run", "Parameter sweep on the ROI"))
     w.sweep.values1.value = "50:800:3 log"
     w.sweep.values2.value = "1, 5, 10"
     w.sweep.run()
@@ -93,6 +94,8 @@ def sweep_screenshot():
     layer.visible = True
     for cb in (w.check_residual, w.check_frc, w.check_hallucination, w.check_convergence):
         cb.value = True
+    for title, sec in w.sections.items():
+        sec.set_expanded(title in ("Trust checks", "Run"))
     w.run()
     wait_for(lambda: w._worker is None)
     layer.visible = False
@@ -107,7 +110,7 @@ def sweep_screenshot():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1500, 950)
+    viewer.window._qt_window.resize(*SCREEN)
     (data, kw, _), (truth, tkw, _) = phantom_sample()
     layer = viewer.add_image(data, **kw)
     w = SparseDeconWidget(viewer)

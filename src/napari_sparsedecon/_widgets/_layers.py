@@ -92,6 +92,15 @@ def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
             yield Tick(frac, f"{stage} {it}/{total} \u00b7 {100 * frac:.0f}% overall", p)
 
 
+def warm_imports():
+    """Import, in the worker, the modules napari would otherwise import on the GUI thread
+    when the result is shown (pandas for the first layer with features: ~1 s)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pandas") is not None:
+        import pandas  # noqa: F401
+
+
 def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, finished,
                  attr="_worker", buttons=True):
     """Run ``job`` in a napari thread worker stored as ``owner.<attr>``.
@@ -107,6 +116,7 @@ def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, 
 
     @thread_worker
     def work():
+        warm_imports()
         try:
             gen = job() if callable(job) else job
             return (yield from ticks(gen, plan))
@@ -135,6 +145,7 @@ def call_in_worker(fn, *, returned, errored, finished=None):
 
     @thread_worker
     def work():
+        warm_imports()
         try:
             return fn()
         except EXPECTED as err:
@@ -158,13 +169,22 @@ def crop_of(data, frames, box):
     return np.asarray(data[frames[1]:frames[2], y0:y1, x0:x1])
 
 
+def place(layer, scale, translate):
+    """Set a layer's scale and translate only where they change (each assignment makes
+    napari recompute its dims and transforms: ~0.1 s on the GUI thread)."""
+    if not np.allclose(layer.scale, scale):
+        layer.scale = scale
+    if not np.allclose(layer.translate, translate):
+        layer.translate = translate
+
+
 def show_reused(viewer, name, data, scale, translate, **add_kw):
     """Show ``data`` in the image layer ``name``: updated in place when it exists (data,
     placement, contrast), else added with ``add_kw``. Returns the layer."""
     if name in viewer.layers:
         layer = viewer.layers[name]
         layer.data = data
-        layer.scale, layer.translate = scale, translate
+        place(layer, scale, translate)
         lo = float(data.min())
         layer.contrast_limits = (lo, float(max(data.max(), lo + 1e-6)))
         return layer
@@ -214,18 +234,31 @@ def make_scrolling(container, body):
 
     napari docks a magicgui widget's ``native``, which for magicgui's own
     ``scrollable=True`` is the inner widget (the scroll area is lost); so the scroll
-    area is put inside ``container.native`` here. Combo boxes are kept from widening
-    the dock by long layer names.
+    area is put inside ``container.native`` here. Its minimum width follows the
+    contents' (as styled once docked, sections opened or closed) so nothing is clipped;
+    its minimum height is small. Combo boxes are kept from widening the dock by long
+    layer names.
     """
-    from qtpy.QtCore import Qt
+    from qtpy.QtCore import QEvent, QSize, Qt
     from qtpy.QtWidgets import QComboBox, QFrame, QScrollArea
+
+    class _Scroll(QScrollArea):
+        def minimumSizeHint(self):
+            inner = self.widget().minimumSizeHint().width() if self.widget() else 0
+            bar = self.verticalScrollBar().sizeHint().width()
+            return QSize(inner + bar + 2 * self.frameWidth() + 2, 120)
+
+        def eventFilter(self, obj, event):
+            if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+                self.updateGeometry()  # a section opened or closed: new minimum width
+            return super().eventFilter(obj, event)
 
     layout = container.native.layout()
     layout.removeWidget(body.native)
-    scroll = QScrollArea()
+    scroll = _Scroll()
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     scroll.setWidget(body.native)
     layout.addWidget(scroll)
@@ -234,7 +267,5 @@ def make_scrolling(container, body):
         combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(12)
-    bar = scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(body.native.minimumSizeHint().width() + bar + 4)
     container.scroll_area = scroll
     return scroll

@@ -74,12 +74,28 @@ def timed(spans, fn):
 
 
 def wait_for(cond, timeout=120.0):
-    """Run the event loop until ``cond()`` (the way a user's session would)."""
-    from qtpy.QtWidgets import QApplication
+    """Run a Qt event loop (as an application would) until ``cond()``, checked every
+    10 ms; TimeoutError after ``timeout`` seconds."""
+    from qtpy.QtCore import QEventLoop, QTimer
 
+    if cond():
+        return
+    loop = QEventLoop()
     t0 = time.perf_counter()
-    while not cond():
-        QApplication.processEvents()
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError("waited too long")
-        time.sleep(0.005)
+    state = {"timed_out": False}
+
+    def check():
+        if cond():
+            loop.quit()
+        elif time.perf_counter() - t0 > timeout:
+            state["timed_out"] = True
+            loop.quit()
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    if state["timed_out"]:
+        raise TimeoutError("waited too long")

@@ -14,7 +14,7 @@ from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
 from ..core.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
-from ._layers import EXPECTED, crop_of, show_reused, start_worker, units_kw, wrap_label
+from ._layers import EXPECTED, crop_of, place, show_reused, start_worker, units_kw, wrap_label
 
 MONTAGE_NAME = "sparse sweep"
 LABELS_NAME = "sparse sweep labels"
@@ -188,9 +188,10 @@ class SweepPanel(Container):
         text_kw = {"string": "{label}", "color": "white", "size": 7, "anchor": "upper_left"}
         if LABELS_NAME in v.layers:
             pl = v.layers[LABELS_NAME]
-            pl.data = pts
+            if not np.array_equal(pl.data, pts):
+                pl.data = pts
             pl.features = {"label": text}
-            pl.scale, pl.translate = scale, translate
+            place(pl, scale, translate)
         else:
             v.add_points(pts, name=LABELS_NAME, features={"label": text}, text=text_kw,
                          size=0.1, scale=scale, translate=translate, face_color="transparent",
