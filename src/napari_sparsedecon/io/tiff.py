@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 
-def atomic_write(path, write_fn) -> Path:
+def atomic_write(path, write_fn, *, overwrite: bool = True) -> Path:
     """Call ``write_fn(tmp_path)`` then move the file into place.
 
     A failure (or interruption) leaves no half-written file at ``path``.
+    Without ``overwrite``, a file at ``path`` (even one that appeared while
+    writing) is never replaced: FileExistsError.
     """
+    from .outputs import commit, part_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    tmp = part_file(path)
     try:
         write_fn(tmp)
-        os.replace(tmp, path)
+        commit(tmp, path, overwrite=overwrite)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -30,7 +32,7 @@ def atomic_write(path, write_fn) -> Path:
 
 
 def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "um",
-               metadata: dict | None = None) -> Path:
+               metadata: dict | None = None, overwrite: bool = True) -> Path:
     """Write float32 data as an ImageJ-compatible TIFF, atomically.
 
     Parameters
@@ -45,6 +47,9 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     metadata : dict, optional
         Stored as JSON in the ImageJ ``Info`` property and restored by
         :func:`read_tiff`.
+    overwrite : bool
+        Replace an existing file at ``path`` (default); if False, raise
+        FileExistsError instead, checked when the finished file is moved in.
     """
     import tifffile
 
@@ -70,7 +75,7 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     def _write(tmp):
         tifffile.imwrite(tmp, a, imagej=True, metadata=ij, **kw)
 
-    return atomic_write(path, _write)
+    return atomic_write(path, _write, overwrite=overwrite)
 
 
 def read_tiff_scale(tf, ndim):
