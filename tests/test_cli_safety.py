@@ -374,3 +374,32 @@ def test_signals_leave_nothing_and_exit_cleanly(tmp_path, sig):
     assert proc.returncode == 128 + sig, err
     assert "Traceback" not in err and "interrupted" in err
     assert not _leftovers(tmp_path) and not (out / "big_sparse.tif").exists()
+
+
+def test_literal_file_name_with_brackets_is_found(tmp_path):
+    src = tmp_path / "cell[1].tif"
+    write_tiff(src, _img(), scale=(0.1, 0.1))
+    assert main(["run", str(src), *FAST]) == 0
+    assert (tmp_path / "cell[1]_sparse.tif").exists()
+
+
+@pytest.mark.parametrize("bad", [
+    {"multiscales": "yes"},
+    {"multiscales": [{"datasets": []}]},
+    {"multiscales": [{"datasets": [{"no_path": 1}]}]},
+    {"multiscales": [{"datasets": [{"path": "nothing_here"}]}]},
+    {"multiscales": [{"datasets": [{"path": "s0", "coordinateTransformations": [
+        {"type": "scale", "scale": "abc"}]}]}]},
+])
+def test_corrupt_ome_zarr_metadata_is_a_clear_error(tmp_path, capsys, bad):
+    import zarr
+
+    store = tmp_path / "in.zarr"
+    write_ome_zarr(store, _img().astype(np.float32) + 1, scale=(.1, .1))
+    root = zarr.open_group(str(store), mode="r+")
+    root.attrs.put(bad)
+    with pytest.raises(ValueError, match="OME-Zarr"):
+        read_ome_zarr(store)
+    err = _refused(capsys, ["run", str(store), "-o", str(tmp_path / "o.tif"), *FAST], [store],
+                   rc=1)
+    assert "OME-Zarr" in err and "Traceback" not in err and "|" not in err
