@@ -70,7 +70,10 @@ def _add_common(p):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="napari-sparsedecon",
-                                 description="Sparse deconvolution and Richardson-Lucy, headless.")
+                                 description="Sparse deconvolution and Richardson-Lucy, headless.",
+                                 epilog="exit status: 0 ok, 1 some file failed, 2 bad usage, "
+                                        "128+N stopped by signal N (cleaned up). Inputs, PSF "
+                                        "and parameter files are never overwritten.")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser(
         "run", help="sparse deconvolution of files, lists, globs or folders",
