@@ -403,3 +403,10 @@ def test_corrupt_ome_zarr_metadata_is_a_clear_error(tmp_path, capsys, bad):
     err = _refused(capsys, ["run", str(store), "-o", str(tmp_path / "o.tif"), *FAST], [store],
                    rc=1)
     assert "OME-Zarr" in err and "Traceback" not in err and "|" not in err
+
+
+@pytest.mark.parametrize("extra", [["--workers", "0"], ["--out-dir", "o2"]])
+def test_contradictory_or_non_positive_flags_are_usage_errors(tif, tmp_path, capsys, extra):
+    _refused(capsys, ["run", str(tif), "-o", str(tmp_path / "o.tif"), *extra, *FAST], [tif],
+             words=[extra[0]])
+    assert not (tmp_path / "o.tif").exists()
