@@ -105,8 +105,6 @@ def test_cli_run_axis_equals_the_api(tmp_path):
     assert main(["run", str(src), "--params", str(tmp_path / "p.json"), "-o", str(out)]) == 0
     got = tifffile.imread(out)
     assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
-    meta = tifffile.TiffFile(out)
-    assert meta is not None
 
 
 def test_progress_has_stages_and_an_overall_fraction():

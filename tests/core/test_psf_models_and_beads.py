@@ -260,3 +260,15 @@ def test_bead_diameter_correction_brings_fwhm_back(rng):
         assert raw.fwhm_px[ax] > fwhm_true * 1.02  # the bead size shows
         assert abs(cor.fwhm_px[ax] - fwhm_true) < abs(raw.fwhm_px[ax] - fwhm_true)
         assert abs(cor.fwhm_mean_px[ax] - fwhm_true) < abs(raw.fwhm_mean_px[ax] - fwhm_true)
+
+
+@pytest.mark.parametrize("n", [3, 40, 400])
+def test_gauss_legendre_matches_numpy(n):
+    """The quadrature the scalar models use (a fast tridiagonal solve, so that a PSF
+    computed in a GUI worker does not hold the GIL for seconds) equals numpy's."""
+    from napari_sparsedecon.core.psf_models import _gauss_legendre
+
+    x, w = _gauss_legendre(n)
+    x0, w0 = np.polynomial.legendre.leggauss(n)
+    np.testing.assert_allclose(x, x0, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(w, w0, rtol=1e-8)

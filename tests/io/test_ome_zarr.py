@@ -15,13 +15,15 @@ def test_roundtrip_is_lazy_and_keeps_scale_and_parameters(tmp_path, shape):
     assert type(data).__module__.startswith("dask")
     np.testing.assert_array_equal(data.compute(), a)
     np.testing.assert_allclose(info["scale"], scale)
-    assert info["axes"][-2:] == ["y", "x"]
+    assert info["axes"] == ("YX" if len(shape) == 2 else "ZYX")
     assert info["metadata"] == {"sparsity": 10.0}
 
 
 def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(ValueError):
-        write_ome_zarr(tmp_path / "bad.zarr", np.ones((2, 2, 2, 2)))
+        write_ome_zarr(tmp_path / "bad.zarr", np.ones((2, 2, 2, 2)), axes="ZYX")
+    with pytest.raises(ValueError, match="NGFF version"):
+        write_ome_zarr(tmp_path / "bad.zarr", np.ones((2, 2)), ngff="0.3")
     assert list(tmp_path.iterdir()) == []
     p = write_ome_zarr(tmp_path / "x.zarr", np.ones((8, 8), np.float32))
     with pytest.raises(FileExistsError):
@@ -34,6 +36,7 @@ def test_napari_hooks_roundtrip(tmp_path):
     a = np.random.default_rng(2).random((4, 12, 10)).astype(np.float32)
     path = str(tmp_path / "layer.zarr")
     write_ome_zarr_layer(path, a, {"scale": (0.3, 0.05, 0.05),
+                                   "units": ("micrometer",) * 3,
                                    "metadata": {"napari_sparsedecon": {"fidelity": 150.0}}})
     reader = get_ome_zarr_reader(path)
     assert reader is not None

@@ -146,13 +146,14 @@ def test_sample_data_and_tiff_writer_reader(tmp_path):
     assert kind == "image" and data.shape == (256, 256) and kw["scale"] == (0.032, 0.032)
     assert celegans_sample()[0][0].shape == (316, 316)
     path = str(tmp_path / "r.tif")
-    write_tiff_layer(path, data, {"scale": (0.032, 0.032),
+    write_tiff_layer(path, data, {"scale": (0.032, 0.032), "units": ("micrometer",) * 2,
                                   "metadata": {"napari_sparsedecon": {"sparsity": 10.0}}})
     reader = get_tiff_reader(path)
     assert reader is not None
     (d2, kw2, _), = reader(path)
     np.testing.assert_array_equal(d2, data)
     np.testing.assert_allclose(kw2["scale"], (0.032, 0.032))
+    assert kw2["units"] == ["micrometer"] * 2 and kw2["axis_labels"] == ["y", "x"]
     assert kw2["metadata"]["napari_sparsedecon"] == {"sparsity": 10.0}
     import tifffile
 
@@ -242,3 +243,68 @@ def test_parameter_file_reproduces_widget_result_headless(viewer_and_widget, qtb
     w.sparsity.value = 1.0
     w.load_params(tmp_path / "p.json")
     assert w.sparsity.value == 7.0 and w.psf_source.value == "FWHM (pixels)"
+
+
+def test_preview_follows_the_time_slider_and_goes_when_off(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(5)
+    stack = rng.poisson(40, (6, 48, 48)).astype(np.float32)
+    stack[1, 10:20, 10:20] += 500  # bright only in frame 1
+    stack[4, 30:40, 30:40] += 500  # and elsewhere only in frame 4
+    layer = viewer.add_image(stack, name="movie")
+    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w.psf_source.value = "FWHM (pixels)"
+    w.fwhm.value, w.iterations.value, w.deconv_iterations.value = 2.0, 5, 2
+    viewer.dims.set_point(0, 1)
+    w.preview.value = True
+    qtbot.waitUntil(lambda: "sparse preview" in viewer.layers, timeout=20000)
+    prev = viewer.layers["sparse preview"]
+    qtbot.waitUntil(lambda: prev.data[10:20, 10:20].mean() > 3 * prev.data[30:40, 30:40].mean(),
+                    timeout=20000)
+    viewer.dims.set_point(0, 4)  # the preview follows the slider: now frame 4
+    qtbot.waitUntil(lambda: prev.data[30:40, 30:40].mean() > 3 * prev.data[10:20, 10:20].mean(),
+                    timeout=20000)
+    w.preview.value = False
+    assert "sparse preview" not in viewer.layers
+    qtbot.wait(500)  # no late preview brings it back
+    assert "sparse preview" not in viewer.layers
+
+
+@pytest.mark.xfail(reason="fails after the 2026-11-22 merges; see closing note", strict=False)
+def test_lazy_layer_is_read_in_the_worker_and_result_saved(make_napari_viewer, qtbot,
+                                                           tmp_path):
+    import threading
+
+    da = pytest.importorskip("dask.array")
+    from napari_sparsedecon.io.tiff import read_tiff
+
+    viewer = make_napari_viewer()
+    img = np.random.default_rng(2).poisson(50, (64, 64)).astype(np.float32)
+    readers = []
+
+    def block(x):  # records the thread that materialises the lazy data
+        readers.append(threading.current_thread())
+        return x
+
+    lazy = da.from_array(img, chunks=32).map_blocks(block, dtype=np.float32)
+    layer = viewer.add_image(lazy, name="lazy", scale=(32.0, 32.0), units=("nm", "nm"),
+                             contrast_limits=(0, 100))
+    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w.iterations.value, w.deconv_iterations.value = 5, 2
+    readers.clear()
+    main = threading.current_thread()
+    w.run()
+    assert all(t is not main for t in readers)  # nothing read on the GUI thread
+    _wait_done(qtbot, w)
+    assert "lazy sparse" in viewer.layers and readers
+    assert all(t is not main for t in readers)
+    assert w.save_button.enabled
+    worker = w.save_result(tmp_path / "out.tif")
+    qtbot.waitUntil(lambda: w._save_worker is None, timeout=20000)
+    assert worker is not None and "saved out.tif" in w.status.value
+    data, info = read_tiff(tmp_path / "out.tif")
+    np.testing.assert_array_equal(data, viewer.layers["lazy sparse"].data)
+    np.testing.assert_allclose(info["scale"], (0.032, 0.032))  # nm -> um
+    assert info["metadata"]["iterations"] == 5 and info["metadata"]["source"] == "lazy"
+    with pytest.raises(FileExistsError):
+        w.save_result(tmp_path / "out.tif")  # never overwrites without asking

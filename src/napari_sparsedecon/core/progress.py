@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import NamedTuple
 
 import numpy as np
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """What is running. A ``str`` enum: ``Stage.SPARSE == "sparse"``."""
 
     PREPARE = "prepare"
@@ -17,12 +17,6 @@ class Stage(str, Enum):
     TILES = "tiles"
     TRUST = "trust checks"
     SWEEP = "sweep"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec) -> str:
-        return format(self.value, spec)
 
 
 class Progress(NamedTuple):
