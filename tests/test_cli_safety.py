@@ -312,8 +312,10 @@ def test_stale_parts_of_own_outputs_are_removed(tif, tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["tif", "zarr"])
 def test_bad_pixel_size_metadata_fails_before_any_temporary_file(tmp_path, capsys, fmt):
     src = tmp_path / "bad.tif"
-    tifffile.imwrite(src, _img(shape=(3, 24, 28)), imagej=True,
-                     metadata={"Info": json.dumps({"scale": [0.0, 0.0]})})
+    # ImageJ calibration with a negative Z spacing (pixel sizes come from the
+    # ImageJ unit/spacing and resolution tags since the io.axes rewrite)
+    tifffile.imwrite(src, _img(shape=(3, 24, 28)), imagej=True, resolution=(10.0, 10.0),
+                     metadata={"axes": "ZYX", "unit": "um", "spacing": -1.0})
     out = tmp_path / "out"
     err = _refused(capsys, ["run", str(src), "--out-dir", str(out), "--format", fmt, *FAST],
                    [src], rc=1)
