@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import shutil
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ import numpy as np
 from .core.params import SparseParams
 from .core.tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
 from .core.validation import check_block
+from .io.outputs import commit, image_stem, is_own_output, part_dir, real
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 
@@ -33,40 +34,84 @@ class Job:
     src: str
     dst: str
     fmt: str  # "tif" or "zarr"
+    overwrite: bool = False  # replace an earlier output at dst (never an input)
 
 
-def find_inputs(specs) -> list[str]:
-    """Expand files, globs and folders (their *.tif, *.tiff and *.zarr) into paths."""
-    out = []
+def expand_inputs(specs) -> tuple[list[str], list[str]]:
+    """(input paths, earlier outputs left out) from files, globs and folders.
+
+    Folders give their *.tif, *.tiff and *.zarr; an existing file name is
+    taken literally even if it holds glob characters. Files named like this
+    package's outputs (``*_sparse.*``, ``*_rl.*``) found in a folder or by a
+    glob are left out, so a re-run does not process its own earlier results;
+    name one explicitly to process it.
+    """
+    out, own = [], []
     for spec in specs:
         p = Path(spec)
         if p.is_dir() and not p.name.endswith(".zarr"):
             hits = sorted(str(q) for q in p.iterdir()
                           if q.suffix.lower() in IMAGE_SUFFIXES or q.name.endswith(".zarr"))
-        elif any(ch in spec for ch in "*?["):
+        elif not p.exists() and any(ch in spec for ch in "*?["):
             hits = sorted(glob.glob(spec))
         else:
             hits = [str(p)]
+        if hits != [str(p)]:  # expanded: leave out earlier outputs
+            own += [h for h in hits if is_own_output(h) and h not in own]
+            hits = [h for h in hits if not is_own_output(h)]
         out += [h for h in hits if h not in out]
-    return out
+    return out, own
+
+
+def find_inputs(specs) -> list[str]:
+    """Expand files, globs and folders into input paths; see :func:`expand_inputs`."""
+    return expand_inputs(specs)[0]
 
 
 def output_path(src: str, out_dir: str | None, fmt: str, suffix: str = "_sparse") -> str:
     p = Path(src.rstrip("/"))
-    stem = p.name[: -len(".ome.tif")] if p.name.endswith(".ome.tif") else p.stem
     folder = Path(out_dir) if out_dir else p.parent
-    return str(folder / f"{stem}{suffix}.{fmt}")
+    return str(folder / f"{image_stem(p)}{suffix}.{fmt}")
+
+
+def _ext_tag(src: str) -> str:
+    """``a.ome.tif`` -> ``ome_tif``: the extension, to tell same-stem inputs apart."""
+    name = Path(src.rstrip("/")).name
+    return name[len(image_stem(name)):].lstrip(".").replace(".", "_").lower()
 
 
 def plan_jobs(inputs, *, out_dir=None, fmt="tif", overwrite=False):
-    """(jobs to run, outputs skipped because they exist)."""
+    """(jobs to run, outputs skipped because they exist).
+
+    Inputs that would share an output name (``a.tif``, ``a.tiff`` and
+    ``a.ome.tif`` in one folder) get their extension in it
+    (``a_tif_sparse.tif``, ...); inputs that would still share one (``x/a.tif``
+    and ``y/a.tif`` into one ``out_dir``) are refused with ValueError.
+    """
+    dsts = [output_path(src, out_dir, fmt) for src in inputs]
+    groups: dict[Path, list[int]] = {}
+    for i, d in enumerate(dsts):
+        groups.setdefault(real(d), []).append(i)
+    for idx in groups.values():
+        if len(idx) > 1:
+            for i in idx:
+                src = inputs[i]
+                folder = Path(out_dir) if out_dir else Path(src.rstrip("/")).parent
+                dsts[i] = str(folder / f"{image_stem(src)}_{_ext_tag(src)}_sparse.{fmt}")
+    groups = {}
+    for i, d in enumerate(dsts):
+        groups.setdefault(real(d), []).append(i)
+    clash = [idx for idx in groups.values() if len(idx) > 1]
+    if clash:
+        names = ", ".join(inputs[i] for i in clash[0])
+        raise ValueError(f"{names} would all write the same output {dsts[clash[0][0]]}; "
+                         f"process them into separate --out-dir folders")
     jobs, skipped = [], []
-    for src in inputs:
-        dst = output_path(src, out_dir, fmt)
-        if os.path.exists(dst) and not overwrite:
+    for src, dst in zip(inputs, dsts, strict=True):
+        if os.path.lexists(dst) and not overwrite:
             skipped.append(dst)
         else:
-            jobs.append(Job(src, dst, fmt))
+            jobs.append(Job(src, dst, fmt, overwrite))
     return jobs, skipped
 
 
@@ -96,6 +141,32 @@ def read_image(path):
     info = info_dict(ia)
     info["close"] = store.close
     return arr, info
+
+
+def _check_dtype(arr):
+    dt = np.dtype(arr.dtype)
+    if dt.kind == "b":
+        raise TypeError("the image is boolean (a mask?); deconvolution needs intensities")
+    if dt.kind == "c":
+        raise TypeError("the image is complex; save the real intensities (magnitude or real "
+                        "part) as a real-valued file")
+    if not np.issubdtype(dt, np.number):
+        raise TypeError(f"the image has dtype {dt}; it needs numeric (integer or float) "
+                        f"pixels")
+
+
+def check_output_scale(scale, ndim):
+    """Refuse pixel sizes an output cannot carry: not one finite positive value per axis."""
+    if scale is None:
+        return
+    try:
+        vals = [float(s) for s in scale]
+    except (TypeError, ValueError):
+        vals = []
+    if len(vals) != ndim or not all(math.isfinite(v) and v > 0 for v in vals):
+        raise ValueError(f"the input's pixel size metadata {list(scale)!r} is not usable "
+                         f"(needs {ndim} positive values, um per pixel, one per axis); fix "
+                         f"the file's metadata")
 
 
 def _check_shape(arr, info):
@@ -162,6 +233,7 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
 
     ia = info.get("image_axes") or ImageAxes.default(data.ndim)
     _check_shape(data, info)
+    _check_dtype(data)
     if psf_fwhm_nm is not None:
         _, px_nm = ia.require_pixel_nm(job.src)
         params = {**params, "psf_fwhm_px": float(psf_fwhm_nm) / px_nm}
@@ -414,22 +486,46 @@ class _Writer:
     units; TIFFs are ImageJ hyperstacks (T, Z, C, Y, X), OME-Zarr is written by
     :func:`napari_sparsedecon.io.ome_zarr.create_ome_zarr` (``ngff`` "0.5" on
     Zarr v3 or "0.4" on Zarr v2). :meth:`view` gives one channel in data order.
+
+    Everything that can be checked is checked before the temporary folder is
+    made; a failure while making it removes it again.
     """
 
     def __init__(self, job: Job, shape, image_axes, meta, ngff="0.5"):
-        from .io.axes import ORDER, ImageAxes
+        from .io.axes import ImageAxes
+        from .io.ome_zarr import NGFF_VERSIONS
 
         if image_axes is None:
             image_axes = ImageAxes.default(len(shape))
         self.job = job
         dst = Path(job.dst)
+        if job.fmt not in ("tif", "zarr"):
+            raise ValueError(f"output format {job.fmt!r}: use 'tif' or 'zarr'")
+        if job.fmt == "zarr" and ngff not in NGFF_VERSIONS:
+            raise ValueError(f"NGFF version {ngff!r}: use one of {', '.join(NGFF_VERSIONS)}")
+        if image_axes.ndim != len(shape):
+            raise ValueError(f"axes {image_axes.axes!r} do not match shape {tuple(shape)}")
+        known = [v for v in image_axes.scale if v is not None]
+        check_output_scale(known or None, len(known))
+        if os.path.lexists(dst) and not job.overwrite:
+            raise FileExistsError(f"{dst} exists; use --overwrite to replace it")
         if not dst.parent.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
         if not os.access(dst.parent, os.W_OK):
             raise PermissionError(f"output folder {dst.parent} is not writable")
-        self.tmp = tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
         self.image_axes = image_axes
+        self.tmp = part_dir(dst)
         self.path = os.path.join(self.tmp, dst.name)
+        try:
+            self._create(dst, shape, image_axes, meta, ngff)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _create(self, dst, shape, image_axes, meta, ngff):
+        from .io.axes import ORDER
+
+        job = self.job
         if job.fmt == "zarr":
             from .io.ome_zarr import create_ome_zarr
 
@@ -463,11 +559,11 @@ class _Writer:
         return _View(self.array, self.perm, fixed)
 
     def commit(self):
-        dst = self.job.dst
-        if os.path.exists(dst):  # --overwrite: replace only once the new file is complete
-            shutil.rmtree(dst) if os.path.isdir(dst) else os.remove(dst)
-        os.replace(self.path, dst)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        # checked again here, at the last moment: another run may have written dst meanwhile
+        try:
+            commit(self.path, self.job.dst, overwrite=self.job.overwrite)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def abort(self):
         self.array = None
@@ -534,14 +630,23 @@ def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,
 
 
 def parse_size(text) -> int:
-    """'4GiB', '500MB', '2G' or bytes -> bytes."""
+    """'4GiB', '500MB', '2G' or bytes -> bytes (a positive, finite amount of memory)."""
     s = str(text).strip().lower().replace(" ", "")
     units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 1e3, "mb": 1e6,
              "gb": 1e9, "tb": 1e12, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "b": 1}
+    num, unit = s, 1
     for u in sorted(units, key=len, reverse=True):
         if s.endswith(u):
-            return int(float(s[: -len(u)]) * units[u])
-    return int(float(s))
+            num, unit = s[: -len(u)], units[u]
+            break
+    try:
+        value = float(num) * unit
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 1:
+        raise ValueError(f"memory size {text!r} is not understood: give a positive amount "
+                         f"such as 4GiB, 500MB or 2G")
+    return int(value)
 
 
 def _backend_used(backend) -> dict:

@@ -6,8 +6,12 @@ Runs the same library functions as the napari widgets, headless.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +56,8 @@ def _load(path):
 def _add_common(p):
     p.add_argument("input", nargs="?", help="input TIFF; default: the bundled C. elegans image")
     p.add_argument("-o", "--output", help="output TIFF (default: <input>_<method>.tif here)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output (never an input; default: skip it)")
     p.add_argument("--psf", help="PSF TIFF (odd-sized, centred, summing to 1) at the input "
                                  "pixel size")
     p.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
@@ -70,7 +76,10 @@ def _add_ngff_flag(p):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="napari-sparsedecon",
-                                 description="Sparse deconvolution and Richardson-Lucy, headless.")
+                                 description="Sparse deconvolution and Richardson-Lucy, headless.",
+                                 epilog="exit status: 0 ok, 1 some file failed, 2 bad usage, "
+                                        "128+N stopped by signal N (cleaned up). Inputs, PSF "
+                                        "and parameter files are never overwritten.")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser(
         "run", help="sparse deconvolution of files, lists, globs or folders",
@@ -80,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("inputs", nargs="*",
                    help="files, globs or folders (*.tif, *.tiff, *.zarr); default: the "
                         "bundled C. elegans image")
-    r.add_argument("-o", "--output", help="output file (one input) or folder")
+    r.add_argument("-o", "--output", help="output file (one input; .tif, .tiff or .zarr) or "
+                                          "folder (a name without extension)")
     r.add_argument("--out-dir", help="output folder (default: beside each input, "
                                      "<name>_sparse.<format>)")
     r.add_argument("--format", choices=["tif", "zarr"], default=None,
@@ -144,17 +154,144 @@ def _devices() -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM / SIGHUP, so they unwind like Ctrl-C."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_unwind():
+    """SIGTERM and SIGHUP (schedulers, ``timeout``, a closed terminal) raise
+    :class:`Terminated` while a command runs, so its temporary files are removed
+    exactly as on Ctrl-C. The previous handlers are restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        raise Terminated(signum)
+
+    sigs = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+            if s is not None]
+    old = {s: signal.signal(s, handler) for s in sigs}
     try:
-        if args.command == "devices":
-            return _devices()
-        if args.command == "run":
-            return _run(args)
-        return _rl(args)
-    except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError) as err:
-        print(f"napari-sparsedecon: error: {err}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def main(argv=None) -> int:
+    """Exit codes: 0 ok, 1 some file failed, 2 bad usage, 128+N on signal N (130 Ctrl-C)."""
+    args = build_parser().parse_args(argv)
+    with _signals_unwind():
+        try:
+            if args.command == "devices":
+                return _devices()
+            if args.command == "run":
+                return _run(args)
+            return _rl(args)
+        except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError,
+                OverflowError) as err:
+            print(f"napari-sparsedecon: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            name = signal.Signals(signum).name
+            print(f"napari-sparsedecon: interrupted ({name}); temporary files removed, no "
+                  f"partial output left", file=sys.stderr)
+            return 128 + int(signum)
+
+
+def _check_run_numbers(args) -> None:
+    """Refuse values argparse lets through: non-positive tiles and workers, bad sizes."""
+    from .batch import parse_size
+
+    if args.tile is not None and args.tile <= 0:
+        raise ValueError(f"--tile must be a positive number of pixels, got {args.tile}")
+    if args.workers is not None and args.workers <= 0:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.memory_budget is not None:
+        parse_size(args.memory_budget)
+
+
+def _check_params_up_front(params) -> None:
+    """Values the files would each fail on, refused once before any file is read."""
+    from .core.validation import per_axis
+
+    f = params.psf_fwhm_px
+    if f is not None:
+        n = 1 if isinstance(f, int | float) else len(f)
+        if n not in (1, 2, 3):
+            raise ValueError(f"psf_fwhm_px needs 1 to 3 values, got {n}")
+        per_axis(f, n, "psf_fwhm_px")
+
+
+def _protected_paths(inputs, *, psf=None, params_file=None):
+    out = [(f, "an input") for f in inputs]
+    if psf:
+        out.append((psf, "the PSF file"))
+    if params_file:
+        out.append((params_file, "the parameter file"))
+    return out
+
+
+def _check_outputs(dsts, protected) -> None:
+    from .io.outputs import check_not_protected
+
+    for d in dsts:
+        check_not_protected(d, protected)
+
+
+def _clean_parts(dsts) -> None:
+    """Remove stale .part leftovers of these outputs (a killed earlier run), saying so."""
+    from .io.outputs import clean_stale_parts
+
+    for d in dsts:
+        removed, unknown = clean_stale_parts(d)
+        for q in removed:
+            print(f"removed stale temporary {q} (left by an interrupted earlier run)",
+                  file=sys.stderr)
+        for q in unknown:
+            print(f"note: {q} may be a leftover of an interrupted run; remove it by hand if "
+                  f"no other run is writing {d}", file=sys.stderr)
+
+
+def _plan_run(args, files):
+    """(jobs, skipped outputs) from -o / --out-dir / --format, refusing what cannot be meant."""
+    from . import batch
+    from .io.outputs import output_format
+
+    if args.output and args.out_dir:
+        raise ValueError("give -o/--output or --out-dir, not both")
+    out_dir, single = args.out_dir, None
+    if args.output:
+        o = args.output
+        suffix = Path(o.rstrip("/")).suffix
+        if output_format(o):
+            if len(files) > 1:
+                raise ValueError(f"-o {o} names one output file but there are {len(files)} "
+                                 f"inputs; give an output folder with --out-dir")
+            single = o.rstrip("/") or o
+        elif suffix and not Path(o).is_dir():
+            raise ValueError(f"-o {o}: {suffix!r} is not an output type; name the output "
+                             f".tif, .tiff (ImageJ TIFF) or .zarr (OME-Zarr), or give a "
+                             f"folder with --out-dir")
+        else:
+            out_dir = o
+    if single:
+        fmt = output_format(single)
+        if args.format and args.format != fmt:
+            raise ValueError(f"--format {args.format} contradicts the output name {single}; "
+                             f"drop --format or rename the output")
+        if os.path.lexists(single) and not args.overwrite:
+            return [], [single]
+        return [batch.Job(files[0], single, fmt, args.overwrite)], []
+    return batch.plan_jobs(files, out_dir=out_dir, fmt=args.format or "tif",
+                           overwrite=args.overwrite)
 
 
 def _params_from_args(args):
@@ -203,10 +340,10 @@ def _run(args) -> int:
               f"(PSF FWHM {datasets.CELEGANS_PSF_FWHM_PX} px)", file=sys.stderr)
     if args.psf_fwhm_nm is not None and args.psf_fwhm_px:
         raise ValueError("give --psf-fwhm-px or --psf-fwhm-nm, not both")
+    _check_run_numbers(args)
     params = _params_from_args(args)
+    _check_params_up_front(params)
     if args.device is not None:  # read by every backend lookup, here and on dask workers
-        import os
-
         from .backends import ENV_DEVICE
 
         os.environ[ENV_DEVICE] = str(args.device)
@@ -215,24 +352,17 @@ def _run(args) -> int:
     elif params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none":
         raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
                          "(or --deconv-method none)")
-    files = batch.find_inputs(inputs)
+    files, earlier = batch.expand_inputs(inputs)
+    for f in earlier:
+        print(f"skip: {f} is named like an output of an earlier run (give its name on its "
+              f"own to process it)", file=sys.stderr)
     if not files:
         raise ValueError(f"no input files match {inputs}")
-    out_dir, single = args.out_dir, None
-    if args.output:
-        if len(files) == 1 and not Path(args.output).is_dir():
-            single = args.output
-        else:
-            out_dir = args.output
-    fmt = args.format or ("zarr" if single and single.rstrip("/").endswith(".zarr") else "tif")
-    if single:
-        jobs = [batch.Job(files[0], single, fmt)]
-        skipped = []
-        if Path(single).exists() and not args.overwrite:
-            jobs, skipped = [], [single]
-    else:
-        jobs, skipped = batch.plan_jobs(files, out_dir=out_dir, fmt=fmt,
-                                        overwrite=args.overwrite)
+    jobs, skipped = _plan_run(args, files)
+    _check_outputs([j.dst for j in jobs] + skipped,
+                   _protected_paths(files, psf=args.psf, params_file=args.params))
+    if not args.dry_run:
+        _clean_parts([j.dst for j in jobs] + skipped)
     for s in skipped:
         print(f"skip: {s} exists (use --overwrite to replace it)", file=sys.stderr)
     budget = batch.parse_size(args.memory_budget) if args.memory_budget else None
@@ -278,13 +408,15 @@ def _rl(args) -> int:
     from .core.sparse_hessian import run
     from .io.tiff import write_tiff
 
+    src = Path(str(datasets.celegans_path())) if args.input is None else Path(args.input)
+    dest = Path(args.output) if args.output else Path(f"{src.stem}_rl.tif")
+    if not _rl_output_ok(args, src, dest):
+        return 0
     if args.input is None:
-        src = Path(str(datasets.celegans_path()))
         image, info = datasets.celegans(), {"scale": None, "axes": "YX"}
         if args.psf is None and args.psf_fwhm_px is None:
             args.psf_fwhm_px = [datasets.CELEGANS_PSF_FWHM_PX]
     else:
-        src = Path(args.input)
         image, info = _load(src)
         if "C" in info["image_axes"].axes:
             raise ValueError(f"{src} has a channel axis ({info['axes']}); rl takes one "
@@ -310,8 +442,12 @@ def _rl(args) -> int:
             "background": args.background_level, "version": __version__,
             "backend": be.name, "device": be.device_name, "seconds": round(dt, 3),
             "source": str(src)}
-    dest = Path(args.output) if args.output else Path(f"{src.stem}_rl.tif")
-    write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta)
+    try:
+        write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
+                   overwrite=args.overwrite)
+    except FileExistsError as err:
+        print(f"napari-sparsedecon: FAILED: {err}", file=sys.stderr)
+        return 1
     print(f"wrote {dest} shape {out.shape} float32, range "
           f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
           file=sys.stderr)
@@ -324,6 +460,21 @@ def _rl_axes(info, ndim):
 
     ia = info.get("image_axes")
     return ia if ia is not None and ia.ndim == ndim else ImageAxes.default(ndim)
+
+
+def _rl_output_ok(args, src, dest) -> bool:
+    """Refuse (ValueError) an output that is not a TIFF or would replace an input; False
+    (skip) when it exists without --overwrite. Removes stale parts of it."""
+    from .io.outputs import output_format
+
+    if output_format(dest) != "tif":
+        raise ValueError(f"-o {dest}: rl writes ImageJ TIFF; name the output .tif or .tiff")
+    _check_outputs([dest], _protected_paths([src], psf=args.psf))
+    _clean_parts([dest])
+    if os.path.lexists(dest) and not args.overwrite:
+        print(f"skip: {dest} exists (use --overwrite to replace it)", file=sys.stderr)
+        return False
+    return True
 
 
 if __name__ == "__main__":

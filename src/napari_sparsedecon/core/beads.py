@@ -189,12 +189,17 @@ def measure_psf(image, *, box_px=None, positions=None, saturation=None,
     if not np.isfinite(img).all():
         raise ValueError("bead image holds NaN/Inf values")
     nd = img.ndim
+    if min(img.shape) < MIN_AXIS:
+        raise ValueError(f"bead image shape {img.shape}: every axis needs at least "
+                         f"{MIN_AXIS} pixels to fit a profile (a 3-D stack at least "
+                         f"{MIN_AXIS} planes; with fewer, measure one plane: image[k])")
     if scale_nm is not None and len(scale_nm) != nd:
         raise ValueError(f"scale_nm needs {nd} values, got {len(scale_nm)}")
+    bead_diameter_nm = positive(bead_diameter_nm, "bead_diameter_nm", allow_zero=True)
     if positions is None:
         md = min_distance_px if min_distance_px is not None else 4
         positions = detect_beads(img, min_distance_px=md, threshold_sigma=threshold_sigma)
-    positions = [tuple(int(round(v)) for v in p) for p in positions]
+    positions = [_position(p, img.shape) for p in positions]
     if not positions:
         raise ValueError("no beads found: lower threshold_sigma, check that the image "
                          "holds bright isolated beads, or add positions by hand")
@@ -292,6 +297,25 @@ def measure_psf(image, *, box_px=None, positions=None, saturation=None,
                       fwhm_mean_px=tuple(per.mean(axis=0)), fwhm_std_px=tuple(per.std(axis=0)),
                       n_used=len(acc), rejected=rejected, warnings=warnings,
                       scale_nm=tuple(scale_nm) if scale_nm is not None else None)
+
+
+#: Fewest pixels per axis of a bead image (a Gaussian profile fit has 4 parameters).
+MIN_AXIS = 5
+
+
+def _position(p, shape):
+    """A bead position as integer pixels inside ``shape``, or ValueError."""
+    try:
+        vals = [float(v) for v in p]
+    except (TypeError, ValueError):
+        raise ValueError(f"bead position {p!r} is not a sequence of numbers") from None
+    if len(vals) != len(shape):
+        raise ValueError(f"bead position {tuple(p)} needs {len(shape)} coordinates for an "
+                         f"image of shape {shape}")
+    if not all(math.isfinite(v) and -0.5 <= v < n - 0.5 for v, n in zip(vals, shape,
+                                                                        strict=True)):
+        raise ValueError(f"bead position {tuple(p)} is outside the image of shape {shape}")
+    return tuple(int(round(v)) for v in vals)
 
 
 def _odd_at_least(v, m):

@@ -51,6 +51,7 @@ def gaussian_psf(shape=None, fwhm_px=2.0, *, ndim: int | None = None) -> np.ndar
     if any(s < 1 or s % 2 == 0 for s in shape):
         raise ValueError(f"shape {shape} must be odd on every axis so the centre is a pixel")
     fwhm = per_axis(fwhm_px, len(shape), "fwhm_px")
+    _check_psf_memory(shape, fwhm)
     profiles = []
     for n, f in zip(shape, fwhm, strict=True):
         sigma = f / FWHM_PER_SIGMA
@@ -61,6 +62,28 @@ def gaussian_psf(shape=None, fwhm_px=2.0, *, ndim: int | None = None) -> np.ndar
         psf = np.multiply.outer(psf, p)
     psf /= psf.sum()
     return psf.astype(FLOAT)
+
+
+#: Peak bytes per PSF voxel while building a Gaussian PSF (float64 outer
+#: products and the float32 result).
+_BYTES_PER_VOXEL = 20
+#: Largest PSF built (2**27 voxels: 511^3, or 11585^2 in 2-D; 0.5 GiB as float32).
+MAX_PSF_VOXELS = 2**27
+
+
+def _check_psf_memory(shape, fwhm) -> None:
+    """Refuse a PSF over MAX_PSF_VOXELS or half the available memory, before allocating."""
+    from .tiling import available_memory
+
+    n = math.prod(shape)
+    need = _BYTES_PER_VOXEL * n
+    have = available_memory() // 2
+    if n > MAX_PSF_VOXELS or need > have:
+        raise MemoryError(
+            f"a Gaussian PSF of shape {shape} (FWHM {', '.join(f'{f:g}' for f in fwhm)} px) "
+            f"would need {need / 2**30:.1f} GiB to build (limit: {MAX_PSF_VOXELS} voxels and "
+            f"half the {2 * have / 2**30:.1f} GiB available); is the FWHM in pixels, not "
+            f"nm? A PSF is never larger than the image it is used on")
 
 
 def center_psf(psf, shape=None) -> np.ndarray:

@@ -259,8 +259,9 @@ def gibson_lanni_psf(*, na: float, wavelength_nm: float, pixel_nm: float,
     px = _check_pixel(pixel_nm, "pixel_nm")
     dz = _check_pixel(z_step_nm if z_step_nm is not None else px, "z_step_nm")
     zp = positive(depth_nm, "depth_nm", allow_zero=True)
-    tg, tg0 = coverslip_um * 1000.0, coverslip_design_um * 1000.0
-    ti0 = immersion_design_um * 1000.0
+    tg = positive(coverslip_um, "coverslip_um", allow_zero=True) * 1000.0
+    tg0 = positive(coverslip_design_um, "coverslip_design_um", allow_zero=True) * 1000.0
+    ti0 = positive(immersion_design_um, "immersion_design_um", allow_zero=True) * 1000.0
     shp = _shape3(shape, na, wl, ni, px, dz, three_d)
 
     def s(n_, rho):
@@ -320,6 +321,9 @@ def confocal_psf(*, na: float, excitation_nm: float, emission_nm: float, pixel_n
 
 def theoretical_fwhm_nm(na: float, wavelength_nm: float, n: float = 1.515):
     """(lateral, axial) widefield FWHM in nm: 0.51 wl/NA and 0.88 wl/(n - sqrt(n^2 - NA^2))."""
+    n = positive(n, "n")
+    na = _check_na(na, n)
+    wavelength_nm = positive(wavelength_nm, "wavelength_nm")
     return 0.51 * wavelength_nm / na, 0.88 * wavelength_nm / (n - math.sqrt(n * n - na * na))
 
 

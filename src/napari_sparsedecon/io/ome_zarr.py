@@ -12,9 +12,7 @@ into place, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -61,7 +59,8 @@ def create_ome_zarr(path, shape, image_axes: ImageAxes, *, metadata: dict | None
     else:
         kw = {"dimension_names": [a.lower() for a in image_axes.axes]}
     arr = root.create_array("0", shape=tuple(int(s) for s in shape), chunks=tuple(chunks),
-                            dtype=dtype, fill_value=0, **kw)
+                            dtype=dtype, fill_value=0, config={"write_empty_chunks": True},
+                            **kw)  # every chunk on disk: a missing one means a damaged store
     write_meta(root, [{"path": "0", "coordinateTransformations": [
         {"type": "scale", "scale": image_axes.scale_or_ones()}]}],
         fmt=formats[ngff](), axes=to_ngff_axes(image_axes), name=name or Path(path).stem)
@@ -78,6 +77,7 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
     is transposed to NGFF's t, c, z, y, x order if needed). Without it,
     ``scale``/``axes``/``unit`` describe the data (T in seconds).
     """
+    from .outputs import commit, part_dir
     from .tiff import _legacy_axes
 
     path = Path(path)
@@ -87,10 +87,12 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
     if ia.ndim != ndim:
         raise ValueError(f"axes {ia.axes!r} do not match data with {ndim} dimensions")
     perm, ia = ia.ordered(ORDER)
+    if ngff not in NGFF_VERSIONS:  # checked before any temporary folder is made
+        raise ValueError(f"NGFF version {ngff!r}: use one of {', '.join(NGFF_VERSIONS)}")
     if path.exists():
         raise FileExistsError(f"{path} exists; remove it or choose another name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    tmp = Path(part_dir(path))
     try:
         lazy = hasattr(data, "dask")
         src = data.transpose(perm) if lazy else np.transpose(np.asarray(data), perm)
@@ -104,7 +106,8 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
             da.store(src.rechunk(arr.chunks), arr, lock=False)
         else:
             arr[...] = src.astype(np.float32, copy=False)
-        os.replace(inner, path)
+        # refuses a target that appeared meanwhile (another run) instead of replacing it
+        commit(inner, path, overwrite=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
@@ -112,30 +115,59 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
 
 def _multiscales(attrs: dict):
     ome = attrs.get("ome") or {}
+    if not isinstance(ome, dict):
+        ome = {}
     ms = ome.get("multiscales") or attrs.get("multiscales")
     version = ome.get("version") or (ms[0].get("version") if ms else None)
     return ms, version
 
 
-def read_ome_zarr(path):
+def read_ome_zarr(path, *, allow_missing_chunks: bool = False):
     """Open an OME-Zarr image lazily: (dask array, info).
 
     info: 'image_axes' (:class:`ImageAxes`), 'axes', 'scale', 'units',
     'metadata' (this plugin's parameters, {} for other files), 'ngff' (version)
     and 'ours' (whether this plugin wrote it). Reads NGFF 0.4 and 0.5.
+
+    Malformed metadata raises ValueError naming what is wrong. A chunk missing
+    from the store (a partial copy, an interrupted write) raises ValueError
+    too, instead of reading as zeros; ``allow_missing_chunks=True`` reads
+    missing chunks as the array's fill value, for stores written sparsely on
+    purpose.
     """
     import dask.array as da
     import zarr
 
     from .tiff import info_dict
 
-    root = zarr.open_group(str(path), mode="r")
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except (FileNotFoundError, KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{path} is not a readable OME-Zarr group ({type(err).__name__}: "
+                         f"{err})") from err
     attrs = dict(root.attrs)
-    ms, version = _multiscales(attrs)
-    if not ms:
-        raise ValueError(f"{path} is not an OME-Zarr image (no 'multiscales' metadata)")
-    ia = from_ngff(ms[0])
-    data = da.from_zarr(root[ms[0]["datasets"][0]["path"]])
+    try:
+        ms, version = _multiscales(attrs)
+        if not ms:
+            raise ValueError("no 'multiscales' metadata")
+        ds = ms[0]["datasets"][0]
+        ia = from_ngff(ms[0])
+        arr = root[ds["path"]]
+    except ValueError as err:
+        raise ValueError(f"{path} is not an OME-Zarr image ({err})") from err
+    except (KeyError, IndexError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} has malformed OME-Zarr metadata ({type(err).__name__}: "
+                         f"{err}); check its multiscales/datasets entries") from err
+    if not hasattr(arr, "nchunks"):
+        raise ValueError(f"{path}: dataset {ds['path']!r} is a group, not an array")
+    if not allow_missing_chunks:
+        missing = arr.nchunks - arr.nchunks_initialized
+        if missing:
+            raise ValueError(f"{path}: {missing} of {arr.nchunks} chunks of dataset "
+                             f"{ds['path']!r} are missing (an incomplete copy or an "
+                             f"interrupted write?); they would read as zeros. Copy the "
+                             f"store again")
+    data = da.from_zarr(arr)
     if data.ndim != ia.ndim:
         raise ValueError(f"{path}: {ia.ndim} axes in the metadata, {data.ndim} in the data")
     info = info_dict(ia, attrs.get(KEY, {}))

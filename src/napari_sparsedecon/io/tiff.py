@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +11,21 @@ import numpy as np
 from .axes import NM_PER, ImageAxes, from_tiff
 
 
-def atomic_write(path, write_fn) -> Path:
+def atomic_write(path, write_fn, *, overwrite: bool = True) -> Path:
     """Call ``write_fn(tmp_path)`` then move the file into place.
 
     A failure (or interruption) leaves no half-written file at ``path``.
+    Without ``overwrite``, a file at ``path`` (even one that appeared while
+    writing) is never replaced: FileExistsError.
     """
+    from .outputs import commit, part_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    tmp = part_file(path)
     try:
         write_fn(tmp)
-        os.replace(tmp, path)
+        commit(tmp, path, overwrite=overwrite)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -66,7 +68,8 @@ def imagej_layout(ia: ImageAxes):
 
 
 def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "um",
-               metadata: dict | None = None, image_axes: ImageAxes | None = None) -> Path:
+               metadata: dict | None = None, image_axes: ImageAxes | None = None,
+               overwrite: bool = True) -> Path:
     """Write float32 data as an ImageJ hyperstack TIFF, atomically.
 
     Parameters
@@ -81,6 +84,9 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     metadata : dict, optional
         Stored as JSON in the ImageJ ``Info`` property and restored by
         :func:`read_tiff`.
+    overwrite : bool
+        Replace an existing file at ``path`` (default); if False, raise
+        FileExistsError instead, checked when the finished file is moved in.
     """
     import tifffile
 
@@ -97,7 +103,7 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     def _write(tmp):
         tifffile.imwrite(tmp, a, imagej=True, metadata=ij, **kw)
 
-    return atomic_write(path, _write)
+    return atomic_write(path, _write, overwrite=overwrite)
 
 
 def read_tiff_axes(tf) -> ImageAxes:

@@ -1,0 +1,73 @@
+"""Bad inputs outside the algorithms give clear errors, not raw crashes (issue 16, item 6)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from napari_sparsedecon.core import psf_models
+from napari_sparsedecon.core.beads import measure_psf
+from napari_sparsedecon.core.psf import gaussian_psf
+
+
+def _beads(nz=None):
+    img = np.full((64, 64), 10.0)
+    for y, x in [(16, 16), (16, 46), (46, 16), (46, 46)]:
+        img[y - 4:y + 5, x - 4:x + 5] += gaussian_psf((9, 9), 2.5) * 5000
+    return img if nz is None else np.repeat(img[None], nz, 0)
+
+
+@pytest.mark.parametrize("kw", [
+    {"shape": None, "fwhm_px": 1e6},            # 84 TiB
+    {"shape": None, "fwhm_px": 1e4},            # > 13 GiB
+    {"shape": (99_999, 99_999), "fwhm_px": 2.0},
+    {"shape": (10_001, 10_001, 10_001), "fwhm_px": 2.0},
+])
+def test_huge_gaussian_psf_is_refused_before_allocation(kw):
+    with pytest.raises(MemoryError, match="would need"):
+        gaussian_psf(kw["shape"], kw["fwhm_px"])
+
+
+def test_gaussian_psf_bad_shape_values():
+    with pytest.raises(ValueError, match="odd"):
+        gaussian_psf((0, 5), 2.0)
+    with pytest.raises(ValueError, match="fwhm_px"):
+        gaussian_psf(None, math.nan)
+
+
+@pytest.mark.parametrize("na", [0, -1.0, math.nan, 1.6])
+def test_theoretical_fwhm_refuses_bad_na(na):
+    with pytest.raises(ValueError, match="na|NA"):
+        psf_models.theoretical_fwhm_nm(na, 520)
+
+
+def test_theoretical_fwhm_refuses_bad_wavelength():
+    with pytest.raises(ValueError, match="wavelength"):
+        psf_models.theoretical_fwhm_nm(1.4, 0)
+
+
+@pytest.mark.parametrize("name", ["coverslip_um", "coverslip_design_um",
+                                  "immersion_design_um"])
+@pytest.mark.parametrize("value", [math.nan, -1.0, math.inf])
+def test_gibson_lanni_refuses_nan_and_negative_thicknesses(name, value):
+    with pytest.raises(ValueError, match=name):
+        psf_models.gibson_lanni_psf(na=1.4, wavelength_nm=520, pixel_nm=65, three_d=False,
+                                    **{name: value})
+
+
+def test_bead_measurement_needs_enough_planes():
+    with pytest.raises(ValueError, match="planes|at least"):
+        measure_psf(_beads(nz=3))
+
+
+@pytest.mark.parametrize("pos", [[(100, 100)], [(20,)], [(-20, 20)], [(20, 20, 20)],
+                                 [(math.nan, 20)]])
+def test_bead_positions_out_of_range_are_refused(pos):
+    with pytest.raises(ValueError, match="position"):
+        measure_psf(_beads(), positions=pos)
+
+
+@pytest.mark.parametrize("d", [-100.0, math.nan])
+def test_bead_diameter_must_be_non_negative(d):
+    with pytest.raises(ValueError, match="bead_diameter_nm"):
+        measure_psf(_beads(), bead_diameter_nm=d, scale_nm=(65, 65))
