@@ -95,3 +95,20 @@ def test_bad_values_exit_2_naming_the_parameter_and_write_nothing(tmp_path, caps
     assert main(["sparse_psf", str(src), "-o", str(dst), "--psf-fwhm-px", "3"] + flags) == 2
     assert word in capsys.readouterr().err
     assert not dst.exists()
+
+
+def test_aspect_comes_from_the_files_z_step(tmp_path):
+    vol = np.random.default_rng(0).poisson(20, (6, 32, 32)).astype(np.float32)
+    src = tmp_path / "vol.tif"
+    write_tiff(src, vol, image_axes=ImageAxes("ZYX", (300.0, 100.0, 100.0),
+                                              ("nm", "nm", "nm")))
+    dst = tmp_path / "vol_out.tif"
+    assert main(["sparse_psf", str(src), "-o", str(dst), "--psf-fwhm-px", "2.5",
+                 "--iterations", "2"]) == 0
+    meta = _meta(dst)
+    assert meta["params"]["aspect"] == pytest.approx(3.0)
+    assert "from the file" in meta["aspect_note"]
+    dst2 = tmp_path / "vol_out2.tif"
+    assert main(["sparse_psf", str(src), "-o", str(dst2), "--psf-fwhm-px", "2.5",
+                 "--iterations", "2", "--aspect", "2"]) == 0
+    assert _meta(dst2)["params"]["aspect"] == 2.0  # given: kept

@@ -441,6 +441,7 @@ def _method(args) -> int:
         image, info = _load(src)
     ia = info.get("image_axes")
     axes = ia.axes if ia is not None else ("YX" if image.ndim == 2 else None)
+    aspect_note = _aspect_from_axes(m, params, ia, given=getattr(args, "aspect", None))
     if args.psf:
         psf, _ = _load(args.psf)
         psf_note = {"psf_file": str(Path(args.psf).resolve())}
@@ -470,7 +471,7 @@ def _method(args) -> int:
     out = outs[0] if chan is None else np.stack(outs, axis=chan)
     dt = time.perf_counter() - t0
     meta = {"method": m.name, "params": _jsonable(params), "version": __version__,
-            "seconds": round(dt, 3), "source": str(src), **psf_note,
+            "seconds": round(dt, 3), "source": str(src), **psf_note, **aspect_note,
             "estimated": infos[0] if chan is None else infos}
     try:
         write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
@@ -482,6 +483,21 @@ def _method(args) -> int:
           f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
           file=sys.stderr)
     return 0
+
+
+def _aspect_from_axes(m, params: dict, ia, *, given) -> dict:
+    """Set ``aspect`` (z step / pixel size) from the file's calibration when the method has
+    it and it was not given; returns what to record."""
+    if given is not None or ia is None or "Z" not in ia.axes or \
+            "aspect" not in {p.name for p in m.schema}:
+        return {}
+    z, x = ia.size_nm("Z"), ia.size_nm("X")
+    if not (z and x):
+        return {"aspect_note": "z step or pixel size unknown: aspect left at "
+                               f"{params['aspect']}"}
+    params.update(m.validate({**params, "aspect": z / x}))
+    return {"aspect_note": f"aspect {z / x:.4g} from the file (z step {z:g} nm, pixel "
+                           f"{x:g} nm)"}
 
 
 def _jsonable(d):

@@ -136,9 +136,15 @@ class MethodWidget(_DeconvBase):
 
     def make_job(self, layer, with_checks=True):
         from ..api import iter_deconvolve
+        from ..io.axes import from_layer
 
         name = self.method.value
         params = self.parameters()
+        ia = from_layer(layer)
+        z, x = ia.size_nm("Z"), ia.size_nm("X")
+        if "aspect" in params and z and x and params["aspect"] == 1.0:
+            # the control at its default: take the layer's z step / pixel size
+            params = get_method(name).validate({**params, "aspect": z / x})
         psf, fwhm_px, desc = self.psf_arguments(layer)
         self.psf_info.value = desc
         if psf is None:
