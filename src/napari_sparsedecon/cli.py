@@ -452,27 +452,35 @@ def _method(args) -> int:
     else:
         raise ValueError(f"{m.name} needs --psf or --psf-fwhm-px")
     chan = axes.index("C") if axes and "C" in axes else None
-    spatial = image.ndim - (chan is not None)
-    if spatial > 3:
-        raise ValueError(f"{src}: {spatial}-D data per channel ({axes}); {m.name} takes 2-D, "
-                         f"2-D+t or 3-D: split the time points (or z) into files first")
-    planes = [image] if chan is None else [np.take(image, c, axis=chan)
-                                          for c in range(image.shape[chan])]
+    per = axes.replace("C", "") if axes else None
+    if image.ndim - (chan is not None) > 3 and per != "TZYX":
+        raise ValueError(f"{src}: axes {axes} shape {image.shape}; {m.name} takes (Y, X), "
+                         f"(T, Y, X), (Z, Y, X) or (T, Z, Y, X), with or without channels")
+    # channels one by one; a (T, Z, Y, X) stack one volume per time point
+    loop = [i for i, a in enumerate(axes or "") if a == "C" or (a == "T" and per == "TZYX")]
+    idx = list(np.ndindex(*[image.shape[i] for i in loop]))
     t0 = time.perf_counter()
-    outs, infos = [], []
-    for i, plane in enumerate(planes):
+    out = None
+    infos = []
+    for k in idx:
+        sel = [slice(None)] * image.ndim
+        for i, v in zip(loop, k, strict=True):
+            sel[i] = v
         info_run: dict = {}
-        prefix = "" if chan is None else f"channel {i}: "
-        gen = iter_deconvolve(plane, m.name, psf=psf, backend=args.backend,
+        prefix = "" if not loop else " ".join(f"{axes[i]}{v}" for i, v in zip(loop, k,
+                                                                            strict=True)) + ": "
+        gen = iter_deconvolve(image[tuple(sel)], m.name, psf=psf, backend=args.backend,
                               device=args.device, clip_negative=args.clip_negative,
                               info=info_run, **params)
-        outs.append(run(gen, _progress_printer(prefix=prefix)))
+        res = run(gen, _progress_printer(prefix=prefix))
+        if out is None:
+            out = np.empty(image.shape, dtype=res.dtype)
+        out[tuple(sel)] = res
         infos.append(_jsonable(info_run))
-    out = outs[0] if chan is None else np.stack(outs, axis=chan)
     dt = time.perf_counter() - t0
     meta = {"method": m.name, "params": _jsonable(params), "version": __version__,
             "seconds": round(dt, 3), "source": str(src), **psf_note, **aspect_note,
-            "estimated": infos[0] if chan is None else infos}
+            "estimated": infos[0] if len(infos) == 1 else infos}
     try:
         write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
                    overwrite=args.overwrite)
