@@ -80,7 +80,7 @@ class _HostChi2:
 
     def __call__(self, x) -> float:
         hx = fft_convolve(mirror_pad(np.asarray(x, FLOAT), self.widths), self.otf,
-                          self.axes, self.pshape, -1)
+                          self.axes, self.pshape)
         hx += self.b
         np.maximum(hx, 1e-30, out=hx)
         return float(np.mean((self.y - hx) ** 2 / hx))

@@ -38,6 +38,7 @@ import numpy as np
 from ..core.validation import FLOAT
 from ..ops.hessian import DCTSolver, hessian_terms, term_shape
 from ..ops.padding import fft_convolve, mirror_pad, rl_geometry
+from ..ops.threads import fft_workers
 
 
 def _sl(ndim: int, axis: int, s: slice) -> tuple:
@@ -64,10 +65,10 @@ class NumpySparseHessian:
         self.fidelity = float(fidelity)
         self.sparsity = float(sparsity)
         self.continuity = float(continuity) if self.ndim == 3 else 0.0
-        self.workers = workers
+        self.workers = fft_workers(workers)
         self.terms = hessian_terms(self.ndim, self.continuity, self.sparsity)
         self.solver = DCTSolver(self.shape, fidelity=fidelity, sparsity=sparsity,
-                                continuity=continuity, workers=workers)
+                                continuity=continuity, workers=self.workers)
         size = int(np.prod(self.shape))
         self._bufs = [np.zeros(size, dtype=FLOAT) for _ in self.terms]
         self._spare = np.empty(size, dtype=FLOAT)
@@ -183,7 +184,7 @@ class NumpyRichardsonLucy:
         self.otf_conj = np.conj(self.otf)
         self.background = background
         self.acceleration = acceleration
-        self.workers = workers
+        self.workers = fft_workers(workers)
         self.track_chi2 = False
         self.chi2 = float("nan")
 

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
+from ..ops.threads import fft_workers
 from .validation import FLOAT, per_axis
 
 #: FWHM = FWHM_PER_SIGMA * sigma for a Gaussian.
@@ -158,7 +159,7 @@ def psf_to_otf(psf, shape, axes=None) -> np.ndarray:
     big = np.zeros(sub, dtype=FLOAT)
     big[tuple(slice(0, n) for n in psf.shape)] = psf
     big = np.roll(big, [-(n // 2) for n in psf.shape], axis=tuple(range(psf.ndim)))
-    otf = sfft.rfftn(big, axes=tuple(range(psf.ndim)))
+    otf = sfft.rfftn(big, axes=tuple(range(psf.ndim)), workers=fft_workers())
     # Broadcast over the untransformed leading axes.
     return otf.reshape((1,) * (len(shape) - psf.ndim) + otf.shape).astype(np.complex64)
 

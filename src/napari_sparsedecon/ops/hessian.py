@@ -8,6 +8,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..core.validation import FLOAT
+from .threads import fft_workers
 
 
 def dct_eigenvalues(n: int) -> np.ndarray:
@@ -53,7 +54,7 @@ class DCTSolver:
     def __init__(self, shape, *, fidelity, sparsity, continuity, workers=None):
         self.shape = tuple(int(n) for n in shape)
         self.ndim = len(self.shape)
-        self.workers = workers
+        self.workers = fft_workers(workers)
         c = float(continuity) if self.ndim == 3 else 0.0
         self.ey = dct_eigenvalues(self.shape[-2])
         self.ex = dct_eigenvalues(self.shape[-1])

@@ -7,6 +7,7 @@ from scipy import fft as sfft
 
 from ..core.psf import psf_to_otf
 from ..core.validation import FLOAT
+from .threads import fft_workers
 
 
 def pad_widths(shape, psf_shape, axes, fast: bool = True):
@@ -53,7 +54,11 @@ def rl_geometry(shape, psf):
 
 
 def fft_convolve(x, otf, axes, pshape, workers=None):
-    """Circular convolution of ``x`` (on the padded domain ``pshape``) with an OTF."""
+    """Circular convolution of ``x`` (on the padded domain ``pshape``) with an OTF.
+
+    ``workers``: None or -1 use the thread setting (:mod:`.threads`), else that many.
+    """
+    workers = fft_workers(workers)
     spec = sfft.rfftn(x, axes=axes, workers=workers)
     spec *= otf
     return sfft.irfftn(spec, s=[pshape[a] for a in axes], axes=axes, workers=workers,

@@ -14,6 +14,7 @@ import numpy as np
 from ...core.validation import FLOAT
 from ...ops.hessian import DCTSolver, hessian_terms
 from ...ops.padding import mirror_pad, rl_geometry
+from ...ops.threads import fft_workers
 from .device import build_program
 
 
@@ -220,10 +221,10 @@ class OpenCLRichardsonLucy:
         from scipy import fft as sfft
 
         host = src.get(queue=self.queue)
-        spec = sfft.rfftn(host, axes=self.axes)
+        spec = sfft.rfftn(host, axes=self.axes, workers=fft_workers())
         spec *= np.conj(self.otf) if conj else self.otf
         out = sfft.irfftn(spec, s=[self.pshape[a] for a in self.axes], axes=self.axes,
-                          overwrite_x=True)
+                          workers=fft_workers(), overwrite_x=True)
         dst.set(np.ascontiguousarray(out, dtype=FLOAT), queue=self.queue)
 
     def set_data(self, y):
