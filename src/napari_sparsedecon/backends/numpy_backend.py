@@ -206,6 +206,7 @@ class NumpyRichardsonLucy:
         self.x_prev = None
         self.g1 = None
         self.g2 = None
+        self._r = None  # chi^2 scratch, made once
         self.k = 0
 
     def _rl_update(self, x):
@@ -213,7 +214,10 @@ class NumpyRichardsonLucy:
         hx += self.b
         np.maximum(hx, self.eps, out=hx)
         if self.track_chi2:  # Pearson chi^2 per pixel of the current fit (stopping rule)
-            r = self.y - hx
+            if self._r is None:
+                self._r = np.empty_like(hx)
+            r = self._r
+            np.subtract(self.y, hx, out=r)
             r *= r
             r /= hx
             self.chi2 = float(r.mean())
@@ -234,22 +238,25 @@ class NumpyRichardsonLucy:
                 alpha = min(max(num / den, 0.0), 1.0) if den > 0 else 0.0
             else:
                 alpha = 0.0
+            # Buffers are recycled: x_prev is dropped at the end of this step, so the
+            # extrapolated point is built in it; g2 is dropped too and takes the new g.
+            # Only the two FFT outputs of the convolutions are new arrays.
             if alpha > 0:
-                yk = x - self.x_prev
+                yk = np.subtract(x, self.x_prev, out=self.x_prev)
                 yk *= FLOAT(alpha)
                 yk += x
                 np.maximum(yk, 0, out=yk)
             else:
                 yk = x
             new = self._rl_update(yk)
-            g = new - yk
+            g = np.subtract(new, yk, out=self.g2)
             self.g2, self.g1 = self.g1, g
             self.x_prev = x
             self.x = new
         self.k += 1
 
     def result(self) -> np.ndarray:
-        return np.ascontiguousarray(self.x[self._crop])
+        return self.x[self._crop].copy()  # a copy: x's buffer is recycled by step()
 
     def padded_estimate(self) -> np.ndarray:
         return self.x
