@@ -65,6 +65,8 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
     if info is not None:
         info.update(method=m.name, params=checked,
                     threads=threads if threads is not None else current_threads())
+        if p is not None and not m.psf_in_schema:
+            _record_psf(info, p)
     kw = {"backend": backend, "device": device, "return_estimate": return_estimate,
           "clip_negative": clip_negative}
     if not m.psf_in_schema:
@@ -72,6 +74,17 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
     with using_threads(threads):
         gen = m.iterate(image, p, checked, **kw)
     return _with_fraction(threaded(gen, threads))
+
+
+def _record_psf(info, psf) -> None:
+    """The PSF's stored shape and the support RL pads by (a bad PSF is reported by the
+    method itself, with its own message, when the run starts)."""
+    from .ops.padding import rl_psf_info
+
+    try:
+        info.update(rl_psf_info(psf))
+    except (ValueError, TypeError):
+        pass
 
 
 def _with_fraction(gen):

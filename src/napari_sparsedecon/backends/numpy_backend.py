@@ -213,13 +213,16 @@ class NumpyRichardsonLucy:
         hx = self._conv(x, self.otf)
         hx += self.b
         np.maximum(hx, self.eps, out=hx)
-        if self.track_chi2:  # Pearson chi^2 per pixel of the current fit (stopping rule)
+        if self.track_chi2:  # Pearson chi^2 per data pixel of the current fit (stopping
+            # rule); not over the padding: its outer planes meet the far side (circular
+            # convolution) and would be counted as misfit.
+            c = self._crop
             if self._r is None:
-                self._r = np.empty_like(hx)
+                self._r = np.empty(self.shape, dtype=FLOAT)
             r = self._r
-            np.subtract(self.y, hx, out=r)
+            np.subtract(self.y[c], hx[c], out=r)
             r *= r
-            r /= hx
+            r /= hx[c]
             self.chi2 = float(r.mean())
         np.divide(self.y, hx, out=hx)
         corr = self._conv(hx, self.otf_conj)
