@@ -202,3 +202,39 @@ def test_preset_params_fill_everything_and_overrides_win():
         presets.preset_params("2d-sim-actin", 32.5, fidelity=0)
     own = presets.preset_params("2d-sim-actin", None, psf_fwhm_px=2.0)
     assert "psf" not in own and own["psf_fwhm_px"] == 2.0
+    arr = np.ones((3, 3), np.float32) / 9
+    assert presets.preset_params("2d-sim-actin", psf=arr)["psf"] is arr
+    with pytest.raises(ValueError, match="unknown parameters"):
+        presets.preset_params("2d-sim-actin", 32.5, fidelty=3)
+
+
+def test_deconvolve_with_preset_equals_explicit_values():
+    img = _phantom().astype(np.float32) * 100
+    out, info = nsd.deconvolve(img, "sparse", preset="sd-sim-actin", pixel_size_nm=38.23,
+                               iterations=5, backend="numpy", return_info=True)
+    kw = presets.preset_params("sd-sim-actin", 38.23, iterations=5)
+    ref = nsd.deconvolve(img, "sparse", backend="numpy", **kw)
+    np.testing.assert_array_equal(out, ref)
+    assert info["params"]["fidelity"] == 40.0 and info["params"]["iterations"] == 5
+    assert info["preset"]["name"] == "sd-sim-actin"
+    assert info["preset"]["psf"] == {"model": "airy", "effective_na": 2.5,
+                                     "wavelength_nm": 488.0, "pixel_size_nm": 38.23}
+
+
+def test_deconvolve_preset_explicit_psf_wins_and_errors_are_clear():
+    img = _phantom().astype(np.float32)
+    a = nsd.deconvolve(img, "sparse", preset="2d-sim-actin", psf_fwhm_px=2.0, iterations=3,
+                       deconv_iterations=2, backend="numpy")
+    b = nsd.deconvolve(img, "sparse", psf_fwhm_px=2.0, iterations=3, deconv_iterations=2,
+                       backend="numpy", **{k: v for k, v in
+                                           presets.get_preset("2d-sim-actin").params.items()
+                                           if "iterations" not in k})
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="pass pixel_size_nm="):
+        nsd.deconvolve(img, "sparse", preset="2d-sim-actin")
+    with pytest.raises(ValueError, match="use method 'sparse'"):
+        nsd.deconvolve(img, "rl", preset="2d-sim-actin", pixel_size_nm=32.5)
+    with pytest.raises(ValueError, match="known presets"):
+        nsd.deconvolve(img, "sparse", preset="sim", pixel_size_nm=32.5)
+    with pytest.raises(ValueError, match="only with preset"):
+        nsd.deconvolve(img, "sparse", pixel_size_nm=32.5, psf_fwhm_px=2.0)

@@ -253,25 +253,29 @@ def preset_psf(name: str | Preset, pixel_size_nm: float | None):
                     pixel_nm=pixel_size_nm)
 
 
-def preset_params(name: str, pixel_size_nm: float | None = None, *, psf: bool = True,
-                  **overrides) -> dict:
+def preset_params(name: str, pixel_size_nm: float | None = None, **overrides) -> dict:
     """Keyword arguments for ``deconvolve(image, "sparse", **...)`` from a preset.
 
     Every parameter of the ``"sparse"`` method comes from the preset, and
-    ``psf`` is its Airy PSF at ``pixel_size_nm`` (required unless ``psf=False``
-    or a ``psf``/``psf_fwhm_px`` override is given). ``overrides`` (explicit
-    parameters) replace the preset's values and are validated.
+    ``psf`` is its Airy PSF at ``pixel_size_nm`` (the image's pixel size in nm,
+    required unless a ``psf`` array or ``psf_fwhm_px`` is among the
+    overrides). ``overrides`` (explicit parameters) replace the preset's
+    values and are validated; unknown names raise a ValueError.
+
+    Examples
+    --------
+    >>> kw = preset_params("sd-sim-tubulin", 94, iterations=50)
+    >>> kw["iterations"], kw["fidelity"], kw["upsample"], kw["psf"].shape
+    (50, 25.0, 2, (9, 9))
     """
     from .algorithms.sparse import SCHEMA
     from .params import validate
 
     p = get_preset(name)
-    own_psf = overrides.get("psf") is not None or overrides.get("psf_fwhm_px") is not None
-    params = {k: v for k, v in overrides.items() if k != "psf"}
-    out = validate(SCHEMA, {**p.params, **params}, what="parameters of method 'sparse'")
-    if own_psf:
-        if overrides.get("psf") is not None:
-            out["psf"] = overrides["psf"]
-    elif psf:
+    own_psf = overrides.pop("psf", None)
+    out = validate(SCHEMA, {**p.params, **overrides}, what="parameters of method 'sparse'")
+    if own_psf is not None:
+        out["psf"] = own_psf
+    elif out["psf_fwhm_px"] is None:
         out["psf"] = preset_psf(p, pixel_size_nm).data
     return out
