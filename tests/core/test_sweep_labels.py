@@ -2,13 +2,13 @@
 
 import pytest
 
-from napari_sparsedecon.core.sweep import MAX_LABEL_PX, MIN_LABEL_PX, fit_labels
+from napari_sparsedecon.core.sweep import CHAR_W, LINE_H, MAX_LABEL_PX, MIN_LABEL_PX, fit_labels
 
 LABELS = ["fidelity 50, sparsity 1", "fidelity 200, sparsity 20"]
 SCORES = ["residual 0.012, FRC 140 nm", ""]
 
 
-def _fits(size, texts, tile_px, char_w=0.62, line_h=1.3):
+def _fits(size, texts, tile_px, char_w=CHAR_W, line_h=LINE_H):
     h, w = tile_px
     return all(max(len(ln) for ln in t.split("\n")) * char_w * size <= w
                and (t.count("\n") + 1) * line_h * size <= h for t in texts)
@@ -31,7 +31,7 @@ def test_labels_never_overflow_and_stay_readable(tile_px):
 
 
 def test_shortening_order_values_then_numbers():
-    _, texts = fit_labels(LABELS, SCORES, (40, 110))
+    _, texts = fit_labels(LABELS, SCORES, (60, 110))
     assert texts == ["fidelity 50\nsparsity 1", "fidelity 200\nsparsity 20"]
     _, texts = fit_labels(LABELS, SCORES, (25, 40))
     assert texts == ["#0", "#1"]

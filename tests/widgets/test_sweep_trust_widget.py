@@ -146,7 +146,7 @@ def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qt
 
 
 def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_widget, qtbot):
-    from napari_sparsedecon.core.sweep import MIN_LABEL_PX
+    from napari_sparsedecon.core.sweep import CHAR_W, LINE_H, MIN_LABEL_PX
 
     viewer, w, layer, _ = phantom_widget
     w.iterations.value, w.deconv_iterations.value = 2, 1
@@ -164,8 +164,8 @@ def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_wi
     assert size >= MIN_LABEL_PX
     for t in pl.features["label"]:  # each label inside its own tile: no collisions
         lines = t.split("\n")
-        assert max(map(len, lines)) * 0.62 * size <= tile_px
-        assert len(lines) * 1.3 * size <= tile_px
+        assert max(map(len, lines)) * CHAR_W * size <= tile_px
+        assert len(lines) * LINE_H * size <= tile_px
     assert "residual" in pl.features["full"].iloc[0]  # full values + scores kept
     before = (size, list(pl.features["label"]))
     cam.zoom = cam.zoom * 4  # zoomed in: bigger or fuller labels

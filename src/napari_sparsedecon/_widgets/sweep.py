@@ -189,7 +189,8 @@ class SweepPanel(Container):
         full = [lab + ("\n" + sc.replace(", ", "\n") if sc else "")
                 for lab, sc in zip(*self._label_parts, strict=True)]
         pts = np.array([[p[0] + 1, p[1] + 1] for p, _ in labels], dtype=float)
-        text_kw = {"string": "{label}", "color": "white", "size": size, "anchor": "upper_left"}
+        text_kw = {"string": "{label}", "color": "white", "size": size,
+                   "anchor": "lower_left"}  # the text hangs down from the tile's corner
         if LABELS_NAME in v.layers:
             pl = v.layers[LABELS_NAME]
             if not np.array_equal(pl.data, pts):

@@ -208,10 +208,14 @@ def tile_at(grid: dict, tile_shape, position, gap: int = 2) -> int | None:
     return r * cols + c
 
 
-#: Label fonts (screen pixels) of the montage: never below MIN (then the label is
-#: shortened), never above MAX. Glyph width and line height in units of the font size.
+#: Label font sizes of the montage (napari text size): never below MIN (then the label
+#: is shortened), never above MAX.
 MIN_LABEL_PX, MAX_LABEL_PX = 8.0, 14.0
-_CHAR_W, _LINE_H, _PAD = 0.62, 1.3, 4.0
+#: Screen pixels per unit of font size of a character's width and of a line's height,
+#: as napari draws text (measured on its screenshots under Xvfb, 96 dpi: size 13 draws
+#: ~11.4 px per character, ~30 px per line; the width rounded up for wide glyphs),
+#: and a margin in pixels.
+CHAR_W, LINE_H, PAD = 1.0, 2.35, 4.0
 
 
 def _font_for(texts, tile_px) -> float:
@@ -219,8 +223,8 @@ def _font_for(texts, tile_px) -> float:
     lines = [ln for t in texts for ln in t.split("\n")]
     chars = max((len(ln) for ln in lines), default=1)
     rows = max((t.count("\n") + 1 for t in texts), default=1)
-    h, w = (max(float(v) - _PAD, 0.0) for v in tile_px)
-    return min(MAX_LABEL_PX, w / (_CHAR_W * max(chars, 1)), h / (_LINE_H * rows))
+    h, w = (max(float(v) - PAD, 0.0) for v in tile_px)
+    return min(MAX_LABEL_PX, w / (CHAR_W * max(chars, 1)), h / (LINE_H * rows))
 
 
 def fit_labels(labels, scores, tile_px):
