@@ -26,6 +26,7 @@ _API = {
     "sparse_hessian": "core.sparse_hessian",
     "upsample2x": "core.upsample",
     "camera_model": "ops.noise",
+    "list_presets": "presets", "get_preset": "presets", "preset_params": "presets",
 }
 
 __all__ = sorted([*_API, "__version__", "datasets"])

@@ -32,10 +32,34 @@ def _psf_for(method, image_ndim, psf, psf_fwhm_px):
     return gaussian_psf(None, per_axis(psf_fwhm_px, n, "psf_fwhm_px"))
 
 
+def _apply_preset(m, preset, pixel_size_nm, psf, psf_fwhm_px, params):
+    """(params, psf, record) with the preset's values under the explicit ones; ``record``
+    (for ``info``) is None without a preset."""
+    if preset is None:
+        if pixel_size_nm is not None:
+            raise ValueError("pixel_size_nm is used only with preset=...; give the PSF in "
+                             "pixels (psf_fwhm_px) or as an array (psf)")
+        return params, psf, None
+    if m.name != "sparse":
+        raise ValueError(f"presets are settings of the paper pipeline: use method 'sparse' "
+                         f"with preset={preset!r} (got method {m.name!r})")
+    from .presets import get_preset, preset_params
+
+    if psf_fwhm_px is not None:
+        params = {**params, "psf_fwhm_px": psf_fwhm_px}
+    made = psf is None and params.get("psf_fwhm_px") is None
+    out = preset_params(preset, pixel_size_nm, psf=psf, **params)
+    pr = get_preset(preset)
+    record = {"name": pr.name, "source": pr.source, "reference": pr.reference,
+              "psf": {**pr.psf_recipe, "pixel_size_nm": pixel_size_nm} if made else None}
+    return out, out.pop("psf", None), record
+
+
 def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,
                     backend="auto", device=None, clip_negative: bool = False,
                     return_estimate: bool = False, info: dict | None = None,
-                    threads: int | None = None, **params) -> Iterator[Progress]:
+                    threads: int | None = None, preset: str | None = None,
+                    pixel_size_nm: float | None = None, **params) -> Iterator[Progress]:
     """Generator form of :func:`deconvolve`: yields :class:`Progress` (with the overall
     ``fraction``), returns the result. ``info`` (a dict, optional) receives what was
     estimated and used (camera model, weights, iterations run, backend, threads)."""
@@ -44,6 +68,8 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
     if threads is not None:
         threads = check_threads(threads, "threads")
     m = get_method(method)
+    params, psf, preset_record = _apply_preset(m, preset, pixel_size_nm, psf, psf_fwhm_px,
+                                               params)
     if m.psf_in_schema:
         if psf_fwhm_px is not None:
             params["psf_fwhm_px"] = psf_fwhm_px
@@ -67,6 +93,8 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
                     threads=threads if threads is not None else current_threads())
         if p is not None and not m.psf_in_schema:
             _record_psf(info, p)
+        if preset_record is not None:
+            info["preset"] = preset_record
     kw = {"backend": backend, "device": device, "return_estimate": return_estimate,
           "clip_negative": clip_negative}
     if not m.psf_in_schema:
@@ -96,7 +124,8 @@ def _with_fraction(gen):
 
 def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,
                backend="auto", device=None, return_info: bool = False,
-               threads: int | None = None, **params):
+               threads: int | None = None, preset: str | None = None,
+               pixel_size_nm: float | None = None, **params):
     """Deconvolve ``image`` with any registered method at its own defaults.
 
     Parameters
@@ -119,6 +148,13 @@ def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=Non
         ``NAPARI_SPARSEDECON_THREADS``, else every core this process may use.
     return_info : bool
         Also return a dict of what was estimated and used.
+    preset, pixel_size_nm
+        Method ``"sparse"`` only: a microscope preset (``list_presets()``; the
+        published settings of Zhao et al. 2022 and project starting points)
+        fills every parameter and the PSF (in-focus Airy from the preset's
+        effective NA and wavelength at ``pixel_size_nm``, the image's pixel
+        size in nm). Explicit parameters, ``psf`` or ``psf_fwhm_px`` override
+        the preset's.
     **params
         The method's parameters; unknown names raise a ValueError listing the
         known ones.
@@ -130,11 +166,13 @@ def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=Non
     >>> out = nsd.deconvolve(img, "rl", psf_fwhm_px=3.0, iterations=5)
     >>> out.shape, out.dtype
     ((64, 64), dtype('float32'))
+    >>> out = nsd.deconvolve(img, "sparse", preset="sd-sim-actin", pixel_size_nm=38.23,
+    ...                      iterations=5)
     """
     from .core.sparse_hessian import run
 
     info: dict = {}
     out = run(iter_deconvolve(image, method, psf=psf, psf_fwhm_px=psf_fwhm_px,
                               backend=backend, device=device, info=info, threads=threads,
-                              **params))
+                              preset=preset, pixel_size_nm=pixel_size_nm, **params))
     return (out, info) if return_info else out

@@ -205,11 +205,13 @@ def _channel(data, ia, ch):
 
 def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, tile=None,
                  backend="numpy", client=None, progress=None, psf_fwhm_nm=None,
-                 ngff="0.5") -> dict:
+                 ngff="0.5", psf_optics=None) -> dict:
     """Process one file end to end; write ``job.dst`` atomically; return a summary.
 
     With a dask.distributed ``client``, the file's t-chunks run on the cluster.
-    ``psf_fwhm_nm`` converts to pixels with this file's own pixel size.
+    ``psf_fwhm_nm`` converts to pixels with this file's own pixel size;
+    ``psf_optics`` (a preset's PSF recipe, see :mod:`napari_sparsedecon.presets`)
+    makes an Airy PSF at it.
     """
     t0 = time.perf_counter()
     data, info = read_image(job.src)
@@ -217,13 +219,13 @@ def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, t
         return _process(job, data, info, params, t0, psf_path=psf_path,
                         memory_budget=memory_budget, tile=tile, backend=backend,
                         client=client, progress=progress, psf_fwhm_nm=psf_fwhm_nm,
-                        ngff=ngff)
+                        ngff=ngff, psf_optics=psf_optics)
     finally:
         info.get("close", lambda: None)()
 
 
 def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, backend, client,
-             progress, psf_fwhm_nm, ngff="0.5"):
+             progress, psf_fwhm_nm, ngff="0.5", psf_optics=None):
     from . import __version__
     from .io.axes import ImageAxes
 
@@ -246,6 +248,8 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
                              f"image's pixel size")
         psf_record = {"file": Path(psf_path).name, "sha256": _sha256(psf_path),
                       "pixel_size_nm": list(s_psf) if s_psf else None}
+    elif psf_optics is not None and p.psf_fwhm_px is None and p.deconvolves:
+        psf, psf_record = _optics_psf(psf_optics, ia, job.src)
     elif p.deconvolves:
         psf_record = {"model": "gaussian", "fwhm_px": p.psf_fwhm_px}
         if psf_fwhm_nm is not None:
@@ -634,12 +638,13 @@ def dry_run_lines(jobs, params: dict, *, psf_shape=None, memory_budget=None):
 
 def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=None,
               backend="numpy", client=None, on_file=None, progress=None, psf_fwhm_nm=None,
-              ngff="0.5"):
+              ngff="0.5", psf_optics=None):
     """Run jobs; a failed file is reported and the others go on. Returns summaries."""
     results = []
     if client is not None and len(jobs) > 1:
         futs = [client.submit(_file_task, job, params, psf_path, memory_budget, tile, backend,
-                              psf_fwhm_nm=psf_fwhm_nm, ngff=ngff, pure=False) for job in jobs]
+                              psf_fwhm_nm=psf_fwhm_nm, ngff=ngff, psf_optics=psf_optics,
+                              pure=False) for job in jobs]
         from distributed import as_completed
 
         for fut in as_completed(futs):
@@ -650,7 +655,8 @@ def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=Non
         return results
     for i, job in enumerate(jobs):
         r = _file_task(job, params, psf_path, memory_budget, tile, backend, client=client,
-                       progress=progress, psf_fwhm_nm=psf_fwhm_nm, ngff=ngff)
+                       progress=progress, psf_fwhm_nm=psf_fwhm_nm, ngff=ngff,
+                       psf_optics=psf_optics)
         results.append(r)
         if on_file:
             on_file(r, i + 1, len(jobs))
@@ -658,11 +664,11 @@ def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=Non
 
 
 def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,
-               progress=None, psf_fwhm_nm=None, ngff="0.5"):
+               progress=None, psf_fwhm_nm=None, ngff="0.5", psf_optics=None):
     try:
         return process_file(job, params, psf_path=psf_path, memory_budget=memory_budget,
                             tile=tile, backend=backend, client=client, progress=progress,
-                            psf_fwhm_nm=psf_fwhm_nm, ngff=ngff)
+                            psf_fwhm_nm=psf_fwhm_nm, ngff=ngff, psf_optics=psf_optics)
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
         msg = f"{type(err).__name__}: {err}"
         if not isinstance(err, ValueError | OSError | MemoryError | KeyError):
@@ -696,3 +702,20 @@ def _backend_used(backend) -> dict:
 
     be = get_backend(backend)
     return {"backend": be.name, "device": be.device_name}
+
+
+def _optics_psf(optics: dict, ia, src):
+    """(Airy PSF at this file's pixel size, its metadata record) for a preset's recipe."""
+    from .core.airy import airy_psf
+
+    try:
+        py, px = ia.require_pixel_nm(src)
+    except ValueError as err:
+        raise ValueError(f"the preset's Airy PSF is made at the file's pixel size: {err}, "
+                         f"or --psf") from None
+    if abs(py - px) > 0.02 * px:
+        raise ValueError(f"{src}: pixels of {py:.4g} x {px:.4g} nm are not square; the "
+                         f"preset's Airy PSF needs square pixels (give --psf)")
+    g = airy_psf(effective_na=optics["effective_na"], wavelength_nm=optics["wavelength_nm"],
+                 pixel_nm=px)
+    return g.data, {**optics, "pixel_size_nm": px}

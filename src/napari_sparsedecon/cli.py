@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default="numpy", choices=list(BACKENDS))
     r.add_argument("--params", help="JSON parameter file (as the widget exports); flags "
                                     "given explicitly override it")
+    _add_preset_flag(r)
     # every algorithm parameter, with its type, range and help, from the method's schema
     from .algorithms.sparse import SCHEMA
     from .params import add_cli_flags
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale the output to max 1 instead of keeping intensity units")
     _add_method_commands(sub)
     sub.add_parser("devices", help="list OpenCL devices with their memory")
+    _add_presets_parser(sub)
     return ap
 
 
@@ -247,6 +249,8 @@ def main(argv=None) -> int:
         try:
             if args.command == "devices":
                 return _devices()
+            if args.command == "presets":
+                return _presets(args)
             if args.command == "run":
                 return _run(args)
             return _method(args)
@@ -355,7 +359,7 @@ def _params_from_args(args):
     from .core.params import SparseParams
     from .params import cli_values
 
-    base = SparseParams()
+    base = _preset_base(args) or SparseParams()
     if args.params:
         base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
     changes = cli_values(args, SCHEMA)
@@ -406,7 +410,8 @@ def _run(args) -> int:
         os.environ[ENV_DEVICE] = str(args.device)
     if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
         params = params.replace(psf_fwhm_px=None)
-    elif params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none":
+    elif (params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none"
+          and not _preset_psf(args)):
         raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
                          "(or --deconv-method none)")
     files, earlier = batch.expand_inputs(inputs)
@@ -445,7 +450,8 @@ def _run(args) -> int:
         results = batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,
                                   tile=args.tile, backend=args.backend, client=client,
                                   on_file=on_file, progress=show,
-                                  psf_fwhm_nm=args.psf_fwhm_nm, ngff=args.ngff)
+                                  psf_fwhm_nm=args.psf_fwhm_nm, ngff=args.ngff,
+                                  psf_optics=_preset_psf(args, params))
     finally:
         if client is not None:
             client.close()
@@ -584,6 +590,81 @@ def _rl_output_ok(args, src, dest) -> bool:
         print(f"skip: {dest} exists (use --overwrite to replace it)", file=sys.stderr)
         return False
     return True
+
+
+# -- presets (napari-sparsedecon presets; run --preset NAME) -----------------------------
+def _add_preset_flag(p):
+    p.add_argument("--preset", help="microscope preset (see 'napari-sparsedecon presets'): "
+                                    "fills every parameter and an Airy PSF at each file's "
+                                    "pixel size; --params and explicit flags override it")
+
+
+def _add_presets_parser(sub):
+    p = sub.add_parser("presets", help="list the microscope presets (published settings and "
+                                       "project starting points)",
+                       description="Presets of the sparse pipeline: the eight published "
+                                   "settings of Zhao et al. 2022 and three project starting "
+                                   "points that are not from the table. Values are in this "
+                                   "project's convention (docs/presets.md).")
+    p.add_argument("name", nargs="?", help="show one preset in full")
+
+
+def _preset_base(args):
+    """SparseParams from --preset, or None."""
+    if not getattr(args, "preset", None):
+        return None
+    from .core.params import SparseParams
+    from .presets import get_preset
+
+    return SparseParams.from_dict(get_preset(args.preset).params)
+
+
+def _preset_psf(args, params=None):
+    """The preset's PSF recipe (for batch) when it makes the PSF: a preset is given and no
+    --psf / --psf-fwhm-px / --psf-fwhm-nm (nor a psf_fwhm_px from --params)."""
+    if not getattr(args, "preset", None) or args.psf or args.psf_fwhm_nm is not None:
+        return None
+    if params is not None and params.psf_fwhm_px is not None:
+        return None
+    from .presets import get_preset
+
+    pr = get_preset(args.preset)
+    return {**pr.psf_recipe, "preset": pr.name}
+
+
+def _presets(args) -> int:
+    from .presets import get_preset, list_presets
+
+    if args.name:
+        p = get_preset(args.name)
+        print(f"{p.name}: {p.microscope}{' ' + p.camera if p.camera else ''}, {p.sample}")
+        print(f"  source: {p.source}; {p.reference}")
+        print(f"  PSF: Airy, effective NA {p.effective_na:g}, emission {p.wavelength_nm:g} nm, "
+              f"at the image's pixel size"
+              + (f" (published data: {p.pixel_nm:g} nm)" if p.pixel_nm else ""))
+        print("  parameters (this project's convention): "
+              + ", ".join(f"{k}={v}" for k, v in p.params.items()))
+        if p.published:
+            print("  as published: " + ", ".join(f"{k}={v}" for k, v in p.published.items()))
+        for n in p.notes:
+            print(f"  note: {n}")
+        return 0
+    head = (f"{'name':<18} {'microscope':<10} {'camera':<6} {'sample':<11} {'NA':>4} "
+            f"{'em nm':>5} {'fidelity':>8} {'sparsity':>8} {'cont':>4} {'iter':>4} "
+            f"{'background':<10} {'deconv':<9} {'x2':<8} source")
+    print(head)
+    for p in list_presets():
+        q = p.params
+        up = q["upsample_method"] if q["upsample"] == 2 else "-"
+        print(f"{p.name:<18} {p.microscope:<10} {p.camera or '-':<6} {p.sample:<11} "
+              f"{p.effective_na:>4g} {p.wavelength_nm:>5g} {q['fidelity']:>8g} "
+              f"{q['sparsity']:>8g} {q['continuity']:>4g} {q['iterations']:>4} "
+              f"{q['background']:<10} {q['deconv_method'] + ' ' + str(q['deconv_iterations']):<9} "
+              f"{up:<8} {'published' if p.source == 'published' else 'project (not published)'}")
+    print("\nNA: effective NA; values in this project's convention (the published sparsity "
+          "carries over unchanged, docs/presets.md). 'napari-sparsedecon presets NAME' shows "
+          "one in full; 'run --preset NAME' uses it.")
+    return 0
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def test_sweep_montage_click_copies_parameters_and_export(phantom_widget, qtbot,
     ml = viewer.layers[MONTAGE_NAME]
     assert ml.data.shape == (2 * 80 + 2, 3 * 80 + 2 * 2)  # 2 rows x 3 columns of the 80 px ROI
     np.testing.assert_allclose(ml.scale, layer.scale)
-    labels = viewer.layers[LABELS_NAME].features["label"]
+    labels = viewer.layers[LABELS_NAME].features["full"]
     assert "fidelity 200, sparsity 9" in labels.iloc[5] and "residual" in labels.iloc[5]
     # the tile equals a plain run on the ROI with its parameters
     roi = np.asarray(layer.data[40:120, 40:120])
@@ -143,3 +143,32 @@ def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qt
     qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
     trust = viewer.layers["tl sparse"].metadata["napari_sparsedecon"]["trust"]
     assert "[two frames]" in trust and " px " in trust  # no physical pixel size: pixels
+
+
+def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_widget, qtbot):
+    from napari_sparsedecon.core.sweep import CHAR_W, LINE_H, MIN_LABEL_PX
+
+    viewer, w, layer, _ = phantom_widget
+    w.iterations.value, w.deconv_iterations.value = 2, 1
+    sw = w.sweep
+    sw.param1.value, sw.values1.value = "fidelity", "50, 100, 200, 400"
+    sw.param2.value, sw.values2.value = "sparsity", "1, 5, 10, 20"
+    sw.run()
+    qtbot.waitUntil(lambda: sw._worker is None, timeout=60000)
+    viewer.reset_view()  # the default zoom: the whole montage in view
+    qtbot.wait(50)
+    pl = viewer.layers[LABELS_NAME]
+    cam = getattr(viewer, "scene", viewer).camera
+    tile_px = 80 * 0.032 * cam.zoom  # an 80 px tile on screen
+    size = float(pl.text.size)
+    assert size >= MIN_LABEL_PX
+    for t in pl.features["label"]:  # each label inside its own tile: no collisions
+        lines = t.split("\n")
+        assert max(map(len, lines)) * CHAR_W * size <= tile_px
+        assert len(lines) * LINE_H * size <= tile_px
+    assert "residual" in pl.features["full"].iloc[0]  # full values + scores kept
+    before = (size, list(pl.features["label"]))
+    cam.zoom = cam.zoom * 4  # zoomed in: bigger or fuller labels
+    qtbot.wait(50)
+    after = (float(pl.text.size), list(pl.features["label"]))
+    assert after != before and after[0] >= before[0]

@@ -53,7 +53,9 @@ from ._layers import (
     wrap_label,
 )
 
-PSF_SOURCES = ("FWHM (nm)", "FWHM (pixels)", "PSF layer")
+AIRY = "Airy (effective NA)"
+PSF_SOURCES = ("FWHM (nm)", "FWHM (pixels)", "PSF layer", AIRY)
+NO_PRESET = ""
 PREVIEW_SIZE = 256
 PREVIEW_NAME = "sparse preview"
 
@@ -156,6 +158,12 @@ class _DeconvBase(Container):
                                          "layer's scale as the pixel size")
         self.psf_layer = create_widget(annotation=napari.layers.Image, label="PSF layer",
                                        options={"nullable": True})
+        self.eff_na = FloatSpinBox(label="effective NA", value=1.4, min=0.1, max=10.0, step=0.05,
+                                   tooltip="NA x resolution gain over widefield (SIM ~2x, "
+                                           "SD-SIM ~1.4x, Airyscan ~1.7x); the Airy PSF is "
+                                           "made at the layer's pixel size")
+        self.wavelength = FloatSpinBox(label="emission (nm)", value=520.0, min=200.0,
+                                       max=2000.0, step=1.0)
         self.psf_info = wrap_label(Label(label="PSF used", value=""))
         self.backend = ComboBox(label="backend", choices=["numpy", "auto", "opencl"],
                                 value="numpy",
@@ -191,8 +199,9 @@ class _DeconvBase(Container):
     # -- PSF ---------------------------------------------------------------
     def _psf_source_changed(self, *_):
         src = self.psf_source.value
-        self.fwhm.visible = src != "PSF layer"
+        self.fwhm.visible = src.startswith("FWHM")
         self.psf_layer.visible = src == "PSF layer"
+        self.eff_na.visible = self.wavelength.visible = src == AIRY
         self.fwhm.label = "PSF FWHM (nm)" if src == "FWHM (nm)" else "PSF FWHM (pixels)"
 
     def psf_arguments(self, layer):
@@ -209,10 +218,25 @@ class _DeconvBase(Container):
                     f"the PSF layer's pixel size {tuple(ps)} differs from the image's "
                     f"{tuple(ls)}; generate or measure the PSF at the image's pixel size")
             return data, None, f"layer '{p.name}' {data.shape}"
+        if src == AIRY:
+            return self._airy_psf(layer)
         if src == "FWHM (nm)":
             px = fwhm_nm_to_px(self.fwhm.value, layer.scale[-1], layer_unit(layer))
             return None, px, f"Gaussian {self.fwhm.value:g} nm = {px:.2f} px"
         return None, float(self.fwhm.value), f"Gaussian {self.fwhm.value:g} px"
+
+    def _airy_psf(self, layer):
+        from ..core.airy import airy_psf
+
+        px = layer_pixel_nm(layer)
+        if px is None:
+            raise ValueError(f"the Airy PSF is made at the layer's pixel size, and "
+                             f"'{layer.name}' has none: set its scale and units (e.g. "
+                             f"layer.scale = (0.032, 0.032) with units 'um'), or choose "
+                             f"'PSF from: FWHM (pixels)'")
+        na, wl = self.eff_na.value, self.wavelength.value
+        g = airy_psf(effective_na=na, wavelength_nm=wl, pixel_nm=px)
+        return g.data, None, f"Airy, effective NA {na:g}, {wl:g} nm, at {px:.4g} nm/pixel"
 
     # -- running -----------------------------------------------------------
     def _require_image(self):
@@ -440,9 +464,11 @@ class SparseDeconWidget(_DeconvBase):
                                 tooltip="re-runs on the last rectangle of a Shapes layer (or "
                                         "256x256 around the view centre) after each change")
         self.dims_note = wrap_label(Label(value=""))
+        self._make_preset_controls()
         self._finish_layout([
-            make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
-                                           self.psf_layer, self.psf_info]),
+            make_section("Image and PSF", [self.preset, self.preset_info, self.image,
+                                           self.psf_source, self.fwhm, self.psf_layer,
+                                           self.eff_na, self.wavelength, self.psf_info]),
             make_section("Parameters", [
                 self.fidelity, self.sparsity, self.continuity, self.axis, self.dims_note,
                 self.iterations, self.background, self.upsample, self.deconv_method,
@@ -467,7 +493,7 @@ class SparseDeconWidget(_DeconvBase):
         for w in (self.fidelity, self.sparsity, self.continuity, self.axis, self.iterations,
                   self.background, self.upsample, self.deconv_method, self.deconv_iterations,
                   self.quantitative, self.fwhm, self.psf_source, self.psf_layer, self.image,
-                  self.backend):
+                  self.backend, self.eff_na, self.wavelength):
             w.changed.connect(self._schedule_preview)
         self.preview.changed.connect(self._preview_toggled)
         self.image.changed.connect(self._image_changed)
@@ -500,6 +526,56 @@ class SparseDeconWidget(_DeconvBase):
                          psf_fwhm_px=fwhm_px, quantitative=self.quantitative.value,
                          axis=int(self.axis.value) if layer.ndim == 3 else 0)
         return p, psf
+
+    # -- presets (napari_sparsedecon.presets) --------------------------------
+    def _make_preset_controls(self):
+        from ..presets import list_presets
+
+        choices = [("(none: set the parameters below)", NO_PRESET)]
+        choices += [(p.label, p.name) for p in list_presets()]
+        self.preset = ComboBox(label="preset", choices=choices, value=NO_PRESET,
+                               tooltip="published settings of Zhao et al. 2022 (by microscope "
+                                       "and sample) or project starting points: fills every "
+                                       "parameter and an Airy PSF at the layer's pixel size")
+        self.preset_info = wrap_label(Label(label="", value=""))
+        self.preset_info.visible = False
+        self.preset.changed.connect(self._preset_changed)
+
+    def _preset_changed(self, *_):
+        name = self.preset.value
+        if name != NO_PRESET:
+            self.apply_preset(name)
+        else:
+            self.preset_info.value = ""
+            self.preset_info.visible = False
+
+    def apply_preset(self, name):
+        """Fill every parameter control and the PSF (Airy from the preset's effective NA and
+        wavelength, made at the layer's pixel size when run) from a preset."""
+        from ..presets import get_preset
+
+        p = get_preset(name)
+        q = p.params
+        self.fidelity.value, self.sparsity.value = q["fidelity"], q["sparsity"]
+        self.continuity.value, self.iterations.value = q["continuity"], q["iterations"]
+        self.background.value = q["background"]
+        self.upsample.value = ("none" if q["upsample"] == 1 else
+                               "x2 spatial" if q["upsample_method"] == "spatial" else
+                               "x2 Fourier")
+        self.deconv_method.value = q["deconv_method"]
+        self.deconv_iterations.value = q["deconv_iterations"]
+        self.psf_source.value = AIRY
+        self.eff_na.value, self.wavelength.value = p.effective_na, p.wavelength_nm
+        if self.preset.value != p.name:
+            self.preset.value = p.name
+        text = p.reference + "".join(f"; {n}" for n in p.notes)
+        layer = self.image.value
+        if layer is not None and layer_pixel_nm(layer) is None:
+            text = (f"'{layer.name}' has no pixel size: set its scale and units for the "
+                    f"Airy PSF. " + text)
+        self.preset_info.value = text
+        self.preset_info.visible = True
+        return p
 
     # -- parameter files (the CLI's --params reads the same JSON) -----------
     def save_params(self, path):
@@ -571,6 +647,8 @@ class SparseDeconWidget(_DeconvBase):
         frame = self.current_frame(layer) if layer.ndim == 3 and checked else None
         meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": be.name,
                 "device": be.device_name, "psf": self.psf_info.value}
+        if self.preset.value != NO_PRESET:
+            meta["preset"] = self.preset.value
         deconv = p.deconv_iterations if p.deconvolves else 0
         plan = {"prepare": max(1, (p.iterations + deconv) // 50), "sparse": p.iterations,
                 "deconv": deconv}

@@ -86,7 +86,8 @@ class MethodWidget(_DeconvBase):
                                              expanded=False)
         self._finish_layout([
             make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
-                                           self.psf_layer, self.psf_info]),
+                                           self.psf_layer, self.eff_na, self.wavelength,
+                                           self.psf_info]),
             make_section("Method", [self.method, self.summary, self.backend]),
             self.params_section,
             self.advanced_section,

@@ -146,7 +146,7 @@ class SweepPanel(Container):
             return
         self.tiles = tiles
         self._show([t.image for t in tiles], final=True)
-        self.tile.choices = [(f"{t.label()} ({_fmt_scores(t.scores)})", i)
+        self.tile.choices = [(f"#{i} {t.label()} ({_fmt_scores(t.scores)})", i)
                              for i, t in enumerate(tiles)]
         best = min(range(len(tiles)), key=lambda i: tiles[i].scores.get("residual", 0))
         self.tile.value = best
@@ -182,21 +182,60 @@ class SweepPanel(Container):
         if new:
             ml.mouse_drag_callbacks.append(self._on_click)
         ml.metadata["napari_sparsedecon"] = {"sweep": self.grid, "base": self._base.to_dict()}
-        text = [lab + ("\n" + _fmt_scores(t.scores).replace(", ", "\n") if t.scores else "")
-                for (_, lab), t in zip(labels, tiles + blank, strict=True)]
+        self._label_parts = ([lab for _, lab in labels],
+                             [_fmt_scores(t.scores) if t.scores else "" for t in tiles + blank])
+        self._tile_world = (np.asarray(shape[-2:], float) * np.asarray(scale[-2:], float))
+        size, text = self._label_fit()
+        full = [lab + ("\n" + sc.replace(", ", "\n") if sc else "")
+                for lab, sc in zip(*self._label_parts, strict=True)]
         pts = np.array([[p[0] + 1, p[1] + 1] for p, _ in labels], dtype=float)
-        text_kw = {"string": "{label}", "color": "white", "size": 7, "anchor": "upper_left"}
+        text_kw = {"string": "{label}", "color": "white", "size": size,
+                   "anchor": "lower_left"}  # the text hangs down from the tile's corner
         if LABELS_NAME in v.layers:
             pl = v.layers[LABELS_NAME]
             if not np.array_equal(pl.data, pts):
                 pl.data = pts
-            pl.features = {"label": text}
+            pl.features = {"label": text, "full": full}
+            pl.text.size = size
             place(pl, scale, translate)
         else:
-            v.add_points(pts, name=LABELS_NAME, features={"label": text}, text=text_kw,
-                         size=0.1, scale=scale, translate=translate, face_color="transparent",
-                         border_color="transparent", **units)
+            v.add_points(pts, name=LABELS_NAME, features={"label": text, "full": full},
+                         text=text_kw, size=0.1, scale=scale, translate=translate,
+                         face_color="transparent", border_color="transparent", **units)
+            self._follow_zoom()
         v.layers.selection.active = ml
+
+    # -- labels readable at any zoom -------------------------------------------
+    def _camera(self):
+        scene = getattr(self._viewer, "scene", None)  # napari >= 0.9
+        return scene.camera if scene is not None else self._viewer.camera
+
+    def _label_fit(self):
+        """(font size, texts) of the labels at the current zoom (core.sweep.fit_labels)."""
+        from ..core.sweep import fit_labels
+
+        tile_px = self._tile_world * float(self._camera().zoom)
+        return fit_labels(*self._label_parts, tile_px)
+
+    def _follow_zoom(self):
+        """Refit the labels whenever the view zooms (once per widget)."""
+        if getattr(self, "_zoom_hooked", False):
+            return
+        ev = self._camera().events.zoom
+        ev.connect(self._refit_labels)
+        self.native.destroyed.connect(lambda *_: ev.disconnect(self._refit_labels))
+        self._zoom_hooked = True
+
+    def _refit_labels(self, *_):
+        v = self._viewer
+        if LABELS_NAME not in v.layers or not hasattr(self, "_label_parts"):
+            return
+        pl = v.layers[LABELS_NAME]
+        size, text = self._label_fit()
+        if list(pl.features["label"]) != text:
+            pl.features = {"label": text, "full": list(pl.features["full"])}
+        if float(np.asarray(pl.text.size)) != size:
+            pl.text.size = size
 
     def _on_click(self, layer, event):
         if not self.tiles:

@@ -206,3 +206,44 @@ def tile_at(grid: dict, tile_shape, position, gap: int = 2) -> int | None:
     if y - r * (h + gap) >= h or x - c * (w + gap) >= w:
         return None  # on the gap between tiles
     return r * cols + c
+
+
+#: Label font sizes of the montage (napari text size): never below MIN (then the label
+#: is shortened), never above MAX.
+MIN_LABEL_PX, MAX_LABEL_PX = 8.0, 14.0
+#: Screen pixels per unit of font size of a character's width and of a line's height,
+#: as napari draws text (measured on its screenshots under Xvfb, 96 dpi: size 13 draws
+#: ~11.4 px per character, ~30 px per line; the width rounded up for wide glyphs),
+#: and a margin in pixels.
+CHAR_W, LINE_H, PAD = 1.0, 2.35, 4.0
+
+
+def _font_for(texts, tile_px) -> float:
+    """Largest font (capped at MAX_LABEL_PX) at which every text fits in a tile."""
+    lines = [ln for t in texts for ln in t.split("\n")]
+    chars = max((len(ln) for ln in lines), default=1)
+    rows = max((t.count("\n") + 1 for t in texts), default=1)
+    h, w = (max(float(v) - PAD, 0.0) for v in tile_px)
+    return min(MAX_LABEL_PX, w / (CHAR_W * max(chars, 1)), h / (LINE_H * rows))
+
+
+def fit_labels(labels, scores, tile_px):
+    """(font size, texts) so that each tile's label fits inside its tile on screen.
+
+    ``labels`` are the tiles' parameter values ("fidelity 200, sparsity 9"),
+    ``scores`` their score texts (one string each, "" for none), ``tile_px`` the
+    (height, width) of a tile in screen pixels. Tries the values and scores one
+    per line, then the values alone, then the tile number ("#3", the tile list
+    beside the montage has the rest), each at the largest font that fits, and
+    takes the first that fits at MIN_LABEL_PX or more (else the tile numbers at
+    MIN_LABEL_PX).
+    """
+    values = [lab.replace(", ", "\n") for lab in labels]
+    full = [v + ("\n" + s.replace(", ", "\n") if s else "") for v, s in
+            zip(values, scores, strict=True)]
+    numbers = [f"#{i}" for i in range(len(labels))]
+    for texts in (full, values, numbers):
+        size = _font_for(texts, tile_px)
+        if size >= MIN_LABEL_PX:
+            return size, texts
+    return MIN_LABEL_PX, numbers

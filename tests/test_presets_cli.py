@@ -1,0 +1,74 @@
+"""`napari-sparsedecon presets` and `run --preset NAME`."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_sparsedecon.cli import main
+
+
+def _tiff(path, pixel_nm=38.23):
+    img = (np.random.default_rng(0).poisson(50, size=(40, 40)) + 100).astype(np.uint16)
+    if pixel_nm is None:
+        tifffile.imwrite(path, img)
+    else:
+        tifffile.imwrite(path, img, imagej=True, resolution=(1 / pixel_nm, 1 / pixel_nm),
+                         metadata={"unit": "nm"})
+    return path
+
+
+def _meta(path):
+    with tifffile.TiffFile(path) as tf:
+        return json.loads(tf.imagej_metadata["Info"])["napari_sparsedecon"]
+
+
+def test_presets_lists_every_preset(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("2d-sim-actin", "tirf-sim-caveolae", "sd-sim-lysosome", "widefield",
+                 "confocal", "airyscan"):
+        assert name in out
+    assert out.count("project (not published)") == 3
+    assert main(["presets", "sd-sim-ccp"]) == 0
+    one = capsys.readouterr().out
+    assert "column 5" in one and "effective NA 2.5, emission 561 nm" in one
+
+
+def test_unknown_preset_is_a_usage_error(tmp_path, capsys):
+    assert main(["presets", "nope"]) == 2
+    assert "known presets" in capsys.readouterr().err
+    src = _tiff(tmp_path / "a.tif")
+    assert main(["run", str(src), "--preset", "nope", "-o", str(tmp_path / "o.tif")]) == 2
+
+
+def test_run_preset_fills_parameters_and_airy_psf_flags_override(tmp_path):
+    src = _tiff(tmp_path / "a.tif")
+    out = tmp_path / "o.tif"
+    assert main(["run", str(src), "--preset", "sd-sim-actin", "-o", str(out),
+                 "--iterations", "6", "--deconv-iterations", "2"]) == 0
+    m = _meta(out)
+    assert (m["fidelity"], m["sparsity"], m["continuity"]) == (40.0, 2.0, 0.4)
+    assert m["background"] == "high/2.5" and m["deconv_method"] == "biggs"
+    assert (m["iterations"], m["deconv_iterations"]) == (6, 2)  # explicit flags win
+    assert m["psf"]["model"] == "airy" and m["psf"]["preset"] == "sd-sim-actin"
+    assert m["psf"]["pixel_size_nm"] == pytest.approx(38.23, rel=1e-3)
+    assert (m["psf"]["effective_na"], m["psf"]["wavelength_nm"]) == (2.5, 488.0)
+
+
+def test_run_preset_with_explicit_psf_fwhm_uses_it(tmp_path):
+    src = _tiff(tmp_path / "a.tif", pixel_nm=None)  # no pixel size: fine with a PSF in px
+    out = tmp_path / "o.tif"
+    assert main(["run", str(src), "--preset", "confocal", "--psf-fwhm-px", "2", "-o",
+                 str(out), "--iterations", "4", "--deconv-iterations", "1"]) == 0
+    m = _meta(out)
+    assert m["psf"]["model"] == "gaussian" and m["fidelity"] == 50.0
+
+
+def test_run_preset_without_pixel_size_says_how_to_set_it(tmp_path, capsys):
+    src = _tiff(tmp_path / "a.tif", pixel_nm=None)
+    assert main(["run", str(src), "--preset", "airyscan", "-o", str(tmp_path / "o.tif"),
+                 "--iterations", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "Airy PSF is made at the file's pixel size" in err and "--psf-fwhm-px" in err
