@@ -119,9 +119,26 @@ def test_generator_stages_and_cancel(phantom):
     assert stages[:2] == ["prepare", "prepare"]
     assert stages.count("sparse") == 4 and stages.count("deconv") == 3
     assert out.shape == phantom.noisy.shape
-    gen2 = nsd.iter_sparse_deconvolve(phantom.noisy, psf_fwhm_px=3.4, iterations=50)
-    next(gen2)
-    gen2.close()
+
+
+def test_closing_the_pipeline_cancels_it(phantom, monkeypatch):
+    """close() after the first sparse iteration: no further sparse or RL
+    iteration runs, the generator is finished and the input is unchanged."""
+    from napari_sparsedecon.backends.numpy_backend import NumpyRichardsonLucy, NumpySparseHessian
+
+    steps = []
+    for cls in (NumpySparseHessian, NumpyRichardsonLucy):
+        monkeypatch.setattr(cls, "step", lambda self, _s=cls.step: (steps.append(1), _s(self)))
+    img = phantom.noisy.copy()
+    gen = nsd.iter_sparse_deconvolve(img, psf_fwhm_px=3.4, iterations=50)
+    while next(gen).stage != "sparse":
+        pass
+    gen.close()
+    assert len(steps) == 1
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert len(steps) == 1
+    np.testing.assert_array_equal(img, phantom.noisy)
 
 
 def test_3d_stack_with_3d_psf_and_axis(rng):
