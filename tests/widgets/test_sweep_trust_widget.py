@@ -143,3 +143,18 @@ def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qt
     qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
     trust = viewer.layers["tl sparse"].metadata["napari_sparsedecon"]["trust"]
     assert "[two frames]" in trust and " px " in trust  # no physical pixel size: pixels
+
+
+def test_use_tile_copies_every_sweepable_parameter(phantom_widget):
+    from napari_sparsedecon.core.sweep import SWEEPABLE, SweepTile
+
+    _, w, _, _ = phantom_widget
+    values = {"fidelity": 77.0, "sparsity": 3.0, "continuity": 0.25, "iterations": 12,
+              "deconv_iterations": 4}
+    assert set(values) == set(SWEEPABLE)
+    sw = w.sweep
+    sw.tiles = [SweepTile(values, np.zeros((4, 4), np.float32))]
+    sw.tile.choices = [("only", 0)]
+    sw.tile.value = 0
+    assert sw.use_tile() is sw.tiles[0]
+    assert {k: getattr(w, k).value for k in values} == values
