@@ -130,6 +130,7 @@ def test_rl_background_image_parity(backend, rng):
            nsd.richardson_lucy(y, psf, iterations=8, background=bg, backend=backend))
 
 
+@pytest.mark.slow
 def test_full_pipeline_parity_on_celegans(backend):
     img = nsd.datasets.celegans()
     kw = {"psf_fwhm_px": nsd.datasets.CELEGANS_PSF_FWHM_PX, "background": "low/2",

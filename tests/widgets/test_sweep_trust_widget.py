@@ -107,6 +107,7 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     assert any("far from convergence" in m for m in warnings)
 
 
+@pytest.mark.slow
 def test_sweep_shows_partial_results_and_cancels(phantom_widget, qtbot):
     viewer, w, _, _ = phantom_widget
     w.iterations.value = 300
@@ -121,6 +122,7 @@ def test_sweep_shows_partial_results_and_cancels(phantom_widget, qtbot):
     assert w.fidelity.value == 150.0  # nothing copied into the widget
 
 
+@pytest.mark.slow
 def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     ph = make_phantom((160, 160), photons=400, seed=4)
