@@ -15,7 +15,8 @@ import numpy as np
 from qtpy.QtWidgets import QApplication
 
 from napari_sparsedecon._sample_data import phantom_sample
-from napari_sparsedecon._widgets.deconv import RLWidget, SparseDeconWidget
+from napari_sparsedecon._widgets.deconv import SparseDeconWidget
+from napari_sparsedecon._widgets.methods import MethodWidget
 
 OUT = Path(__file__).resolve().parent / "images"
 SCREEN = (1366, 768)
@@ -136,12 +137,12 @@ def main():
     viewer.reset_view()
     QApplication.processEvents()
     viewer.screenshot(str(OUT / "sparse_widget_result.png"), canvas_only=False)
-    r = RLWidget(viewer)
-    viewer.window.add_dock_widget(r, name="Richardson-Lucy", area="right")
+    r = MethodWidget(viewer)
+    viewer.window.add_dock_widget(r, name="Deconvolution methods", area="right")
     r.image.reset_choices()
     r.image.value = layer
     QApplication.processEvents()
-    viewer.screenshot(str(OUT / "rl_widget.png"), canvas_only=False)
+    viewer.screenshot(str(OUT / "methods_widget.png"), canvas_only=False)
     viewer.close()
     psf_screenshot()
     sweep_screenshot()

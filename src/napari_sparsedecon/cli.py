@@ -62,16 +62,38 @@ def _add_common(p):
                                  "pixel size")
     p.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
                    help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
-    p.add_argument("--backend", default="numpy", choices=list(BACKENDS))
+    p.add_argument("--backend", default="auto", choices=list(BACKENDS),
+                   help="auto (default): OpenCL on a GPU where the method has it, else NumPy")
     p.add_argument("--device", help="OpenCL device index or name part")
     p.add_argument("--clip-negative", action="store_true",
-                   help="set negative input values to 0 instead of failing")
+                   help="set negative input values to 0 first (not needed: offset-"
+                        "subtracted data with negative values are accepted as they are)")
 
 
 def _add_ngff_flag(p):
     p.add_argument("--ngff", choices=["0.5", "0.4"], default="0.5",
                    help="OME-Zarr output: NGFF 0.5 on Zarr v3 (default) or NGFF 0.4 on Zarr "
                         "v2 for tools that cannot read Zarr v3 (Fiji n5-ij, MoBIE)")
+
+
+def _add_method_commands(sub) -> None:
+    """One command per registered method besides the paper pipeline (which is ``run``):
+    ``rl``, ``rl_tv``, ``sparse_psf``, ..., each with the flags of its schema."""
+    from .algorithms.registry import get_method, methods
+    from .params import add_cli_flags
+
+    for m in map(get_method, methods()):
+        if m.name == "sparse":
+            continue
+        c = sub.add_parser(m.name, help=f"{m.title} of one file ({m.summary})",
+                           description=f"{m.title}: {m.summary}. Reads TIFF/OME-TIFF; writes "
+                                       "an ImageJ TIFF with the input's axes and pixel sizes "
+                                       "and every parameter used (estimated ones too). "
+                                       "Channels are processed one by one.")
+        _add_common(c)
+        add_cli_flags(c.add_argument_group(f"{m.name} parameters"), m.schema,
+                      skip=("psf_fwhm_px",))
+        c.set_defaults(method=m.name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,12 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="OpenCL device index or name part")
     r.add_argument("--max-one", action="store_true",
                    help="scale the output to max 1 instead of keeping intensity units")
-    l_ = sub.add_parser("rl", help="Richardson-Lucy deconvolution of one file")
-    _add_common(l_)
-    l_.add_argument("--iterations", type=int, default=30, help="RL iterations (default 30)")
-    l_.add_argument("--acceleration", choices=["none", "biggs"], default="biggs")
-    l_.add_argument("--background-level", type=float, default=0.0,
-                    help="constant background in input intensity units (default 0)")
+    _add_method_commands(sub)
     sub.add_parser("devices", help="list OpenCL devices with their memory")
     return ap
 
@@ -193,7 +210,7 @@ def main(argv=None) -> int:
                 return _devices()
             if args.command == "run":
                 return _run(args)
-            return _rl(args)
+            return _method(args)
         except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError,
                 OverflowError) as err:
             print(f"napari-sparsedecon: error: {err}", file=sys.stderr)
@@ -400,16 +417,20 @@ def _run(args) -> int:
     return 1 if failed else 0
 
 
-def _rl(args) -> int:
+def _method(args) -> int:
+    """One file through one registered method (``rl``, ``rl_tv``, ``sparse_psf``...)."""
     from . import __version__, datasets
-    from .backends import get_backend
+    from .algorithms.registry import get_method
+    from .api import iter_deconvolve
     from .core.psf import gaussian_psf
-    from .core.richardson_lucy import iter_richardson_lucy
     from .core.sparse_hessian import run
     from .io.tiff import write_tiff
+    from .params import cli_values
 
+    m = get_method(args.method)
+    params = m.validate(cli_values(args, m.schema))  # bad values: exit 2 before any work
     src = Path(str(datasets.celegans_path())) if args.input is None else Path(args.input)
-    dest = Path(args.output) if args.output else Path(f"{src.stem}_rl.tif")
+    dest = Path(args.output) if args.output else Path(f"{src.stem}_{m.name}.tif")
     if not _rl_output_ok(args, src, dest):
         return 0
     if args.input is None:
@@ -418,30 +439,40 @@ def _rl(args) -> int:
             args.psf_fwhm_px = [datasets.CELEGANS_PSF_FWHM_PX]
     else:
         image, info = _load(src)
-        if "C" in info["image_axes"].axes:
-            raise ValueError(f"{src} has a channel axis ({info['axes']}); rl takes one "
-                             f"channel: split the channels, or use 'run', which processes "
-                             f"each channel on its own")
+    ia = info.get("image_axes")
+    axes = ia.axes if ia is not None else ("YX" if image.ndim == 2 else None)
+    aspect_note = _aspect_from_axes(m, params, ia, given=getattr(args, "aspect", None))
     if args.psf:
         psf, _ = _load(args.psf)
+        psf_note = {"psf_file": str(Path(args.psf).resolve())}
     elif args.psf_fwhm_px:
         f = args.psf_fwhm_px
         psf = gaussian_psf(None, f[0] if len(f) == 1 else tuple(f))
+        psf_note = {"psf_fwhm_px": f[0] if len(f) == 1 else list(f)}
     else:
-        raise ValueError("rl needs --psf or --psf-fwhm-px")
-    acc = None if args.acceleration == "none" else args.acceleration
+        raise ValueError(f"{m.name} needs --psf or --psf-fwhm-px")
+    chan = axes.index("C") if axes and "C" in axes else None
+    spatial = image.ndim - (chan is not None)
+    if spatial > 3:
+        raise ValueError(f"{src}: {spatial}-D data per channel ({axes}); {m.name} takes 2-D, "
+                         f"2-D+t or 3-D: split the time points (or z) into files first")
+    planes = [image] if chan is None else [np.take(image, c, axis=chan)
+                                          for c in range(image.shape[chan])]
     t0 = time.perf_counter()
-    gen = iter_richardson_lucy(image, psf, iterations=args.iterations,
-                               background=args.background_level, acceleration=acc,
-                               clip_negative=args.clip_negative, backend=args.backend,
-                               device=args.device)
-    out = run(gen, _progress_printer())
+    outs, infos = [], []
+    for i, plane in enumerate(planes):
+        info_run: dict = {}
+        prefix = "" if chan is None else f"channel {i}: "
+        gen = iter_deconvolve(plane, m.name, psf=psf, backend=args.backend,
+                              device=args.device, clip_negative=args.clip_negative,
+                              info=info_run, **params)
+        outs.append(run(gen, _progress_printer(prefix=prefix)))
+        infos.append(_jsonable(info_run))
+    out = outs[0] if chan is None else np.stack(outs, axis=chan)
     dt = time.perf_counter() - t0
-    be = get_backend(args.backend, args.device)
-    meta = {"method": "richardson_lucy", "iterations": args.iterations, "acceleration": acc,
-            "background": args.background_level, "version": __version__,
-            "backend": be.name, "device": be.device_name, "seconds": round(dt, 3),
-            "source": str(src)}
+    meta = {"method": m.name, "params": _jsonable(params), "version": __version__,
+            "seconds": round(dt, 3), "source": str(src), **psf_note, **aspect_note,
+            "estimated": infos[0] if chan is None else infos}
     try:
         write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
                    overwrite=args.overwrite)
@@ -452,6 +483,34 @@ def _rl(args) -> int:
           f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
           file=sys.stderr)
     return 0
+
+
+def _aspect_from_axes(m, params: dict, ia, *, given) -> dict:
+    """Set ``aspect`` (z step / pixel size) from the file's calibration when the method has
+    it and it was not given; returns what to record."""
+    if given is not None or ia is None or "Z" not in ia.axes or \
+            "aspect" not in {p.name for p in m.schema}:
+        return {}
+    z, x = ia.size_nm("Z"), ia.size_nm("X")
+    if not (z and x):
+        return {"aspect_note": "z step or pixel size unknown: aspect left at "
+                               f"{params['aspect']}"}
+    params.update(m.validate({**params, "aspect": z / x}))
+    return {"aspect_note": f"aspect {z / x:.4g} from the file (z step {z:g} nm, pixel "
+                           f"{x:g} nm)"}
+
+
+def _jsonable(d):
+    """Numbers, strings, lists and dicts only (numpy scalars and arrays converted)."""
+    if isinstance(d, dict):
+        return {str(k): _jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_jsonable(v) for v in d]
+    if isinstance(d, np.ndarray):
+        return d.tolist() if d.size <= 16 else f"array{d.shape}"
+    if isinstance(d, np.generic):
+        return d.item()
+    return d
 
 
 def _rl_axes(info, ndim):

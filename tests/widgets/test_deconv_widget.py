@@ -6,7 +6,8 @@ pytest.importorskip("napari")
 from _helpers import dock  # noqa: E402
 
 import napari_sparsedecon as nsd  # noqa: E402
-from napari_sparsedecon._widgets.deconv import RLWidget, SparseDeconWidget  # noqa: E402
+from napari_sparsedecon._widgets.deconv import SparseDeconWidget  # noqa: E402
+from napari_sparsedecon._widgets.methods import MethodWidget  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -129,19 +130,49 @@ def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
     img = np.random.default_rng(1).poisson(40, (64, 64)).astype(np.float32)
     layer = viewer.add_image(img, name="beads")
     psf_layer = viewer.add_image(nsd.gaussian_psf((9, 9), 2.5), name="psf")
-    w = RLWidget(viewer)
+    w = MethodWidget(viewer, method="rl")
     w.image.reset_choices()
     w.psf_layer.reset_choices()
     w.image.value = layer
     w.psf_source.value = "PSF layer"
     w.psf_layer.value = psf_layer
-    w.iterations.value = 4
+    w.controls["iterations"].value = 4
+    w.controls["stop"].value = "none"
     w.run()
     qtbot.waitUntil(lambda: w._worker is None, timeout=20000)
-    out = viewer.layers["beads RL"]
-    expect = nsd.richardson_lucy(img, psf_layer.data, iterations=4, acceleration="biggs")
+    out = viewer.layers["beads rl"]
+    expect = nsd.deconvolve(img, "rl", psf=psf_layer.data, iterations=4, stop="none")
     np.testing.assert_allclose(out.data, expect, rtol=1e-5)
-    assert out.metadata["napari_sparsedecon"]["method"] == "richardson_lucy"
+    meta = out.metadata["napari_sparsedecon"]
+    assert meta["method"] == "rl" and meta["params"]["iterations"] == 4
+    assert "gain" in meta["estimated"]["camera"]  # what the run estimated is recorded
+
+
+@pytest.mark.slow
+def test_methods_dock_controls_come_from_the_schema(make_napari_viewer, qtbot):
+    from napari_sparsedecon.algorithms.registry import get_method
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((32, 32), np.float32), name="flat")
+    w = MethodWidget(viewer)
+    assert w.method.value == "sparse_psf" and "sparse" not in w.method.choices
+    for name in w.method.choices:
+        w.method.value = name
+        schema = get_method(name).schema
+        assert set(w.controls) == {p.name for p in schema}
+        for p in schema:  # defaults land in the controls, exactly (0.005 is not 0.01)
+            v = w.controls[p.name].value
+            assert (v in ("", None) if p.default is None else
+                    str(v) == str(p.default) or v == p.default), (name, p.name, v)
+    assert w.parameters() == get_method(w.method.value).defaults()
+    w.image.reset_choices()
+    w.image.value = layer
+    w.method.value = "sparse_psf"
+    assert not w.controls["continuity"].visible  # t/z only: hidden for a 2-D image
+    assert not w.backend.enabled  # NumPy only for now
+    w.controls["gain"].value = "abc"
+    w.run()
+    assert "gain" in w.status.value and "flat sparse_psf" not in viewer.layers
 
 
 def test_sample_data_and_tiff_writer_reader(tmp_path):
@@ -215,14 +246,14 @@ def test_psf_layer_with_other_pixel_size_is_refused(make_napari_viewer):
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.ones((32, 32), np.float32), name="img", scale=(0.065, 0.065))
     psf = viewer.add_image(nsd.gaussian_psf((7, 7), 2.0), name="psf", scale=(0.1, 0.1))
-    w = RLWidget(viewer)
+    w = MethodWidget(viewer, method="rl")
     w.image.reset_choices()
     w.psf_layer.reset_choices()
     w.image.value = layer
     w.psf_source.value = "PSF layer"
     w.psf_layer.value = psf
     w.run()
-    assert "pixel size" in w.status.value and "psf RL" not in viewer.layers
+    assert "pixel size" in w.status.value and "img rl" not in viewer.layers
 
 
 def test_parameter_file_reproduces_widget_result_headless(viewer_and_widget, qtbot,

@@ -9,7 +9,8 @@ pytest.importorskip("napari")
 
 from _helpers import dock  # noqa: E402
 
-from napari_sparsedecon._widgets.deconv import RLWidget, SparseDeconWidget  # noqa: E402
+from napari_sparsedecon._widgets.deconv import SparseDeconWidget  # noqa: E402
+from napari_sparsedecon._widgets.methods import MethodWidget  # noqa: E402
 from napari_sparsedecon._widgets.psf import PSFWidget  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -32,7 +33,10 @@ def test_docks_fit_a_laptop_screen(make_napari_viewer, qtbot):
     for sec in getattr(w, "sections", {}).values():  # all open: the longest dock
         sec.set_expanded(True)
     viewer.window.add_dock_widget(PSFWidget(viewer), name="PSF")
-    viewer.window.add_dock_widget(RLWidget(viewer), name="RL")
+    m = MethodWidget(viewer)
+    for sec in m.sections.values():  # all open, advanced too
+        sec.set_expanded(True)
+    viewer.window.add_dock_widget(m, name="Methods")
     qtbot.wait(100)
     assert win.minimumSizeHint().height() <= SCREEN[1]
     assert win.height() <= SCREEN[1] and win.width() <= SCREEN[0]
@@ -43,7 +47,7 @@ def test_docks_fit_a_laptop_screen(make_napari_viewer, qtbot):
 def test_long_status_wraps_and_keeps_the_dock_width(make_napari_viewer, qtbot):
     viewer, win = _laptop_viewer(make_napari_viewer, qtbot)
     layer = viewer.add_image(np.zeros((64, 64), np.float32), name="img")
-    w = dock(viewer, RLWidget(viewer), layer)
+    w = dock(viewer, MethodWidget(viewer), layer)
     qtbot.wait(50)
     before = w.native.parent().width()
     w.status.value = "error: " + " ".join(["a-long-explanation"] * 120)

@@ -1,7 +1,7 @@
-"""Sparse-deconvolution and Richardson-Lucy dock widgets.
+"""The sparse-deconvolution dock (paper pipeline) and the base of every deconvolution dock.
 
 Thin by design: every computation is a library generator
-(``iter_sparse_deconvolve`` / ``iter_richardson_lucy``) run in a napari
+(``iter_sparse_deconvolve``; the other methods: ``_widgets/methods.py``) run in a napari
 ``thread_worker``; the widget reads its controls, starts/cancels workers and
 turns results into layers.
 """
@@ -31,8 +31,6 @@ from ..core.background import BACKGROUND_MODES
 from ..core.params import SparseParams
 from ..core.pipeline import iter_sparse_deconvolve
 from ..core.progress import Progress
-from ..core.psf import gaussian_psf
-from ..core.richardson_lucy import iter_richardson_lucy
 from ..core.roi import (
     centered_box,
     clamp_box,
@@ -726,43 +724,3 @@ def _on_crop(build, data, frames, box):
     """Run ``build`` on the crop (read here, in the worker); return the current frame."""
     out = yield from build(crop_of(data, frames, box))
     return out[frames[0] - frames[1]] if frames is not None else out
-
-
-class RLWidget(_DeconvBase):
-    """Richardson-Lucy (classic or Biggs-accelerated) with a constant background."""
-
-    method_name = "RL"
-
-    def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__(napari_viewer)
-        self.acceleration = ComboBox(label="method", choices=["classic", "accelerated (Biggs)"],
-                                     value="accelerated (Biggs)")
-        self.iterations = SpinBox(label="iterations", value=30, min=1, max=10000)
-        self.bg_level = FloatSpinBox(label="background", value=0.0, min=0.0, max=1e9,
-                                     tooltip="constant background in the image's intensity "
-                                             "units (camera offset + diffuse light)")
-        self._finish_layout([
-            make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
-                                           self.psf_layer, self.psf_info]),
-            make_section("Parameters", [self.acceleration, self.iterations, self.bg_level,
-                                        self.backend]),
-            make_section("Run", [self._run_section()], labels=False),
-        ])
-
-    def make_job(self, layer, with_checks=True):
-        psf, fwhm_px, desc = self.psf_arguments(layer)
-        self.psf_info.value = desc
-        if psf is None:
-            psf = gaussian_psf(None, fwhm_px)
-        acc = "biggs" if self.acceleration.value.startswith("accelerated") else None
-        be = self.resolved_backend()
-        iterations, background = self.iterations.value, self.bg_level.value
-        meta = {"method": "richardson_lucy", "iterations": iterations,
-                "acceleration": acc, "background": background, "psf": desc,
-                "backend": be.name, "device": be.device_name}
-
-        def build(data):
-            return iter_richardson_lucy(data, psf, iterations=iterations,
-                                        background=background, acceleration=acc, backend=be)
-
-        return build, meta, 1, {"deconv": iterations}

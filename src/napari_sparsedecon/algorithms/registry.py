@@ -16,7 +16,7 @@ from .. import params as P
 _MODULES = ("sparse", "rl", "rl_reg")
 
 #: The method ``deconvolve`` runs when none is named.
-DEFAULT_METHOD = "sparse"
+DEFAULT_METHOD = "sparse_psf"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ..core.progress import Progress, Stage
 from ..core.validation import FLOAT
 from ..ops.regularised import DATA_TERMS
 from ..params import Param
-from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data, typical_level
+from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
 
 ITERATIONS = Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
                    low=1, high=MAX_ITERATIONS)
@@ -31,22 +31,41 @@ ASPECT = Param("aspect", "float", 1.0, "z step / pixel size of 3-D data (z terms
 def _strength(prior: str, default: float) -> Param:
     return Param("strength", "float", default,
                  f"{prior} strength relative to the noise (weight = strength / "
-                 f"sqrt(mean photons))", low=0, high=1e6)
+                 f"sqrt(signal photons))", low=0, high=1e6)
 
+
+#: The camera model, with the background estimated (a smooth map) unless given.
+CAMERA_BG = tuple(p for p in CAMERA if p.name != "background") + (
+    Param("background", "float", None,
+          "known constant background in input units after the offset; None estimates a "
+          "smooth background map (the result is the object without it)", unit="ADU", low=0,
+          optional=True, advanced=True),
+)
+RESOLUTION = Param(
+    "resolution", "float", 0.5,
+    "output resolution as a fraction of the PSF FWHM: the estimate is shown through a "
+    "Gaussian of that FWHM (the detail the data support); 0 gives the raw estimate",
+    low=0, high=1.0)
+KEEP_BACKGROUND = Param("keep_background", "bool", False,
+                        "add the background (estimated or given) back to the result",
+                        advanced=True)
 
 TV_SCHEMA = (
     ITERATIONS,
-    _strength("total-variation", 0.1),
+    _strength("total-variation", 0.01),
     Param("continuity", "float", 0.0, "TV coupling along t or z (3-D data)", low=0,
           high=1e6, acts_on="t/z"),
     ASPECT,
-) + CAMERA
+    RESOLUTION,
+    KEEP_BACKGROUND,
+) + CAMERA_BG
 
 SPARSE_PSF_SCHEMA = (
     ITERATIONS,
-    _strength("sparse-Hessian prior", 0.03),
-    Param("sparsity", "float", 0.0,
-          "L1 weight on intensities relative to the noise (pulls background to 0)",
+    _strength("sparse-Hessian prior", 0.005),
+    Param("sparsity", "float", 1.0,
+          "L1 weight on intensities relative to the background noise (weight = sparsity "
+          "/ sqrt(background photons)); pulls what is not structure to 0",
           low=0, high=1e6),
     Param("continuity", "float", 1.0, "Hessian continuity along t or z (3-D data)",
           low=0, high=1e6, acts_on="t/z"),
@@ -54,39 +73,91 @@ SPARSE_PSF_SCHEMA = (
     Param("data_term", "choice", "poisson",
           "Poisson likelihood or weighted least squares", choices=DATA_TERMS,
           advanced=True),
-) + CAMERA
+    RESOLUTION,
+    KEEP_BACKGROUND,
+) + CAMERA_BG
+
+def signal_levels(ye: np.ndarray, bg, fwhm) -> tuple[float, float]:
+    """(signal, background) photon levels the automatic weights scale with.
+
+    signal: the 99.9th percentile of the PSF-smoothed data above the background
+    (about the peak photon count of the bright structure); background: the mean of
+    the background (with the read-noise shift). Both floored at one photon.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    from ..core.psf import FWHM_PER_SIGMA
+
+    nd = ye.ndim
+    sig = [0.0] * (nd - len(fwhm)) + [f / FWHM_PER_SIGMA for f in fwhm]
+    sm = gaussian_filter(ye, sig, mode="reflect")
+    sm -= bg
+    return max(float(np.percentile(sm, 99.9)), 1.0), max(float(np.mean(bg)), 1.0)
+
 
 #: smoothing of the L1 norms, in units of the photon noise at the typical level
 EPS_REL = 0.1
 
 
+def _output_sigma(psf: np.ndarray, ndim: int, resolution: float):
+    """Gaussian sigma per axis of ``ndim``-D data for the output resolution."""
+    from ..core.psf import FWHM_PER_SIGMA, measure_fwhm
+
+    fw = measure_fwhm(psf)
+    return [0.0] * (ndim - len(fw)) + [resolution * f / FWHM_PER_SIGMA for f in fw]
+
+
 def _iterate(image, psf, params, *, prior, backend, device, return_estimate, info=None,
              clip_negative=False):
+    from scipy.ndimage import gaussian_filter
+
+    from ..core.psf import measure_fwhm
+    from ..ops.noise import smooth_background
     from ..ops.regularised import RegularisedRLPlan
 
-    ye, p, cam, bg = photon_data(image, psf, params, clip_negative=clip_negative)
-    level = typical_level(ye)
-    weight = params["strength"] / math.sqrt(level)
-    sparsity = params.get("sparsity", 0.0) / math.sqrt(level)
+    given = params["background"]
+    ye, p, cam, bg = photon_data(image, psf, {**params, "background": given or 0.0},
+                                 clip_negative=clip_negative)
+    fw = measure_fwhm(p)
+    if given is None:
+        bg = smooth_background(ye, fw)
+    signal, bmean = signal_levels(ye, bg, fw)
+    weight = params["strength"] / math.sqrt(signal)
+    sparsity = params.get("sparsity", 0.0) / math.sqrt(bmean)
     cont = params["continuity"] if ye.ndim == 3 else 0.0
     if ye.ndim == 3 and p.ndim == 3 and prior == "hessian" and cont == 0:
         cont = 1.0  # a 3-D PSF: the volume is one object, z terms always on
     plan = RegularisedRLPlan(ye.shape, p, prior=prior, weight=weight, sparsity=sparsity,
                              continuity=cont, aspect=params["aspect"],
-                             eps=EPS_REL * math.sqrt(level),
+                             eps=EPS_REL * math.sqrt(bmean),
                              data_term=params.get("data_term", "poisson"))
     plan.set_data(ye, bg)
+    shift = FLOAT(cam.read_noise ** 2)  # the shifted-Poisson offset inside bg
+    sigma = _output_sigma(p, ye.ndim, params["resolution"])
+    keep = params["keep_background"]
+
+    def output(x):
+        if params["resolution"] > 0:
+            x = gaussian_filter(x, sigma, mode="reflect")
+        if keep:
+            x += np.maximum(bg - shift, 0)
+        return from_photons(x, cam)
+
     if info is not None:
-        info.update(camera=cam.to_dict(), photon_level=level, weight=weight,
-                    sparsity_weight=sparsity, continuity_used=cont, backend="numpy")
+        info.update(camera=cam.to_dict(), signal_photons=signal, background_photons=bmean,
+                    weight=weight,
+                    sparsity_weight=sparsity, continuity_used=cont, backend="numpy",
+                    background=("estimated smooth map" if given is None else "given"),
+                    background_mean=(float(np.mean(bg)) - float(shift)) * cam.gain,
+                    output_sigma_px=[round(float(v), 4) for v in sigma])
     n = params["iterations"]
     for k in range(n):
         plan.step()
-        est = from_photons(plan.result(), cam) if return_estimate else None
+        est = output(plan.result()) if return_estimate else None
         yield Progress(Stage.DECONV, k + 1, n, est)
     if info is not None:
         info["chi2_per_pixel"] = plan.chi2
-    return np.asarray(from_photons(plan.result(), cam), dtype=FLOAT)
+    return np.asarray(output(plan.result()), dtype=FLOAT)
 
 
 def _make():

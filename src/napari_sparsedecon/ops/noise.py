@@ -129,3 +129,50 @@ def to_photons(y: np.ndarray, cam: CameraModel) -> np.ndarray:
     y += FLOAT(cam.read_noise ** 2)
     np.maximum(y, 0, out=y)
     return y
+
+
+#: Percentile of the PSF-smoothed data taken as the background in each block: low
+#: enough that structure covering most of a block does not lift it, high enough
+#: that the minimum of the noise does not pull it far down.
+BACKGROUND_PERCENTILE = 20.0
+#: Block edge, in PSF FWHMs (and never under 8 pixels).
+BACKGROUND_BLOCK_FWHM = 8.0
+
+
+def smooth_background(y: np.ndarray, fwhm_px) -> np.ndarray:
+    """A smooth background map of photon data ``y`` (a low envelope under the structure).
+
+    ``fwhm_px``: the PSF FWHM per axis of its last ``len(fwhm_px)`` axes. The data
+    are smoothed by the PSF, each plane is cut into blocks of
+    ``BACKGROUND_BLOCK_FWHM`` FWHMs, the ``BACKGROUND_PERCENTILE``-th percentile of
+    every block is interpolated linearly between block centres and the map is
+    smoothed by half a block. Where structure fills most of a block the map is
+    lifted towards it; elsewhere it sits a little under the mean background (the
+    percentile of the smoothed noise), so the likelihood sees all of the object.
+    Leading axes beyond the PSF's (time) are estimated plane by plane.
+    """
+    y = np.asarray(y, dtype=FLOAT)
+    fwhm = [float(f) for f in np.atleast_1d(fwhm_px)]
+    nd = y.ndim
+    sig = [0.0] * (nd - len(fwhm)) + [max(f, 0.5) / 2.3548200450309493 for f in fwhm]
+    s = ndimage.gaussian_filter(y, sig, mode="reflect")
+    lat = max(fwhm[-2:]) if len(fwhm) >= 2 else fwhm[-1]
+    b = int(max(8, round(BACKGROUND_BLOCK_FWHM * lat)))
+    ny, nx = s.shape[-2:]
+    gy, gx = max(1, round(ny / b)), max(1, round(nx / b))
+    ey = np.linspace(0, ny, gy + 1).round().astype(int)
+    ex = np.linspace(0, nx, gx + 1).round().astype(int)
+    grid = np.empty(s.shape[:-2] + (gy, gx), dtype=np.float64)
+    for i in range(gy):
+        for j in range(gx):
+            blk = s[..., ey[i]:ey[i + 1], ex[j]:ex[j + 1]]
+            grid[..., i, j] = np.percentile(blk.reshape(blk.shape[:-2] + (-1,)),
+                                            BACKGROUND_PERCENTILE, axis=-1)
+    cy, cx = (ey[:-1] + ey[1:] - 1) / 2, (ex[:-1] + ex[1:] - 1) / 2
+    # separable linear interpolation between block centres (constant beyond them)
+    ry, rx = np.arange(ny), np.arange(nx)
+    tmp = np.apply_along_axis(lambda v: np.interp(ry, cy, v), -2, grid)
+    out = np.apply_along_axis(lambda v: np.interp(rx, cx, v), -1, tmp)
+    out = ndimage.gaussian_filter(out, [0.0] * (nd - 2) + [b / 2, b / 2], mode="nearest")
+    np.maximum(out, 0, out=out)
+    return out.astype(FLOAT)

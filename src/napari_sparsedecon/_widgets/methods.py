@@ -1,0 +1,161 @@
+"""The "Deconvolution methods" dock: any registered method (``rl``, ``rl_tv``,
+``sparse_psf``, ...) with controls generated from the method's parameter schema.
+
+Nothing here lists parameters: choosing a method rebuilds the controls from
+``method_info(name).schema`` (type, range, default, unit and help become the
+widget, its limits, its value and its tooltip; ``advanced`` parameters go to a
+collapsed section; t/z parameters are hidden for 2-D images). The run is the
+library's :func:`napari_sparsedecon.iter_deconvolve` in a thread worker.
+"""
+
+from __future__ import annotations
+
+import math
+
+import napari
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, LineEdit, SpinBox
+
+from ..algorithms.registry import DEFAULT_METHOD, get_method, methods
+from ..core.psf import gaussian_psf
+from ._layers import make_section, wrap_label
+from .deconv import _DeconvBase
+
+#: The paper pipeline has its own dock (preview, sweep, presets).
+OWN_DOCK = ("sparse",)
+
+
+def _step(p) -> float:
+    v = abs(float(p.default or 0.0))
+    return 10.0 ** math.floor(math.log10(v)) / 2 if v > 0 else 0.1
+
+
+def control_for(p):
+    """A magicgui widget for one :class:`~napari_sparsedecon.params.Param`."""
+    tip = f"{p.help} ({p.describe()})"
+    label = p.name.replace("_", " ") + (f" ({p.unit})" if p.unit else "")
+    if p.kind == "bool":
+        return CheckBox(label=label, value=bool(p.default), tooltip=tip)
+    if p.kind == "choice":
+        return ComboBox(label=label, choices=[str(c) for c in p.choices], value=str(p.default),
+                        tooltip=tip)
+    if p.optional or p.kind == "floats":
+        w = LineEdit(label=label, value="" if p.default is None else str(p.default),
+                     tooltip=tip + "; leave empty to estimate")
+        w.native.setPlaceholderText("auto (estimated)")
+        return w
+    lo = p.low if p.low is not None else -1e9
+    hi = p.high if p.high is not None else 1e9
+    if p.kind == "int":
+        return SpinBox(label=label, value=int(p.default), min=int(lo), max=int(hi), tooltip=tip)
+    return FloatSpinBox(label=label, value=float(p.default), min=float(lo), max=float(hi),
+                        step=_step(p), tooltip=tip)
+
+
+def value_of(p, w):
+    """The control's value in the parameter's kind (validation is the schema's job)."""
+    if isinstance(w, LineEdit):
+        text = str(w.value).strip()
+        if not text:
+            return None
+        try:
+            vals = [float(t) for t in text.replace(",", " ").split()]
+        except ValueError:
+            raise ValueError(f"{p.name}: {text!r} is not a number (leave it empty to "
+                             f"estimate it)") from None
+        return vals[0] if len(vals) == 1 else tuple(vals)
+    if p.kind == "choice":
+        return next(c for c in p.choices if str(c) == w.value)
+    return w.value
+
+
+class MethodWidget(_DeconvBase):
+    """Any registered deconvolution method, its controls made from its schema."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, method: str | None = None):
+        super().__init__(napari_viewer)
+        names = [n for n in methods() if n not in OWN_DOCK]
+        start = method or (DEFAULT_METHOD if DEFAULT_METHOD in names else names[0])
+        self.method = ComboBox(label="method", choices=names, value=start,
+                               tooltip="every registered method except the paper pipeline, "
+                                       "which has its own dock")
+        self.summary = wrap_label(Label(label="what", value=""))
+        self.controls: dict = {}
+        self.params_section = make_section("Parameters", [])
+        self.advanced_section = make_section("Advanced (camera, background, ...)", [],
+                                             expanded=False)
+        self._finish_layout([
+            make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
+                                           self.psf_layer, self.psf_info]),
+            make_section("Method", [self.method, self.summary, self.backend]),
+            self.params_section,
+            self.advanced_section,
+            make_section("Run", [self._run_section()], labels=False),
+        ])
+        self.method.changed.connect(self._rebuild)
+        self.image.changed.connect(self._applicability)
+        self._rebuild()
+
+    @property
+    def method_name(self) -> str:  # the result layer's suffix and the messages' prefix
+        return self.method.value
+
+    def _rebuild(self, *_):
+        m = get_method(self.method.value)
+        self.summary.value = m.summary + (f" - {m.docs}" if m.docs else "")
+        for sec in (self.params_section, self.advanced_section):
+            sec.body.clear()
+        self.controls = {}
+        for p in m.schema:
+            if p.name == "psf_fwhm_px":
+                continue
+            w = control_for(p)
+            self.controls[p.name] = w
+            (self.advanced_section if p.advanced else self.params_section).body.append(w)
+        self.backend.enabled = "opencl" in m.backends
+        if not self.backend.enabled:
+            self.backend.value = "numpy"
+            self.backend.tooltip = f"{m.name} runs on NumPy only for now"
+        self._applicability()
+
+    def _applicability(self, *_):
+        """Hide t/z controls for 2-D images (they would do nothing)."""
+        layer = self.image.value
+        ndim = None if layer is None else layer.data.ndim
+        m = get_method(self.method.value)
+        for p in m.schema:
+            if p.acts_on == "t/z" and p.name in self.controls:
+                self.controls[p.name].visible = ndim is None or ndim >= 3
+
+    def parameters(self) -> dict:
+        """The controls' values, validated by the method's schema (ValueError otherwise)."""
+        m = get_method(self.method.value)
+        vals = {p.name: value_of(p, self.controls[p.name]) for p in m.schema
+                if p.name in self.controls}
+        return m.validate(vals)
+
+    def make_job(self, layer, with_checks=True):
+        from ..api import iter_deconvolve
+        from ..io.axes import from_layer
+
+        name = self.method.value
+        params = self.parameters()
+        ia = from_layer(layer)
+        z, x = ia.size_nm("Z"), ia.size_nm("X")
+        if "aspect" in params and z and x and params["aspect"] == 1.0:
+            # the control at its default: take the layer's z step / pixel size
+            params = get_method(name).validate({**params, "aspect": z / x})
+        psf, fwhm_px, desc = self.psf_arguments(layer)
+        self.psf_info.value = desc
+        if psf is None:
+            psf = gaussian_psf(None, fwhm_px)
+        backend = self.backend.value
+        info: dict = {}
+        meta = {"method": name, "params": params, "psf": desc, "backend": backend,
+                "estimated": info}
+
+        def build(data):
+            return iter_deconvolve(np.asarray(data), name, psf=psf, backend=backend,
+                                   info=info, **params)
+
+        return build, meta, 1, {"deconv": params.get("iterations", 1)}

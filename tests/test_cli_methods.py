@@ -1,0 +1,114 @@
+"""The per-method commands (rl, rl_tv, sparse_psf, ...): generated from the registry,
+with the input's axes, pixel sizes and every parameter used in the output."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+import napari_sparsedecon as nsd
+from napari_sparsedecon.algorithms.registry import get_method, methods
+from napari_sparsedecon.cli import build_parser, main
+from napari_sparsedecon.core.phantom import make_phantom
+from napari_sparsedecon.io.axes import ImageAxes
+from napari_sparsedecon.io.tiff import read_tiff, write_tiff
+
+
+def _noisy(seed=3, photons=60, shape=(64, 64)):
+    rng = np.random.default_rng(seed)
+    ph = make_phantom((160, 160), photons=photons, background_photons=12, read_noise=1.5,
+                      seed=seed)
+    y = rng.poisson(np.clip(ph.blurred + ph.background, 0, None)) + rng.normal(0, 1.5,
+                                                                                ph.blurred.shape)
+    return y[: shape[0], : shape[1]].astype(np.float32)
+
+
+def _meta(path):
+    _, info = read_tiff(path)
+    return info["metadata"]
+
+
+def test_every_method_but_the_paper_pipeline_has_a_command_with_its_schema_flags():
+    ap = build_parser()
+    sub = next(a for a in ap._actions if a.dest == "command")
+    for name in methods():
+        if name == "sparse":
+            assert name not in sub.choices  # the paper pipeline is 'run'
+            continue
+        dests = {a.dest for a in sub.choices[name]._actions}
+        assert {p.name for p in get_method(name).schema} <= dests
+
+
+def test_sparse_psf_command_keeps_pixel_size_and_records_what_it_estimated(tmp_path):
+    src = tmp_path / "cell.tif"
+    write_tiff(src, _noisy(), image_axes=ImageAxes("YX", (32.0, 32.0), ("nm", "nm")))
+    dst = tmp_path / "out.tif"
+    assert main(["sparse_psf", str(src), "-o", str(dst), "--psf-fwhm-px", "3.44",
+                 "--iterations", "5", "--strength", "0.01"]) == 0
+    out, info = read_tiff(dst)
+    assert out.shape == (64, 64) and np.isfinite(out).all()
+    assert info["image_axes"].units[-1] in ("nm", "um")
+    assert info["image_axes"].scale[-1] == pytest.approx(
+        32.0 if info["image_axes"].units[-1] == "nm" else 0.032)
+    meta = info["metadata"]
+    assert meta["method"] == "sparse_psf"
+    assert meta["params"]["strength"] == 0.01 and meta["params"]["iterations"] == 5
+    assert meta["psf_fwhm_px"] == 3.44
+    est = meta["estimated"]
+    assert est["background"] == "estimated smooth map" and "gain" in est["camera"]
+    json.dumps(meta)  # plain JSON all the way
+
+
+def test_channels_are_deconvolved_independently(tmp_path):
+    a, b = _noisy(3), _noisy(4) * 3
+    src = tmp_path / "two.tif"
+    write_tiff(src, np.stack([a, b]), image_axes=ImageAxes("CYX"))
+    dst = tmp_path / "two_out.tif"
+    assert main(["rl_tv", str(src), "-o", str(dst), "--psf-fwhm-px", "3.44",
+                 "--iterations", "5"]) == 0
+    out, info = read_tiff(dst)
+    assert "C" in info["image_axes"].axes and out.shape == (2, 64, 64)
+    alone = nsd.deconvolve(b, "rl_tv", psf_fwhm_px=3.44, iterations=5)
+    np.testing.assert_allclose(out[1], alone, rtol=1e-5, atol=1e-5 * alone.max())
+    assert len(info["metadata"]["estimated"]) == 2  # one record per channel
+
+
+def test_rl_command_uses_the_stopping_rule_not_30_biggs_iterations(tmp_path):
+    src = tmp_path / "cell.tif"
+    write_tiff(src, _noisy(photons=300), image_axes=ImageAxes("YX"))
+    dst = tmp_path / "rl.tif"
+    assert main(["rl", str(src), "-o", str(dst), "--psf-fwhm-px", "3.44"]) == 0
+    meta = _meta(dst)
+    assert meta["params"]["stop"] == "discrepancy"
+    assert meta["estimated"]["iterations_run"] < meta["params"]["iterations"]
+
+
+@pytest.mark.parametrize("flags, word", [(["--strength", "-1"], "strength"),
+                                         (["--iterations", "0"], "iterations"),
+                                         (["--resolution", "3"], "resolution")])
+def test_bad_values_exit_2_naming_the_parameter_and_write_nothing(tmp_path, capsys, flags,
+                                                                  word):
+    src = tmp_path / "cell.tif"
+    tifffile.imwrite(src, _noisy())
+    dst = tmp_path / "o.tif"
+    assert main(["sparse_psf", str(src), "-o", str(dst), "--psf-fwhm-px", "3"] + flags) == 2
+    assert word in capsys.readouterr().err
+    assert not dst.exists()
+
+
+def test_aspect_comes_from_the_files_z_step(tmp_path):
+    vol = np.random.default_rng(0).poisson(20, (6, 32, 32)).astype(np.float32)
+    src = tmp_path / "vol.tif"
+    write_tiff(src, vol, image_axes=ImageAxes("ZYX", (300.0, 100.0, 100.0),
+                                              ("nm", "nm", "nm")))
+    dst = tmp_path / "vol_out.tif"
+    assert main(["sparse_psf", str(src), "-o", str(dst), "--psf-fwhm-px", "2.5",
+                 "--iterations", "2"]) == 0
+    meta = _meta(dst)
+    assert meta["params"]["aspect"] == pytest.approx(3.0)
+    assert "from the file" in meta["aspect_note"]
+    dst2 = tmp_path / "vol_out2.tif"
+    assert main(["sparse_psf", str(src), "-o", str(dst2), "--psf-fwhm-px", "2.5",
+                 "--iterations", "2", "--aspect", "2"]) == 0
+    assert _meta(dst2)["params"]["aspect"] == 2.0  # given: kept
