@@ -2,6 +2,8 @@
 
     python benchmarks/run.py            # all
     python benchmarks/run.py --quick    # smaller repeat counts
+    python benchmarks/run.py --small    # shapes / 4 per axis: a smoke test, not figures
+    NAPARI_SPARSEDECON_THREADS=4 python benchmarks/run.py   # the thread setting
 
 Each line prints the measured figure, the reference it is divided by, the
 ratio and the target. Nothing here is a unit test: targets are reported, and
@@ -24,8 +26,25 @@ from scipy import fft as sfft
 import napari_sparsedecon as nsd
 from napari_sparsedecon.backends import get_backend
 from napari_sparsedecon.core.phantom import make_phantom
+from napari_sparsedecon.ops.threads import (
+    ENV_THREADS,
+    available_cores,
+    current_threads,
+    using_threads,
+)
 
 ROWS = []
+SMALL = False
+
+
+def S(shape):
+    """The benchmark shape, or a quarter of it per axis with --small (smoke test)."""
+    return tuple(max(8, n // 4) for n in shape) if SMALL else tuple(shape)
+
+
+def SP(shape):
+    """A PSF shape, or about half of it (odd) with --small."""
+    return tuple(max(3, n // 2) | 1 for n in shape) if SMALL else tuple(shape)
 
 
 def best_time(fn, repeat):
@@ -40,7 +59,9 @@ def best_time(fn, repeat):
 
 def fft_pair_time(shape, repeat):
     a = np.random.default_rng(0).random(shape).astype(np.float32)
-    return best_time(lambda: sfft.irfftn(sfft.rfftn(a), s=shape), repeat)
+    w = current_threads()  # all cores unless the thread setting says otherwise
+    return best_time(lambda: sfft.irfftn(sfft.rfftn(a, workers=w), s=shape, workers=w),
+                     repeat)
 
 
 def report(name, value, unit, ref_name, ratio, target, ok):
@@ -76,6 +97,55 @@ def bench_rl(shape, psf, repeat, backend="numpy", iters=5, acceleration=None):
     plan = get_backend(backend).rl_plan(shape, psf, acceleration=acceleration)
     plan.set_data(y)
     return time_steps(plan, repeat, iters)
+
+
+def thread_scaling(rep):
+    """Per-iteration time with 1 and 2 threads (the FFTs are threaded; the element-wise
+    passes are not, see docs/performance.md), same shapes, same run."""
+    psf17 = nsd.gaussian_psf(SP((17, 17, 17)), (4.0, 2.5, 2.5))
+    psf15 = nsd.gaussian_psf(SP((15, 15)), 3.4)
+    cases = [("sparse", (512, 512), None), ("sparse", (20, 512, 512), None),
+             ("sparse", (64, 256, 256), None), ("RL", (64, 256, 256), psf17),
+             ("RL", (20, 512, 512), psf15)]
+    print(f"thread scaling (this machine: {available_cores()} cores; ideal for FFT-bound "
+          f"work ~1.8-1.9x on 2 cores, less where memory bandwidth is the limit):")
+    for kind, shape, psf in cases:
+        shape = S(shape)
+        t = {}
+        for n in (1, 2):
+            with using_threads(n):
+                t[n] = (bench_sparse(shape, rep) if kind == "sparse"
+                        else bench_rl(shape, psf, rep, acceleration="biggs"))
+        what = f"{kind} {shape}" + (f", {psf.shape[0]}^{psf.ndim} PSF" if psf is not None
+                                    else "")
+        print(f"  {what:<40} 1 thread {t[1] * 1e3:8.1f} ms   2 threads {t[2] * 1e3:8.1f} ms"
+              f"   speed-up {t[1] / t[2]:4.2f}x", flush=True)
+
+
+def psf_trimming(rep):
+    """RL with a 17^3 PSF stored in a 31 x 255 x 255 array: padded by the stored size (as
+    before issue 14) vs by the trimmed support (now), per iteration."""
+    from napari_sparsedecon.ops import padding
+
+    shape = S((64, 256, 256))
+    tight = nsd.gaussian_psf(SP((17, 17, 17)), (4.0, 2.5, 2.5))
+    stored = np.zeros(tuple(n - 1 + n % 2 for n in S((32, 256, 256))), np.float32)
+    if SMALL:
+        stored = np.zeros(tuple(n - 1 for n in shape), np.float32)
+    stored[tuple(slice(m // 2 - k // 2, m // 2 - k // 2 + k)
+                 for m, k in zip(stored.shape, tight.shape, strict=True))] = tight
+    t_trim = bench_rl(shape, stored, rep, acceleration="biggs")
+    keep = padding.trim_psf
+    padding.trim_psf = lambda p: np.asarray(p, np.float32)  # the old geometry
+    try:
+        t_full = bench_rl(shape, stored, rep, acceleration="biggs")
+        p_full = get_backend("numpy").rl_plan(shape, stored).pshape
+    finally:
+        padding.trim_psf = keep
+    p_trim = get_backend("numpy").rl_plan(shape, stored).pshape
+    report(f"RL it., PSF {tight.shape[0]}^3 stored {stored.shape}", t_trim * 1e3, "ms",
+           f"untrimmed {t_full * 1e3:.1f} ms", t_trim / t_full, "<= 0.5", t_trim / t_full <= 0.5)
+    print(f"  padded shape {p_full} -> {p_trim}")
 
 
 def sparse_peak_memory(shape):
@@ -177,28 +247,42 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--strict", action="store_true")
+    ap.add_argument("--small", action="store_true",
+                    help="shapes / 4 per axis, 1 repeat: checks that it runs; not figures")
     args = ap.parse_args(argv)
-    rep = 2 if args.quick else 5
+    global SMALL
+    SMALL = args.small
+    rep = 1 if args.small else 2 if args.quick else 5
     print(f"napari-sparsedecon {nsd.__version__} benchmarks, "
           f"{datetime.date.today().isoformat()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, numpy {np.__version__}")
-    for shape in [(512, 512), (20, 512, 512)]:
+    print(f"threads: {current_threads()} of {available_cores()} usable cores "
+          f"({ENV_THREADS}={os.environ.get(ENV_THREADS, 'unset')}); the figures below use "
+          f"that setting unless they say otherwise"
+          + ("; --small: smoke-test shapes, not comparable figures" if SMALL else ""))
+    thread_scaling(rep)
+    psf_trimming(rep)
+    for shape in map(S, [(512, 512), (20, 512, 512)]):
         pair = fft_pair_time(shape, rep)
         t = bench_sparse(shape, rep)
         report(f"sparse-Hessian iteration {shape}", t * 1e3, "ms",
                f"FFT pair {pair * 1e3:.2f} ms", t / pair, "<= 4", t / pair <= 4)
     psf = nsd.gaussian_psf((15, 15), 3.4)
-    for shape in [(512, 512), (20, 512, 512)]:
+    for shape in map(S, [(512, 512), (20, 512, 512)]):
         pair = fft_pair_time(shape, rep)
         t = bench_rl(shape, psf, rep)
         report(f"RL iteration {shape}, 15x15 PSF", t * 1e3, "ms",
                f"2 FFT pairs {2 * pair * 1e3:.2f} ms", t / (2 * pair), "<= 1.5",
                t / (2 * pair) <= 1.5)
+    if SMALL:
+        print("--small: the accelerated-RL, memory, sweep, OpenCL and preview figures are "
+              "left out")
+        return 0
     t_classic, t_fast, n = accelerated_rl_speedup(max(1, rep // 2))
     report(f"Biggs RL to 100-classic quality ({n} it)", t_fast, "s",
            f"100 classic {t_classic:.3f} s", t_fast / t_classic, "<= 0.333",
            t_fast / t_classic <= 1 / 3)
-    for shape in [(512, 512), (20, 512, 512)]:
+    for shape in map(S, [(512, 512), (20, 512, 512)]):
         m = sparse_peak_memory(shape)
         report(f"sparse step peak memory {shape}", m, "x", "input float32 size", m, "<= 12",
                m <= 12)

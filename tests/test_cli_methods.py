@@ -112,3 +112,20 @@ def test_aspect_comes_from_the_files_z_step(tmp_path):
     assert main(["sparse_psf", str(src), "-o", str(dst2), "--psf-fwhm-px", "2.5",
                  "--iterations", "2", "--aspect", "2"]) == 0
     assert _meta(dst2)["params"]["aspect"] == 2.0  # given: kept
+
+
+def test_time_lapse_of_volumes_runs_volume_by_volume(tmp_path):
+    rng = np.random.default_rng(1)
+    vol = rng.poisson(30, (2, 6, 24, 24)).astype(np.float32)
+    src = tmp_path / "tz.tif"
+    write_tiff(src, vol, image_axes=ImageAxes("TZYX", (2.0, 0.3, 0.1, 0.1),
+                                              ("s", "um", "um", "um")))
+    dst = tmp_path / "tz_out.tif"
+    assert main(["rl_tv", str(src), "-o", str(dst), "--psf-fwhm-px", "3", "2",
+                 "--iterations", "3"]) == 0
+    out, info = read_tiff(dst)
+    assert info["image_axes"].axes == "TZYX" and out.shape == vol.shape
+    alone = nsd.deconvolve(vol[1], "rl_tv", psf=nsd.gaussian_psf(None, (3.0, 2.0)),
+                           iterations=3, aspect=3.0)
+    np.testing.assert_allclose(out[1], alone, rtol=1e-5, atol=1e-5 * alone.max())
+    assert len(info["metadata"]["estimated"]) == 2

@@ -35,10 +35,14 @@ def _psf_for(method, image_ndim, psf, psf_fwhm_px):
 def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,
                     backend="auto", device=None, clip_negative: bool = False,
                     return_estimate: bool = False, info: dict | None = None,
-                    **params) -> Iterator[Progress]:
+                    threads: int | None = None, **params) -> Iterator[Progress]:
     """Generator form of :func:`deconvolve`: yields :class:`Progress` (with the overall
     ``fraction``), returns the result. ``info`` (a dict, optional) receives what was
-    estimated and used (camera model, weights, iterations run, backend)."""
+    estimated and used (camera model, weights, iterations run, backend, threads)."""
+    from .ops.threads import check_threads, current_threads, threaded, using_threads
+
+    if threads is not None:
+        threads = check_threads(threads, "threads")
     m = get_method(method)
     if m.psf_in_schema:
         if psf_fwhm_px is not None:
@@ -59,13 +63,28 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
         raise ValueError(f"method {m.name!r} runs on {list(m.backends)} only for now (got "
                          f"backend={name!r}); use backend='numpy' or 'auto'")
     if info is not None:
-        info.update(method=m.name, params=checked)
+        info.update(method=m.name, params=checked,
+                    threads=threads if threads is not None else current_threads())
+        if p is not None and not m.psf_in_schema:
+            _record_psf(info, p)
     kw = {"backend": backend, "device": device, "return_estimate": return_estimate,
           "clip_negative": clip_negative}
     if not m.psf_in_schema:
         kw["info"] = info
-    gen = m.iterate(image, p, checked, **kw)
-    return _with_fraction(gen)
+    with using_threads(threads):
+        gen = m.iterate(image, p, checked, **kw)
+    return _with_fraction(threaded(gen, threads))
+
+
+def _record_psf(info, psf) -> None:
+    """The PSF's stored shape and the support RL pads by (a bad PSF is reported by the
+    method itself, with its own message, when the run starts)."""
+    from .ops.padding import rl_psf_info
+
+    try:
+        info.update(rl_psf_info(psf))
+    except (ValueError, TypeError):
+        pass
 
 
 def _with_fraction(gen):
@@ -76,7 +95,8 @@ def _with_fraction(gen):
 
 
 def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,
-               backend="auto", device=None, return_info: bool = False, **params):
+               backend="auto", device=None, return_info: bool = False,
+               threads: int | None = None, **params):
     """Deconvolve ``image`` with any registered method at its own defaults.
 
     Parameters
@@ -94,6 +114,9 @@ def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=Non
     backend, device
         ``"auto"`` (default), ``"numpy"`` or ``"opencl"``; methods marked NumPy
         only run on NumPy under ``"auto"`` and refuse ``"opencl"``.
+    threads : int, optional
+        Worker threads for the FFTs/DCTs (>= 1). Default: the environment variable
+        ``NAPARI_SPARSEDECON_THREADS``, else every core this process may use.
     return_info : bool
         Also return a dict of what was estimated and used.
     **params
@@ -112,5 +135,6 @@ def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=Non
 
     info: dict = {}
     out = run(iter_deconvolve(image, method, psf=psf, psf_fwhm_px=psf_fwhm_px,
-                              backend=backend, device=device, info=info, **params))
+                              backend=backend, device=device, info=info, threads=threads,
+                              **params))
     return (out, info) if return_info else out

@@ -171,14 +171,10 @@ def _check_shape(arr, info):
     shape = tuple(arr.shape)
     ia = info.get("image_axes") or ImageAxes.default(len(shape))
     per_channel = ia.drop("C").axes
-    if per_channel == "TZYX":
-        raise ValueError(f"shape {shape} (axes {ia.axes}) is a time-lapse of volumes; "
-                         f"T, Z, Y, X processing (3-D PSF in Z, continuity in T) is not "
-                         f"supported yet: split the time points into separate Z, Y, X files")
-    if per_channel not in ("YX", "TYX", "ZYX"):
-        raise ValueError(f"expected (Y, X), (T, Y, X) or (Z, Y, X) data, optionally with a "
-                         f"C axis, got shape {shape} (axes {ia.axes}); split positions into "
-                         f"separate files")
+    if per_channel not in ("YX", "TYX", "ZYX", "TZYX"):
+        raise ValueError(f"expected (Y, X), (T, Y, X), (Z, Y, X) or (T, Z, Y, X) data, "
+                         f"optionally with a C axis, got shape {shape} (axes {ia.axes}); "
+                         f"split positions into separate files")
     if min(n for a, n in zip(ia.axes, shape, strict=True) if a != "C") < 2:
         raise ValueError(f"shape {shape} (axes {ia.axes}) has an axis of length 1")
 
@@ -259,12 +255,20 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
             **_backend_used(backend), "version": __version__, "psf": psf_record,
             "axes": out_axes.axes, "input_pixel_size": ia.physical(),
             "output_pixel_size": out_axes.physical()}
-    writer = _Writer(job, out_shape, out_axes, meta, ngff=ngff)
     c = ia.index("C")
+    volumes = ia.drop("C").axes == "TZYX"
+    if volumes:
+        meta["time_points"] = ("processed one by one as Z, Y, X volumes (continuity acts "
+                               "along z within each; time points are not coupled)")
+    writer = _Writer(job, out_shape, out_axes, meta, ngff=ngff)
     channels = range(data.shape[c]) if c is not None else [None]
     try:
         for ch in channels:  # channels are independent images: never coupled
             sub = _channel(data, ia, ch)
+            if volumes:  # T, Z, Y, X: one volume per time point, one scale for all
+                _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend,
+                                 progress)
+                continue
             out = writer.view(ch)
             if client is not None and sub.ndim == 3:
                 _run_distributed(client, job, sub, p, psf, writer, memory_budget, tile,
@@ -280,6 +284,28 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
         raise
     return {"src": job.src, "dst": job.dst, "status": "ok", "shape": list(out_shape),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend, progress):
+    """A (T, Z, Y, X) stack: each time point through the tiled Z, Y, X path into its own
+    slice of the output; with max-1 scaling, one maximum over all time points (never a
+    per-volume scale, which would make intensities incomparable in time)."""
+    from .core.tiling import scale_to_max_one
+
+    q = p if p.quantitative else p.replace(quantitative=True)
+    nt = sub.shape[0]
+    gmax = 0.0
+    for t in range(nt):
+        out = writer.view(ch, time=t)
+        for pr in iter_tiled(sub[t], q, psf=psf, out=out, memory_budget=memory_budget,
+                             tile=tile, backend=backend):
+            if progress:
+                progress(pr)
+        gmax = max(gmax, float(np.max(out[...])))
+    if not p.quantitative:
+        for t in range(nt):
+            view = writer.view(ch, time=t)
+            scale_to_max_one(view, view.shape[0], gmax)
 
 
 #: Resident memory of the client process (with the local scheduler) and of one
@@ -545,10 +571,13 @@ class _Writer:
             # resident (and counted against the memory budget) for the whole run.
             self.array = _MappedTiff(self.path)
 
-    def view(self, channel=None):
-        """The output in the data's axis order; with ``channel``, that channel only."""
-        c = self.image_axes.index("C")
+    def view(self, channel=None, time=None):
+        """The output in the data's axis order; with ``channel`` (``time``), that channel
+        (time point) only."""
+        c, t = self.image_axes.index("C"), self.image_axes.index("T")
         fixed = {c: channel} if c is not None and channel is not None else {}
+        if t is not None and time is not None:
+            fixed[t] = time
         if not fixed and self.perm == tuple(range(len(self.perm))):
             return self.array
         return _View(self.array, self.perm, fixed)
@@ -565,6 +594,17 @@ class _Writer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _unit_shape(shape, info):
+    """(shape processed at once, how many times): a (T, Z, Y, X) stack runs one volume per
+    time point; other shapes run whole."""
+    ia = info.get("image_axes")
+    if ia is None or ia.drop("C").axes != "TZYX":
+        return tuple(shape), 1
+    keep = [n for a, n in zip(ia.axes, shape, strict=True) if a not in "CT"]
+    reps = int(np.prod([n for a, n in zip(ia.axes, shape, strict=True) if a in "CT"]))
+    return tuple(keep), reps
+
+
 def dry_run_lines(jobs, params: dict, *, psf_shape=None, memory_budget=None):
     p = SparseParams.from_dict(params)
     lines = []
@@ -576,8 +616,9 @@ def dry_run_lines(jobs, params: dict, *, psf_shape=None, memory_budget=None):
             finally:
                 info.get("close", lambda: None)()
             _check_shape(data, info)
-            peak, secs, plan = estimate(tuple(data.shape), p, psf_shape,
-                                        memory_budget=memory_budget)
+            shape, reps = _unit_shape(data.shape, info)
+            peak, secs, plan = estimate(shape, p, psf_shape, memory_budget=memory_budget)
+            secs *= reps
             lines.append(f"{job.src} {tuple(data.shape)} {data.dtype} -> {job.dst}: tiles of "
                          f"{plan.tile}+2x{plan.overlap} px, chunks of {plan.chunk_t} frames; "
                          f"peak ~{peak / 2**20:.0f} MiB, ~{secs:.0f} s")

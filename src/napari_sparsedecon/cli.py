@@ -65,9 +65,31 @@ def _add_common(p):
     p.add_argument("--backend", default="auto", choices=list(BACKENDS),
                    help="auto (default): OpenCL on a GPU where the method has it, else NumPy")
     p.add_argument("--device", help="OpenCL device index or name part")
+    _add_threads_flag(p)
     p.add_argument("--clip-negative", action="store_true",
                    help="set negative input values to 0 first (not needed: offset-"
                         "subtracted data with negative values are accepted as they are)")
+
+
+def _add_threads_flag(p):
+    p.add_argument("--threads", metavar="N",
+                   help="worker threads for the FFTs of each process (default: the "
+                        "environment variable NAPARI_SPARSEDECON_THREADS, else all cores; "
+                        "with --workers, the cores shared between the workers)")
+
+
+def _apply_threads(args) -> None:
+    """Check --threads (and the environment variable) up front; export the choice so the
+    library and dask workers started from here read it."""
+    from .ops.threads import ENV_THREADS, available_cores, check_threads, default_threads
+
+    if args.threads is not None:
+        os.environ[ENV_THREADS] = str(check_threads(args.threads, "--threads"))
+        return
+    default_threads()  # a bad NAPARI_SPARSEDECON_THREADS fails here, before any work
+    workers = getattr(args, "workers", None)
+    if workers and ENV_THREADS not in os.environ:  # N processes share the cores
+        os.environ[ENV_THREADS] = str(max(1, available_cores() // workers))
 
 
 def _add_ngff_flag(p):
@@ -149,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli_flags(r.add_argument_group("sparse deconvolution parameters"), SCHEMA,
                   skip=("psf_fwhm_px",))
     r.add_argument("--device", help="OpenCL device index or name part")
+    _add_threads_flag(r)
     r.add_argument("--max-one", action="store_true",
                    help="scale the output to max 1 instead of keeping intensity units")
     _add_method_commands(sub)
@@ -201,10 +224,26 @@ def _signals_unwind():
             signal.signal(s, h)
 
 
+@contextlib.contextmanager
+def _env_kept():
+    """Restore the thread variable that --threads / --workers export (main() called twice
+    in one process, as tests do, must not inherit the first call's setting)."""
+    from .ops.threads import ENV_THREADS
+
+    old = os.environ.get(ENV_THREADS)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_THREADS, None)
+        else:
+            os.environ[ENV_THREADS] = old
+
+
 def main(argv=None) -> int:
     """Exit codes: 0 ok, 1 some file failed, 2 bad usage, 128+N on signal N (130 Ctrl-C)."""
     args = build_parser().parse_args(argv)
-    with _signals_unwind():
+    with _signals_unwind(), _env_kept():
         try:
             if args.command == "devices":
                 return _devices()
@@ -358,6 +397,7 @@ def _run(args) -> int:
     if args.psf_fwhm_nm is not None and args.psf_fwhm_px:
         raise ValueError("give --psf-fwhm-px or --psf-fwhm-nm, not both")
     _check_run_numbers(args)
+    _apply_threads(args)
     params = _params_from_args(args)
     _check_params_up_front(params)
     if args.device is not None:  # read by every backend lookup, here and on dask workers
@@ -425,10 +465,12 @@ def _method(args) -> int:
     from .core.psf import gaussian_psf
     from .core.sparse_hessian import run
     from .io.tiff import write_tiff
+    from .ops.threads import current_threads
     from .params import cli_values
 
     m = get_method(args.method)
     params = m.validate(cli_values(args, m.schema))  # bad values: exit 2 before any work
+    _apply_threads(args)
     src = Path(str(datasets.celegans_path())) if args.input is None else Path(args.input)
     dest = Path(args.output) if args.output else Path(f"{src.stem}_{m.name}.tif")
     if not _rl_output_ok(args, src, dest):
@@ -452,27 +494,35 @@ def _method(args) -> int:
     else:
         raise ValueError(f"{m.name} needs --psf or --psf-fwhm-px")
     chan = axes.index("C") if axes and "C" in axes else None
-    spatial = image.ndim - (chan is not None)
-    if spatial > 3:
-        raise ValueError(f"{src}: {spatial}-D data per channel ({axes}); {m.name} takes 2-D, "
-                         f"2-D+t or 3-D: split the time points (or z) into files first")
-    planes = [image] if chan is None else [np.take(image, c, axis=chan)
-                                          for c in range(image.shape[chan])]
+    per = axes.replace("C", "") if axes else None
+    if image.ndim - (chan is not None) > 3 and per != "TZYX":
+        raise ValueError(f"{src}: axes {axes} shape {image.shape}; {m.name} takes (Y, X), "
+                         f"(T, Y, X), (Z, Y, X) or (T, Z, Y, X), with or without channels")
+    # channels one by one; a (T, Z, Y, X) stack one volume per time point
+    loop = [i for i, a in enumerate(axes or "") if a == "C" or (a == "T" and per == "TZYX")]
+    idx = list(np.ndindex(*[image.shape[i] for i in loop]))
     t0 = time.perf_counter()
-    outs, infos = [], []
-    for i, plane in enumerate(planes):
+    out = None
+    infos = []
+    for k in idx:
+        sel = [slice(None)] * image.ndim
+        for i, v in zip(loop, k, strict=True):
+            sel[i] = v
         info_run: dict = {}
-        prefix = "" if chan is None else f"channel {i}: "
-        gen = iter_deconvolve(plane, m.name, psf=psf, backend=args.backend,
+        prefix = "" if not loop else " ".join(f"{axes[i]}{v}" for i, v in zip(loop, k,
+                                                                            strict=True)) + ": "
+        gen = iter_deconvolve(image[tuple(sel)], m.name, psf=psf, backend=args.backend,
                               device=args.device, clip_negative=args.clip_negative,
                               info=info_run, **params)
-        outs.append(run(gen, _progress_printer(prefix=prefix)))
+        res = run(gen, _progress_printer(prefix=prefix))
+        if out is None:
+            out = np.empty(image.shape, dtype=res.dtype)
+        out[tuple(sel)] = res
         infos.append(_jsonable(info_run))
-    out = outs[0] if chan is None else np.stack(outs, axis=chan)
     dt = time.perf_counter() - t0
     meta = {"method": m.name, "params": _jsonable(params), "version": __version__,
-            "seconds": round(dt, 3), "source": str(src), **psf_note, **aspect_note,
-            "estimated": infos[0] if chan is None else infos}
+            "seconds": round(dt, 3), "threads": current_threads(), "source": str(src),
+            **psf_note, **aspect_note, "estimated": infos[0] if len(infos) == 1 else infos}
     try:
         write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
                    overwrite=args.overwrite)

@@ -131,3 +131,20 @@ def test_info_reports_the_estimated_background_and_levels():
     _, info = nsd.deconvolve(y, psf=ph.psf, iterations=2, background=12.0,
                              return_info=True)
     assert info["background"] == "given"
+
+
+def test_time_continuity_helps_a_static_time_lapse():
+    """2-D+t: five noisy frames of a still scene; the t terms of the Hessian prior
+    (continuity) share information between frames (measured +1.0 dB at 25 photons)."""
+    ph, _, truth = _data(25)
+    rng = np.random.default_rng(0)
+    lam = np.clip(ph.blurred + ph.background, 0, None)
+    ys = np.stack([(rng.poisson(lam) + rng.normal(0, 1.5, lam.shape)).astype(np.float32)
+                   for _ in range(5)])
+
+    def mean_rsnr(c):
+        out = nsd.deconvolve(ys, psf=ph.psf, continuity=c, iterations=60)
+        assert out.shape == ys.shape
+        return np.mean([rsnr(o, truth) for o in out])
+
+    assert mean_rsnr(1.0) >= mean_rsnr(0.0) + 0.5

@@ -121,6 +121,31 @@ def test_rl_parity(backend, shape, psf_shape, acceleration, rng):
     _close(a, b)
 
 
+@pytest.mark.parametrize("acceleration", [None, "biggs"])
+def test_rl_steps_allocate_no_device_arrays(backend, acceleration, rng, monkeypatch):
+    """Issue 14: buffers are made in set_data and reused by every iteration (the dot
+    products' few-element reduction results aside)."""
+    import pyopencl.array as cla
+
+    shape = (6, 30, 33)
+    plan = backend.rl_plan(shape, nsd.gaussian_psf((5, 7, 7), 2.0), background=2.0,
+                           acceleration=acceleration)
+    plan.set_data((rng.random(shape) * 100 + 1).astype(np.float32))
+    made = []
+    init = cla.Array.__init__
+
+    def counting(self, *a, **kw):
+        init(self, *a, **kw)
+        if self.size >= min(shape[-2:]):
+            made.append(self.shape)
+
+    monkeypatch.setattr(cla.Array, "__init__", counting)
+    for _ in range(6):
+        plan.step()
+    plan.finish()
+    assert made == []
+
+
 def test_rl_background_image_parity(backend, rng):
     y = (rng.random((40, 44)) * 100 + 20).astype(np.float32)
     bg = np.full_like(y, 10.0)

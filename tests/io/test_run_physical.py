@@ -104,12 +104,38 @@ def test_rgb_is_refused_clearly(tmp_path, capsys):
     assert "RGB" in capsys.readouterr().err
 
 
-def test_time_lapse_of_volumes_is_refused_clearly(tmp_path, capsys):
+@pytest.mark.parametrize("fmt", ["tif", "zarr"])
+def test_time_lapse_of_volumes_runs_volume_by_volume_and_stays_tzyx(tmp_path, fmt):
+    """(T, Z, Y, X): each time point is the Z, Y, X volume run alone (a 3-D PSF), T stays
+    time with its interval, Z stays space with its step."""
     src = tmp_path / "tz.tif"
-    tifffile.imwrite(src, _img((2, 3, 40, 40)), imagej=True, metadata={"axes": "TZYX"})
-    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), "--psf-fwhm-px", "2",
-                 *FAST]) == 1
-    assert "time-lapse of volumes" in capsys.readouterr().err
+    vol = _img((2, 5, 40, 40))
+    tifffile.imwrite(src, vol, imagej=True, resolution=(1 / 0.065, 1 / 0.065),
+                     metadata={"axes": "TZYX", "spacing": 0.2, "finterval": 3.0,
+                               "unit": "um"})
+    out = tmp_path / f"o.{fmt}"
+    args = ["--psf-fwhm-px", "2.5", "2", *FAST, "--background", "none"]
+    assert main(["run", str(src), "-o", str(out), *args]) == 0
+    one = tmp_path / "t1.tif"
+    tifffile.imwrite(one, vol[1], imagej=True, resolution=(1 / 0.065, 1 / 0.065),
+                     metadata={"axes": "ZYX", "spacing": 0.2, "unit": "um"})
+    alone = tmp_path / "t1_out.tif"
+    assert main(["run", str(one), "-o", str(alone), *args]) == 0
+    if fmt == "tif":
+        axes, ij, meta = _info(out)
+        assert axes == "TZYX" and ij["finterval"] == pytest.approx(3.0)
+        assert ij["spacing"] == pytest.approx(0.2)
+        res = tifffile.imread(out)
+        assert "time points" in meta["time_points"]
+    else:
+        g = zarr.open_group(out, mode="r")
+        ms = g.attrs["ome"]["multiscales"][0]
+        assert [a["name"] for a in ms["axes"]] == ["t", "z", "y", "x"]
+        assert ms["axes"][0]["type"] == "time"
+        res = np.asarray(g["0"])
+    assert res.shape == (2, 5, 40, 40)
+    np.testing.assert_allclose(res[1], tifffile.imread(alone), rtol=1e-5,
+                               atol=1e-5 * float(res.max()))
 
 
 def test_metadata_records_psf_file_and_hash(tmp_path):

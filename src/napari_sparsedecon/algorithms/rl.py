@@ -75,12 +75,13 @@ class _HostChi2:
     def __init__(self, ye, psf, bg):
         from ..ops.padding import rl_geometry
 
-        self.axes, self.widths, self.pshape, self.otf, _ = rl_geometry(ye.shape, psf)
-        self.y, self.b = mirror_pad(ye, self.widths), bg
+        self.axes, self.widths, self.pshape, self.otf, self.crop = rl_geometry(ye.shape, psf)
+        self.y, self.b = ye, bg
 
     def __call__(self, x) -> float:
+        """Chi^2 per data pixel (the padding is left out, as on the NumPy plan)."""
         hx = fft_convolve(mirror_pad(np.asarray(x, FLOAT), self.widths), self.otf,
-                          self.axes, self.pshape, -1)
+                          self.axes, self.pshape)[self.crop]
         hx += self.b
         np.maximum(hx, 1e-30, out=hx)
         return float(np.mean((self.y - hx) ** 2 / hx))

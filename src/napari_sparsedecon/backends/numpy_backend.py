@@ -38,6 +38,7 @@ import numpy as np
 from ..core.validation import FLOAT
 from ..ops.hessian import DCTSolver, hessian_terms, term_shape
 from ..ops.padding import fft_convolve, mirror_pad, rl_geometry
+from ..ops.threads import fft_workers
 
 
 def _sl(ndim: int, axis: int, s: slice) -> tuple:
@@ -64,10 +65,10 @@ class NumpySparseHessian:
         self.fidelity = float(fidelity)
         self.sparsity = float(sparsity)
         self.continuity = float(continuity) if self.ndim == 3 else 0.0
-        self.workers = workers
+        self.workers = fft_workers(workers)
         self.terms = hessian_terms(self.ndim, self.continuity, self.sparsity)
         self.solver = DCTSolver(self.shape, fidelity=fidelity, sparsity=sparsity,
-                                continuity=continuity, workers=workers)
+                                continuity=continuity, workers=self.workers)
         size = int(np.prod(self.shape))
         self._bufs = [np.zeros(size, dtype=FLOAT) for _ in self.terms]
         self._spare = np.empty(size, dtype=FLOAT)
@@ -183,7 +184,7 @@ class NumpyRichardsonLucy:
         self.otf_conj = np.conj(self.otf)
         self.background = background
         self.acceleration = acceleration
-        self.workers = workers
+        self.workers = fft_workers(workers)
         self.track_chi2 = False
         self.chi2 = float("nan")
 
@@ -205,16 +206,23 @@ class NumpyRichardsonLucy:
         self.x_prev = None
         self.g1 = None
         self.g2 = None
+        self._r = None  # chi^2 scratch, made once
         self.k = 0
 
     def _rl_update(self, x):
         hx = self._conv(x, self.otf)
         hx += self.b
         np.maximum(hx, self.eps, out=hx)
-        if self.track_chi2:  # Pearson chi^2 per pixel of the current fit (stopping rule)
-            r = self.y - hx
+        if self.track_chi2:  # Pearson chi^2 per data pixel of the current fit (stopping
+            # rule); not over the padding: its outer planes meet the far side (circular
+            # convolution) and would be counted as misfit.
+            c = self._crop
+            if self._r is None:
+                self._r = np.empty(self.shape, dtype=FLOAT)
+            r = self._r
+            np.subtract(self.y[c], hx[c], out=r)
             r *= r
-            r /= hx
+            r /= hx[c]
             self.chi2 = float(r.mean())
         np.divide(self.y, hx, out=hx)
         corr = self._conv(hx, self.otf_conj)
@@ -233,22 +241,25 @@ class NumpyRichardsonLucy:
                 alpha = min(max(num / den, 0.0), 1.0) if den > 0 else 0.0
             else:
                 alpha = 0.0
+            # Buffers are recycled: x_prev is dropped at the end of this step, so the
+            # extrapolated point is built in it; g2 is dropped too and takes the new g.
+            # Only the two FFT outputs of the convolutions are new arrays.
             if alpha > 0:
-                yk = x - self.x_prev
+                yk = np.subtract(x, self.x_prev, out=self.x_prev)
                 yk *= FLOAT(alpha)
                 yk += x
                 np.maximum(yk, 0, out=yk)
             else:
                 yk = x
             new = self._rl_update(yk)
-            g = new - yk
+            g = np.subtract(new, yk, out=self.g2)
             self.g2, self.g1 = self.g1, g
             self.x_prev = x
             self.x = new
         self.k += 1
 
     def result(self) -> np.ndarray:
-        return np.ascontiguousarray(self.x[self._crop])
+        return self.x[self._crop].copy()  # a copy: x's buffer is recycled by step()
 
     def padded_estimate(self) -> np.ndarray:
         return self.x

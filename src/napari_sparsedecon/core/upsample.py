@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
+from ..ops.threads import fft_workers
 from .validation import FLOAT, choice
 
 UPSAMPLE_METHODS = ("fourier", "spatial")
@@ -45,7 +46,7 @@ def _fourier_resample(a: np.ndarray, num: int, axis: int) -> np.ndarray:
     ``scipy.signal.resample`` (without importing scipy.signal, which costs ~1 s).
     """
     n = a.shape[axis]
-    spec = sfft.fft(a, axis=axis, workers=-1)
+    spec = sfft.fft(a, axis=axis, workers=fft_workers())
     out = np.zeros(a.shape[:axis % a.ndim] + (num,) + a.shape[axis % a.ndim + 1:],
                    dtype=spec.dtype)
     spec = np.moveaxis(spec, axis, -1)
@@ -56,5 +57,5 @@ def _fourier_resample(a: np.ndarray, num: int, axis: int) -> np.ndarray:
     if n % 2 == 0:  # split the Nyquist bin
         view[..., num - n // 2] *= 0.5
         view[..., n // 2] = view[..., num - n // 2]
-    res = sfft.ifft(out, axis=axis, workers=-1, overwrite_x=True)
+    res = sfft.ifft(out, axis=axis, workers=fft_workers(), overwrite_x=True)
     return res.real * (num / n)

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..core.validation import FLOAT
+from .threads import fft_workers
 
 
 def dct_eigenvalues(n: int) -> np.ndarray:
@@ -53,7 +54,7 @@ class DCTSolver:
     def __init__(self, shape, *, fidelity, sparsity, continuity, workers=None):
         self.shape = tuple(int(n) for n in shape)
         self.ndim = len(self.shape)
-        self.workers = workers
+        self.workers = fft_workers(workers)
         c = float(continuity) if self.ndim == 3 else 0.0
         self.ey = dct_eigenvalues(self.shape[-2])
         self.ex = dct_eigenvalues(self.shape[-1])
@@ -63,6 +64,9 @@ class DCTSolver:
         self.base = float(fidelity) + float(sparsity)
         if self.ndim == 2:
             self._inv2d = (1.0 / (self.base + self.e2d**2)).astype(FLOAT)
+        else:  # one plane of the denominator, computed in float64 into reused buffers
+            self._den64 = np.empty_like(self.e2d)
+            self._den32 = np.empty(self.e2d.shape, dtype=FLOAT)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """g for ``rhs`` (overwrites ``rhs``)."""
@@ -70,9 +74,11 @@ class DCTSolver:
         if self.ndim == 2:
             spec *= self._inv2d
         else:
+            den, den32 = self._den64, self._den32
             for t in range(self.shape[0]):
-                den = self.e2d + self.et[t]
+                np.add(self.e2d, self.et[t], out=den)
                 den *= den
                 den += self.base
-                spec[t] /= den.astype(FLOAT)
+                np.copyto(den32, den, casting="same_kind")
+                spec[t] /= den32
         return sfft.idctn(spec, type=2, norm="ortho", workers=self.workers, overwrite_x=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
-from ..core.psf import psf_to_otf
-from ..core.validation import FLOAT
+from ..core.psf import PSF_TAIL, psf_to_otf, trim_psf
+from .threads import fft_workers
 
 
 def pad_widths(shape, psf_shape, axes, fast: bool = True):
@@ -41,9 +41,15 @@ def mirror_pad(a: np.ndarray, widths) -> np.ndarray:
 
 
 def rl_geometry(shape, psf):
-    """Convolution axes, mirror-pad widths, padded shape, OTF and crop of an RL plan."""
+    """Convolution axes, mirror-pad widths, padded shape, OTF and crop of an RL plan.
+
+    The PSF is first trimmed to its support (:func:`~napari_sparsedecon.core.psf.trim_psf`,
+    all but ``PSF_TAIL`` = 1e-4 of its energy), so the data are padded by half the real
+    support, not by half the stored array; every padded axis is then grown to
+    ``scipy.fft.next_fast_len``.
+    """
     shape = tuple(int(n) for n in shape)
-    psf = np.asarray(psf, dtype=FLOAT)
+    psf = trim_psf(psf)
     axes = tuple(range(len(shape) - psf.ndim, len(shape)))
     widths = pad_widths(shape, psf.shape, list(axes))
     pshape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths, strict=True))
@@ -52,8 +58,20 @@ def rl_geometry(shape, psf):
     return axes, widths, pshape, otf, crop
 
 
+def rl_psf_info(psf) -> dict:
+    """What an RL plan does with ``psf``: its stored shape, the trimmed support it pads by
+    (:func:`rl_geometry`) and the energy fraction the trimming may drop."""
+    p = np.asarray(psf)
+    return {"psf_shape": [int(n) for n in p.shape],
+            "psf_support": [int(n) for n in trim_psf(p).shape], "psf_tail": PSF_TAIL}
+
+
 def fft_convolve(x, otf, axes, pshape, workers=None):
-    """Circular convolution of ``x`` (on the padded domain ``pshape``) with an OTF."""
+    """Circular convolution of ``x`` (on the padded domain ``pshape``) with an OTF.
+
+    ``workers``: None or -1 use the thread setting (:mod:`.threads`), else that many.
+    """
+    workers = fft_workers(workers)
     spec = sfft.rfftn(x, axes=axes, workers=workers)
     spec *= otf
     return sfft.irfftn(spec, s=[pshape[a] for a in axes], axes=axes, workers=workers,

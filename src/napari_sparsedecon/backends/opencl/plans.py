@@ -14,6 +14,7 @@ import numpy as np
 from ...core.validation import FLOAT
 from ...ops.hessian import DCTSolver, hessian_terms
 from ...ops.padding import mirror_pad, rl_geometry
+from ...ops.threads import fft_workers
 from .device import build_program
 
 
@@ -176,6 +177,12 @@ class OpenCLRichardsonLucy:
     Convolutions: real FFTs on the host (scipy) or on the device (pyvkfft),
     chosen by the backend; with device transforms no data leaves the device
     between iterations.
+
+    Buffers: every device array is made in ``set_data``; ``step`` only
+    rotates them (Biggs: x, x_prev, g1, g2 and one spare; the extrapolated
+    point is written over x_prev, which the step drops). With host transforms
+    the host copy of the device array is reused too; only SciPy's FFT outputs
+    are new arrays.
     """
 
     def __init__(self, backend, shape, psf, *, background=0.0, acceleration=None):
@@ -207,6 +214,9 @@ class OpenCLRichardsonLucy:
             sub = np.ascontiguousarray(self.otf.reshape(self.otf.shape[-len(self.axes):]))
             self._otf_d = cla.to_device(self.queue, sub)
             self._otf_size = np.int32(sub.size)
+        else:
+            self._otf_conj = np.conj(self.otf)
+            self._host_buf = np.empty(self.pshape, dtype=FLOAT)
 
     # -- convolution ---------------------------------------------------------
     def _conv(self, src, dst, conj: bool):
@@ -218,11 +228,11 @@ class OpenCLRichardsonLucy:
             return
         from scipy import fft as sfft
 
-        host = src.get(queue=self.queue)
-        spec = sfft.rfftn(host, axes=self.axes)
-        spec *= np.conj(self.otf) if conj else self.otf
+        host = src.get(queue=self.queue, ary=self._host_buf)
+        spec = sfft.rfftn(host, axes=self.axes, workers=fft_workers())
+        spec *= self._otf_conj if conj else self.otf
         out = sfft.irfftn(spec, s=[self.pshape[a] for a in self.axes], axes=self.axes,
-                          overwrite_x=True)
+                          workers=fft_workers(), overwrite_x=True)
         dst.set(np.ascontiguousarray(out, dtype=FLOAT), queue=self.queue)
 
     def set_data(self, y):
@@ -244,6 +254,9 @@ class OpenCLRichardsonLucy:
         self.tmp2_d = cla.empty_like(self.x_d)
         self.x_prev_d = None
         self.g1_d = self.g2_d = None
+        # Biggs: new estimate, x_prev, g1 and g2, made once (see the class docstring)
+        self._free = ([cla.empty_like(self.x_d) for _ in range(4)]
+                      if self.acceleration is not None else [])
 
     def _rl(self, xk_d, out_d):
         q, n = self.queue, (self.n,)
@@ -264,15 +277,17 @@ class OpenCLRichardsonLucy:
             num = float(self.cla.dot(self.g1_d, self.g2_d, queue=q).get())
             den = float(self.cla.dot(self.g2_d, self.g2_d, queue=q).get())
             alpha = min(max(num / den, 0.0), 1.0) if den > 0 else 0.0
-        if alpha > 0:
-            yk_d = self.cla.empty_like(self.x_d)
+        if alpha > 0:  # the extrapolated point overwrites x_prev (dropped below)
+            yk_d = self.x_prev_d
             self.k_extra(q, n, None, self.x_d.data, self.x_prev_d.data, yk_d.data,
                          np.float32(alpha))
         else:
             yk_d = self.x_d
-        new_d = self._rl(yk_d, self.cla.empty_like(self.x_d))
-        g_d = self.g2_d if self.g2_d is not None else self.cla.empty_like(self.x_d)
+        new_d = self._rl(yk_d, self._free.pop())
+        g_d = self.g2_d if self.g2_d is not None else self._free.pop()
         self.k_diff(q, n, None, new_d.data, yk_d.data, g_d.data)
+        if self.x_prev_d is not None:
+            self._free.append(self.x_prev_d)
         self.g2_d, self.g1_d = self.g1_d, g_d
         self.x_prev_d = self.x_d
         self.x_d = new_d
