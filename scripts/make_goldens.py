@@ -10,7 +10,7 @@ versions, the shape, dtype and sha256.
 
     python scripts/make_goldens.py            # check: recompute, compare, write nothing
     python scripts/make_goldens.py --write    # (re)make the missing goldens
-    python scripts/make_goldens.py --write --force NAME ...  # remake NAME on purpose
+    python scripts/make_goldens.py --write --force NAME --note WHY  # remake on purpose
 
 Remaking a golden on purpose is for a deliberate change of results; say why
 in the commit message. Run with the repository's src first on the path
@@ -154,10 +154,14 @@ def main(argv=None) -> int:
     ap.add_argument("--write", action="store_true", help="write missing goldens")
     ap.add_argument("--force", nargs="*", default=[], metavar="NAME",
                     help="with --write, remake these existing goldens on purpose")
+    ap.add_argument("--note", default="",
+                    help="why the forced goldens were remade (kept in their history)")
     args = ap.parse_args(argv)
     unknown = set(args.force) - set(RECIPES)
     if unknown:
         ap.error(f"no recipe named {', '.join(sorted(unknown))}; known: {', '.join(RECIPES)}")
+    if args.force and not args.note:
+        ap.error("say why with --note when remaking a golden (--force)")
     record = load_record()
     bad = 0
     for name in RECIPES:
@@ -177,10 +181,13 @@ def main(argv=None) -> int:
             print(f"{name}: missing (run with --write to make it)")
             bad += 1
             continue
-        np.save(path, arr)
         old = record.get(name)
         history = [*old.get("history", []), {k: old[k] for k in ("git_commit", "date", "sha256")
                                             if k in old}] if old else []
+        if old and path.exists():
+            history[-1]["replaced_because"] = args.note
+            history[-1]["max_change_of_max"] = max_rel_diff(arr, np.load(path))
+        np.save(path, arr)
         record[name] = {**provenance(name, arr), "sha256": sha256(path), "history": history}
         print(f"{name}: written, sha256 {record[name]['sha256'][:12]}...")
     if args.write:
