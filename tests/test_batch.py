@@ -153,6 +153,7 @@ def test_local_cluster_matches_serial(folder, tmp_path):
     assert np.abs(a - b)[:, m:-m, m:-m].max() <= 1e-3 * (float(a.max()) - float(a.min()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["tif", "zarr"])
 def test_distributed_blocks_match_untiled(tmp_path, fmt):
     """Tiles and t-chunks with overlap on a 2-worker cluster equal the untiled result."""

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tifffile
 
 import napari_sparsedecon as nsd
@@ -73,13 +74,27 @@ def test_tiff_roundtrip_scale_and_metadata(tmp_path):
     assert info["axes"] == "ZYX" and info["metadata"] == {"fidelity": 150.0}
 
 
-def test_failed_write_leaves_no_file(tmp_path):
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    """tifffile fails half-way (the temporary file exists and holds bytes): no
+    temporary file is left, and an earlier file at the destination survives."""
     dest = tmp_path / "never.tif"
-    try:
-        write_tiff(dest, np.ones((4, 4, 4, 4, 4, 4, 4)), axes="YX")
-    except ValueError:
-        pass
-    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    seen = []
+
+    def half_write(tmp, *args, **kwargs):
+        with open(tmp, "wb") as f:
+            f.write(b"II*\x00 half a TIFF")
+        seen.extend(p.name for p in tmp_path.iterdir())
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(tifffile, "imwrite", half_write)
+    with pytest.raises(OSError, match="disk went away"):
+        write_tiff(dest, np.ones((4, 4)))
+    assert len(seen) == 1 and ".part" in seen[0]  # it failed with the temp file there
+    assert list(tmp_path.iterdir()) == []
+    dest.write_bytes(b"earlier result")
+    with pytest.raises(OSError, match="disk went away"):
+        write_tiff(dest, np.ones((4, 4)))
+    assert list(tmp_path.iterdir()) == [dest] and dest.read_bytes() == b"earlier result"
 
 
 def test_params_roundtrip_and_unknown_key():

@@ -355,6 +355,7 @@ def test_parse_size_refuses_nonsense():
 
 # 4. signals: clean up and exit 128+N without a traceback
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signals_leave_nothing_and_exit_cleanly(tmp_path, sig):
     src = tmp_path / "big.tif"

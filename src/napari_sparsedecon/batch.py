@@ -63,11 +63,6 @@ def expand_inputs(specs) -> tuple[list[str], list[str]]:
     return out, own
 
 
-def find_inputs(specs) -> list[str]:
-    """Expand files, globs and folders into input paths; see :func:`expand_inputs`."""
-    return expand_inputs(specs)[0]
-
-
 def output_path(src: str, out_dir: str | None, fmt: str, suffix: str = "_sparse") -> str:
     p = Path(src.rstrip("/"))
     folder = Path(out_dir) if out_dir else p.parent

@@ -8,8 +8,7 @@ help text and the axis it acts on. A method's *schema* is a tuple of them
   (:func:`validate`: strict types, ranges, choices, clear messages);
 - the command line flags (:func:`add_cli_flags`, :func:`cli_values`);
 - the widget controls (``_widgets``, the only Qt-side consumer);
-- result metadata and parameter files (plain dicts of validated values);
-- docstring parameter sections (:func:`doc_section`).
+- result metadata and parameter files (plain dicts of validated values).
 
 Nothing here imports NumPy-heavy or Qt modules.
 """
@@ -181,11 +180,6 @@ def validate(schema: Schema, values: dict | None = None, *, what: str = "paramet
     return {p.name: p.check(values.get(p.name, p.default)) for p in schema}
 
 
-def jsonable(values: dict) -> dict:
-    """Values as plain JSON types (tuples become lists)."""
-    return json.loads(json.dumps(values))
-
-
 # -- command line ------------------------------------------------------------
 def add_cli_flags(parser, schema: Schema, *, skip=()) -> None:
     """Add one flag per parameter (default None: 'not given', so files and
@@ -222,15 +216,6 @@ def cli_values(args, schema: Schema) -> dict:
             v = v[0] if len(v) == 1 else tuple(v)
         out[p.name] = v
     return out
-
-
-def doc_section(schema: Schema) -> str:
-    """A numpydoc 'Parameters' block for the schema."""
-    lines = []
-    for p in schema:
-        lines.append(f"    {p.name} : {p.kind}")
-        lines.append(f"        {p.help} ({p.describe()}).")
-    return "\n".join(lines)
 
 
 # -- frozen parameter records -------------------------------------------------

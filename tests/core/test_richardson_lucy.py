@@ -79,6 +79,7 @@ def test_2d_psf_on_stack_is_plane_by_plane(rng):
                                    rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_pollen_moves_closer_to_truth(shared_data):
     import tifffile
 

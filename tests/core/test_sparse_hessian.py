@@ -88,9 +88,11 @@ def test_hessian_prior_denoises(rng):
 
 def test_2d_input_is_solved_in_2d_without_copies():
     plan = NumpySparseHessian((40, 50), fidelity=150, sparsity=10, continuity=0.5)
-    assert plan.ndim == 2
-    assert all(kind != "second" or axes[0] != 0 or plan.ndim == 2 for kind, axes, _ in plan.terms)
-    assert len(plan.terms) == 4  # yy, xx, xy, identity: no t terms
+    assert plan.ndim == 2 and plan.shape == (40, 50)
+    # yy, xx, 2*xy on the image's own axes and the L1 identity: no t/z terms (continuity
+    # is ignored in 2-D), no third axis
+    assert plan.terms == [("second", (0,), 1.0), ("second", (1,), 1.0),
+                          ("mixed", (0, 1), 2.0), ("identity", (), 10.0)]
     assert all(b.size == 40 * 50 for b in plan._bufs)
 
 
@@ -123,7 +125,24 @@ def test_generator_yields_progress_and_can_stop():
     first = next(gen)
     assert first.stage == "sparse" and first.iteration == 1 and first.total == 50
     assert first.estimate.shape == (16, 16)
-    gen.close()  # cancelling between iterations is just closing the generator
+
+
+def test_closing_the_generator_cancels_the_run(rng, monkeypatch):
+    """Cancelling between iterations is closing the generator: no iteration
+    runs after close(), the generator is finished, the input is unchanged."""
+    steps = []
+    step = NumpySparseHessian.step
+    monkeypatch.setattr(NumpySparseHessian, "step", lambda self: (steps.append(1), step(self)))
+    f = rng.random((16, 16)).astype(np.float32)
+    before = f.copy()
+    gen = nsd.iter_sparse_hessian(f, iterations=50)
+    next(gen), next(gen)
+    gen.close()
+    assert len(steps) == 2
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert len(steps) == 2
+    np.testing.assert_array_equal(f, before)
 
 
 def test_yielded_estimates_are_independent_copies(rng):

@@ -18,6 +18,7 @@ def _rsnr(target, result):
     return 10 * np.log10(((target - target.mean()) ** 2).sum() / (err**2).sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("photons", [30, 300, 3000])
 def test_suggestion_within_best_rsnr_range(photons):
     # seed 7: not the phantom the calibration table was made from (seed 2)

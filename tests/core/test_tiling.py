@@ -18,6 +18,7 @@ def _rel(a, b):
     return float(d[..., MARGIN:-MARGIN, MARGIN:-MARGIN].max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("background", ["none", "low/2"])
 def test_2d_tiles_match_untiled(background):
     ph = make_phantom((224, 240), seed=1)
@@ -27,6 +28,7 @@ def test_2d_tiles_match_untiled(background):
     assert _rel(out, ref) < 1e-3
 
 
+@pytest.mark.slow
 def test_timelapse_chunks_match_untiled():
     stack = np.stack([make_phantom((160, 160), seed=s).noisy for s in range(10)])
     p = SparseParams(psf_fwhm_px=3.44, continuity=1.0, iterations=60, deconv_iterations=10)

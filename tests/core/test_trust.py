@@ -127,6 +127,7 @@ def test_assess_residual_of_the_truth_is_the_noise():
     assert wrong.residual_rms_over_noise > 1.5
 
 
+@pytest.mark.slow
 def test_assess_flags_hallucination_and_early_stop_only_when_due():
     from napari_sparsedecon.core.params import SparseParams
     from napari_sparsedecon.core.trust import assess
@@ -146,6 +147,7 @@ def test_assess_flags_hallucination_and_early_stop_only_when_due():
     assert any("sparse step" in w and "far from convergence" in w for w in rep.warnings)
 
 
+@pytest.mark.slow
 def test_assess_frc_units_and_methods():
     from napari_sparsedecon.core.params import SparseParams
     from napari_sparsedecon.core.trust import assess

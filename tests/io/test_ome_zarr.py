@@ -19,7 +19,7 @@ def test_roundtrip_is_lazy_and_keeps_scale_and_parameters(tmp_path, shape):
     assert info["metadata"] == {"sparsity": 10.0}
 
 
-def test_failed_write_leaves_nothing(tmp_path):
+def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError):
         write_ome_zarr(tmp_path / "bad.zarr", np.ones((2, 2, 2, 2)), axes="ZYX")
     with pytest.raises(ValueError, match="NGFF version"):
@@ -28,6 +28,26 @@ def test_failed_write_leaves_nothing(tmp_path):
     p = write_ome_zarr(tmp_path / "x.zarr", np.ones((8, 8), np.float32))
     with pytest.raises(FileExistsError):
         write_ome_zarr(p, np.ones((8, 8), np.float32))
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    """A failure while the chunks are being written (after the temporary store
+    exists and holds data) leaves neither the output nor the temporary store."""
+    import dask.array as da
+
+    seen = []
+
+    def block(x, block_info=None):
+        if block_info and block_info[None]["chunk-location"][0] == 2:  # a later chunk fails
+            seen.extend(p.name for p in tmp_path.rglob("*"))
+            raise OSError("disk went away")
+        return x
+
+    data = da.ones((4, 8, 8), np.float32, chunks=(1, 8, 8)).map_blocks(block, dtype=np.float32)
+    with pytest.raises(OSError, match="disk went away"):
+        write_ome_zarr(tmp_path / "out.zarr", data, axes="ZYX")
+    assert any(".part" in name for name in seen)  # the failure came after the temp store
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_napari_hooks_roundtrip(tmp_path):

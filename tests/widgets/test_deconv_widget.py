@@ -27,6 +27,7 @@ def _wait_done(qtbot, w, timeout=30000):
     qtbot.waitUntil(lambda: w._worker is None, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_run_adds_layer_with_scale_and_metadata(viewer_and_widget, qtbot):
     viewer, w, layer = viewer_and_widget
     before = layer.data.copy()
@@ -64,6 +65,7 @@ def test_upsample_halves_scale(viewer_and_widget, qtbot):
     np.testing.assert_allclose(out.translate, np.asarray(layer.translate) - 0.032 / 4)
 
 
+@pytest.mark.slow
 def test_cancel_adds_no_layer(viewer_and_widget, qtbot):
     viewer, w, _ = viewer_and_widget
     w.iterations.value = 10000
@@ -77,6 +79,7 @@ def test_cancel_adds_no_layer(viewer_and_widget, qtbot):
     assert w.run_button.enabled
 
 
+@pytest.mark.slow
 def test_error_is_reported_not_raised(viewer_and_widget, qtbot):
     viewer, w, layer = viewer_and_widget
     layer.data = np.zeros_like(layer.data)
@@ -88,6 +91,7 @@ def test_error_is_reported_not_raised(viewer_and_widget, qtbot):
     assert "error" in w.status.value and "all zero" in w.status.value
 
 
+@pytest.mark.slow
 def test_fwhm_in_nm_needs_a_pixel_size(make_napari_viewer):
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.ones((32, 32), np.float32))
@@ -101,6 +105,7 @@ def test_fwhm_in_nm_needs_a_pixel_size(make_napari_viewer):
     assert w.psf_arguments(layer)[1] == 2.0
 
 
+@pytest.mark.slow
 def test_preview_reruns_on_parameter_change(viewer_and_widget, qtbot):
     viewer, w, layer = viewer_and_widget
     viewer.add_shapes([np.array([[1.0 + 0.032 * 10, 2.0 + 0.032 * 12],
@@ -119,6 +124,7 @@ def test_preview_reruns_on_parameter_change(viewer_and_widget, qtbot):
     assert [ly.name for ly in viewer.layers].count("sparse preview") == 1
 
 
+@pytest.mark.slow
 def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     img = np.random.default_rng(1).poisson(40, (64, 64)).astype(np.float32)
@@ -142,6 +148,7 @@ def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
     assert "gain" in meta["estimated"]["camera"]  # what the run estimated is recorded
 
 
+@pytest.mark.slow
 def test_methods_dock_controls_come_from_the_schema(make_napari_viewer, qtbot):
     from napari_sparsedecon.algorithms.registry import get_method
 
@@ -214,6 +221,7 @@ def test_opencl_backend_from_widget(viewer_and_widget, qtbot):
     assert np.abs(out.data - expect).max() <= 1e-4 * float(expect.max())
 
 
+@pytest.mark.slow
 def test_preview_on_timelapse_uses_current_frame_and_neighbours(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(3)
@@ -275,6 +283,7 @@ def test_parameter_file_reproduces_widget_result_headless(viewer_and_widget, qtb
     assert w.sparsity.value == 7.0 and w.psf_source.value == "FWHM (pixels)"
 
 
+@pytest.mark.slow
 def test_preview_follows_the_time_slider_and_goes_when_off(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(5)
@@ -300,6 +309,7 @@ def test_preview_follows_the_time_slider_and_goes_when_off(make_napari_viewer, q
     assert "sparse preview" not in viewer.layers
 
 
+@pytest.mark.slow
 def test_lazy_layer_is_read_in_the_worker_and_result_saved(make_napari_viewer, qtbot,
                                                            tmp_path):
     import threading

@@ -25,6 +25,7 @@ def _laptop_viewer(make_napari_viewer, qtbot):
     return viewer, win
 
 
+@pytest.mark.slow
 def test_docks_fit_a_laptop_screen(make_napari_viewer, qtbot):
     viewer, win = _laptop_viewer(make_napari_viewer, qtbot)
     layer = viewer.add_image(np.zeros((64, 64), np.float32), name="img")
@@ -67,6 +68,7 @@ def test_sections_collapse(make_napari_viewer):
                                "Run", "Parameter sweep on the ROI"}
 
 
+@pytest.mark.slow
 def test_continuity_disabled_for_2d_with_reason(make_napari_viewer):
     viewer = make_napari_viewer()
     flat = viewer.add_image(np.zeros((32, 32), np.float32), name="flat")

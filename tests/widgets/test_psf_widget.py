@@ -33,6 +33,7 @@ def _generate(w, qtbot):
     return viewer.layers[-1] if len(viewer.layers) > n else None
 
 
+@pytest.mark.slow
 def test_generate_each_model(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     w = PSFWidget(viewer)
@@ -97,6 +98,7 @@ def test_pixel_size_from_a_layer(make_napari_viewer):
     assert "no physical pixel size" in w.status.value and w.pixel.value == pytest.approx(40.0)
 
 
+@pytest.mark.slow
 def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_path, rng):
     viewer = make_napari_viewer()
     layer = viewer.add_image(_beads(rng), name="beads", scale=(0.065, 0.065),

@@ -26,6 +26,7 @@ LIMIT_MS = 250.0  # the target is 100 ms; see the module docstring
 ADD_LAYER_LIMIT_MS = 2000.0
 
 
+@pytest.mark.slow
 def test_whole_layer_run_does_not_stall(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     img = np.random.default_rng(0).poisson(50, (256, 256)).astype(np.float32)
@@ -46,6 +47,7 @@ def test_whole_layer_run_does_not_stall(make_napari_viewer, qtbot):
     assert adding < ADD_LAYER_LIMIT_MS
 
 
+@pytest.mark.slow
 def test_psf_generation_does_not_stall(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     w = PSFWidget(viewer)

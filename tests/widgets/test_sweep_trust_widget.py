@@ -1,5 +1,7 @@
 """Sweep section, Suggest button and trust checks of the sparse widget."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -103,10 +105,13 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     assert res.colormap.name == "PiYG" and lo == -hi  # centred on zero
     assert res.data.shape == layer.data.shape
     md = viewer.layers["ph sparse"].metadata["napari_sparsedecon"]
-    assert "FRC resolution of the input" in md["trust"] and " nm " in md["trust"]
+    # the input's FRC in nm: a resolution, or the sampling limit when the curve never falls
+    assert re.search(r"FRC (resolution )?of the input: (at the sampling limit \()?\d+ nm",
+                     md["trust"]), md["trust"]
     assert any("far from convergence" in m for m in warnings)
 
 
+@pytest.mark.slow
 def test_sweep_shows_partial_results_and_cancels(phantom_widget, qtbot):
     viewer, w, _, _ = phantom_widget
     w.iterations.value = 300
@@ -121,6 +126,7 @@ def test_sweep_shows_partial_results_and_cancels(phantom_widget, qtbot):
     assert w.fidelity.value == 150.0  # nothing copied into the widget
 
 
+@pytest.mark.slow
 def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     ph = make_phantom((160, 160), photons=400, seed=4)
@@ -172,3 +178,18 @@ def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_wi
     qtbot.wait(50)
     after = (float(pl.text.size), list(pl.features["label"]))
     assert after != before and after[0] >= before[0]
+
+
+def test_use_tile_copies_every_sweepable_parameter(phantom_widget):
+    from napari_sparsedecon.core.sweep import SWEEPABLE, SweepTile
+
+    _, w, _, _ = phantom_widget
+    values = {"fidelity": 77.0, "sparsity": 3.0, "continuity": 0.25, "iterations": 12,
+              "deconv_iterations": 4}
+    assert set(values) == set(SWEEPABLE)
+    sw = w.sweep
+    sw.tiles = [SweepTile(values, np.zeros((4, 4), np.float32))]
+    sw.tile.choices = [("only", 0)]
+    sw.tile.value = 0
+    assert sw.use_tile() is sw.tiles[0]
+    assert {k: getattr(w, k).value for k in values} == values

@@ -11,7 +11,8 @@ import time
 
 
 class StallProbe:
-    """``with StallProbe() as probe: ...`` then ``probe.longest_ms``."""
+    """``with StallProbe() as probe: ...`` then ``probe.longest`` (seconds) or
+    ``probe.longest_ms_apart(spans)``."""
 
     def __init__(self, interval_ms: int = 20):
         from qtpy.QtCore import QTimer
@@ -44,10 +45,6 @@ class StallProbe:
         self._tick()  # a stall up to the end counts too
         self.timer.stop()
         return False
-
-    @property
-    def longest_ms(self) -> float:
-        return 1000.0 * self.longest
 
     def longest_ms_apart(self, spans) -> tuple[float, float]:
         """(longest gap outside, longest gap overlapping) the (start, end) ``spans``, ms."""

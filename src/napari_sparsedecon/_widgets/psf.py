@@ -241,10 +241,6 @@ class PSFWidget(Container):
         self.status.value = f"generated {name} {p.data.shape}"
         return layer
 
-    def generated_psf(self) -> pm.GeneratedPSF:
-        """The PSF the controls describe, computed here (the GUI computes in a worker)."""
-        return self._generator_call()()
-
     # -- measure -----------------------------------------------------------
     def measure(self, *_):
         """Measure the PSF from the bead layer in a thread worker (which also reads the

@@ -18,8 +18,6 @@ from ._layers import EXPECTED, crop_of, place, show_reused, start_worker, units_
 
 MONTAGE_NAME = "sparse sweep"
 LABELS_NAME = "sparse sweep labels"
-WIDGET_FOR = {"fidelity": "fidelity", "sparsity": "sparsity", "continuity": "continuity",
-              "iterations": "iterations", "deconv_iterations": "deconv_iterations"}
 
 
 SCORE_NAMES = {"residual": "residual", "sparsity": "bright px"}
@@ -255,7 +253,7 @@ class SweepPanel(Container):
             return None
         t = self.tiles[i]
         for name, value in t.values.items():
-            getattr(self._owner, WIDGET_FOR[name]).value = value
+            getattr(self._owner, name).value = value  # controls are named as in SWEEPABLE
         self.info.value = f"using {t.label()}"
         show_info(f"sweep: parameters set to {t.label()}")
         return t

@@ -33,7 +33,6 @@ class Method:
     summary: str
     schema: tuple
     iterate: Callable
-    needs_psf: bool = True
     backends: tuple = ("numpy", "opencl")
     psf_in_schema: bool = False  # the schema itself carries psf_fwhm_px (paper pipeline)
     docs: str = ""

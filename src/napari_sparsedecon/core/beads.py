@@ -352,7 +352,3 @@ def _remove_bead(psf, diameter_nm, scale_nm, iterations=10):
         x *= fftconvolve(psf / np.maximum(hx, 1e-12), sphere[::-1, ::-1] if sphere.ndim == 2
                          else sphere[::-1, ::-1, ::-1], mode="same")
     return x
-
-
-def positive_scale(scale):
-    return tuple(positive(s, "scale_nm") for s in scale)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, special
 
-from .psf import FWHM_PER_SIGMA, gaussian_psf
+from .psf import gaussian_psf
 from .validation import FLOAT, positive
 
 #: Rules of thumb for an 'effective NA' (resolution gain over widefield).
@@ -325,10 +325,6 @@ def theoretical_fwhm_nm(na: float, wavelength_nm: float, n: float = 1.515):
     na = _check_na(na, n)
     wavelength_nm = positive(wavelength_nm, "wavelength_nm")
     return 0.51 * wavelength_nm / na, 0.88 * wavelength_nm / (n - math.sqrt(n * n - na * na))
-
-
-def gaussian_sigma_nm(fwhm_nm: float) -> float:
-    return fwhm_nm / FWHM_PER_SIGMA
 
 
 def vectorial_psf(*, na: float, wavelength_nm: float, pixel_nm: float,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -447,7 +446,3 @@ def _calibrate() -> float:
             plan.step()
         _CAL["s"] = (time.perf_counter() - t0) / 10 / (f.size / 1e6)
     return _CAL["s"]
-
-
-def cpu_count() -> int:
-    return os.cpu_count() or 1

@@ -106,11 +106,6 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     return atomic_write(path, _write, overwrite=overwrite)
 
 
-def read_tiff_axes(tf) -> ImageAxes:
-    """Axes and pixel sizes of an open TIFF (OME, ImageJ or plain), see io.axes."""
-    return from_tiff(tf)
-
-
 def read_tiff(path):
     """Read a TIFF; return (data, info): 'image_axes', 'scale', 'axes', 'units', 'metadata'.
 

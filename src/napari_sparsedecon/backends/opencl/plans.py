@@ -90,7 +90,6 @@ class OpenCLSparseHessian:
                                  ndim=nd, inplace=True)
             import pyopencl.array as cla
 
-            self._gd_arr = cla.Array(self.queue, self.shape, np.float32, data=self.g_d)
             self._rhs_arr = cla.Array(self.queue, self.shape, np.float32, data=self.rhs_d)
             h = self._host
             self._eig = [cla.to_device(self.queue, np.asarray(a, np.float32))
