@@ -71,3 +71,18 @@ def test_bead_positions_out_of_range_are_refused(pos):
 def test_bead_diameter_must_be_non_negative(d):
     with pytest.raises(ValueError, match="bead_diameter_nm"):
         measure_psf(_beads(), bead_diameter_nm=d, scale_nm=(65, 65))
+
+
+# -- found by tests/test_properties.py ----------------------------------------------
+@pytest.mark.parametrize("method", ["rl", "rl_tv", "sparse_psf"])
+def test_photon_methods_refuse_counts_beyond_float32(method):
+    """A small image of huge values (gain estimate falls back to 1) gave overflow warnings
+    and non-finite results; now a clear refusal naming the image and the gain."""
+    import napari_sparsedecon as nsd
+
+    img = np.random.default_rng(0).poisson(1.5, (7, 7)).astype(np.float32) * 1e20
+    with pytest.raises(ValueError, match="photo-electrons.*gain"):
+        nsd.deconvolve(img, method, psf_fwhm_px=1.5, iterations=2)
+    # with the gain given, the same data are fine
+    out = nsd.deconvolve(img, method, psf_fwhm_px=1.5, iterations=2, gain=1e20)
+    assert np.isfinite(out).all()

@@ -9,6 +9,9 @@ from ..core.validation import FLOAT, as_float_image, check_psf
 from ..params import Param
 
 MAX_ITERATIONS = 10_000
+#: Largest photo-electron count per pixel the float32 photon methods accept (squared
+#: residuals must stay finite; no camera pixel holds more than ~1e6 electrons).
+MAX_PHOTONS = 1e12
 
 CAMERA = (
     Param("offset", "float", 0.0,
@@ -33,6 +36,13 @@ def photon_data(image, psf, params: dict, *, clip_negative: bool = False):
     cam = camera_model(y, offset=params["offset"], gain=params["gain"],
                        read_noise=params["read_noise"])
     ye = to_photons(y, cam)
+    peak = float(np.max(np.abs(ye)))
+    if not peak <= MAX_PHOTONS:
+        how = "estimated" if "gain" in cam.estimated else "given"
+        raise ValueError(
+            f"image: the camera model gives {peak:.3g} photo-electrons per pixel (gain "
+            f"{cam.gain:.3g} ADU/e-, {how}); the photon methods work up to {MAX_PHOTONS:g}. "
+            f"Pass gain=<ADU per photo-electron> for this data, or rescale the image")
     bg = params["background"] / cam.gain + cam.read_noise ** 2
     return ye, p, cam, FLOAT(bg)
 
