@@ -75,14 +75,26 @@ def test_bead_diameter_must_be_non_negative(d):
 
 # -- found by tests/test_properties.py ----------------------------------------------
 @pytest.mark.parametrize("method", ["rl", "rl_tv", "sparse_psf"])
-def test_photon_methods_refuse_counts_beyond_float32(method):
-    """A small image of huge values (gain estimate falls back to 1) gave overflow warnings
-    and non-finite results; now a clear refusal naming the image and the gain."""
+@pytest.mark.parametrize("scale", [1e20, 1e36])
+def test_photon_methods_work_at_any_data_scale(method, scale):
+    """Images of huge values overflowed float32 squares in the noise fit and the
+    likelihoods (RuntimeWarnings, non-finite results); they are now fitted at a
+    power-of-two scale and the result comes back in the input's units."""
     import napari_sparsedecon as nsd
 
-    img = np.random.default_rng(0).poisson(1.5, (7, 7)).astype(np.float32) * 1e20
-    with pytest.raises(ValueError, match="photo-electrons.*gain"):
-        nsd.deconvolve(img, method, psf_fwhm_px=1.5, iterations=2)
-    # with the gain given, the same data are fine
-    out = nsd.deconvolve(img, method, psf_fwhm_px=1.5, iterations=2, gain=1e20)
+    img = np.random.default_rng(0).poisson(20, (16, 16)).astype(np.float32)
+    ref = nsd.deconvolve(img, method, psf_fwhm_px=1.5, iterations=3)
+    out = nsd.deconvolve(img * np.float32(scale), method, psf_fwhm_px=1.5, iterations=3)
     assert np.isfinite(out).all()
+    # in the input's units (the noise fit of a 16x16 image falls back to gain 1, so the
+    # photon level and with it the weights differ: compare orders of magnitude only)
+    level = float(np.mean(out, dtype=np.float64)) / scale
+    assert 0.1 * float(ref.mean()) < level < 10 * float(img.mean())
+
+
+def test_photon_methods_refuse_counts_beyond_float32():
+    import napari_sparsedecon as nsd
+
+    img = np.random.default_rng(0).poisson(20, (16, 16)).astype(np.float32)
+    with pytest.raises(ValueError, match="photo-electrons.*gain"):
+        nsd.deconvolve(img, "rl", psf_fwhm_px=1.5, iterations=2, gain=1e-20)
