@@ -39,7 +39,8 @@ _RANDOM = os.environ.get("NSD_HYPOTHESIS_RANDOM") == "1"
 def _settings(n: int):
     return settings(max_examples=max(1, int(n * _SCALE)), deadline=None,
                     derandomize=not _RANDOM, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
 
 
 # -- the property --------------------------------------------------------------

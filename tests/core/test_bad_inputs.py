@@ -98,3 +98,15 @@ def test_photon_methods_refuse_counts_beyond_float32():
     img = np.random.default_rng(0).poisson(20, (16, 16)).astype(np.float32)
     with pytest.raises(ValueError, match="photo-electrons.*gain"):
         nsd.deconvolve(img, "rl", psf_fwhm_px=1.5, iterations=2, gain=1e-20)
+
+
+@pytest.mark.parametrize("kw, word", [
+    ({"shape": False}, "shape"), ({"shape": 7}, "shape"), ({"shape": (7.5, 7)}, "shape"),
+    ({"shape": ("7", 7)}, "shape"), ({"shape": None, "ndim": ""}, "ndim"),
+    ({"shape": None, "ndim": 4}, "ndim"), ({"shape": None, "ndim": True}, "ndim"),
+])
+def test_gaussian_psf_bad_shape_and_ndim_name_them(kw, word):
+    """Found by the property tests: raw TypeErrors from inside ("'bool' object is not
+    iterable", "can't multiply sequence by non-int of type 'str'")."""
+    with pytest.raises((TypeError, ValueError), match=word):
+        gaussian_psf(fwhm_px=2.0, **kw)
