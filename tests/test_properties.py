@@ -369,3 +369,26 @@ def test_params_file_runs(small_tif, capsys, spec):
         if rc == 0:
             res = np.asarray(read_tiff(out)[0])
             assert np.isfinite(res).all()
+
+
+@pytest.mark.parametrize("text", ["null", "[1, 2]", '"x"', "3", "{", "", "\x00",
+                                  '{"iterations": "5"}'])
+def test_bad_params_file_names_the_file(small_tif, capsys, tmp_path, text):
+    """Found by the property tests: a file holding JSON other than an object gave raw
+    messages ("argument after ** must be a mapping, not NoneType") that named neither the
+    file nor a parameter; malformed JSON named no file."""
+    pfile = tmp_path / "p.json"
+    pfile.write_text(text, encoding="utf-8")
+    rc, err = _run_cli(["run", str(small_tif), "--params", str(pfile), "--dry-run",
+                        "--psf-fwhm-px", "2"], capsys)
+    assert rc == 2
+    assert f"--params {pfile}" in err, err
+    assert "mapping" not in err and "Traceback" not in err
+
+
+def test_params_record_from_dict_refuses_non_mappings():
+    from napari_sparsedecon.core.params import SparseParams
+
+    for bad in (None, [1, 2], "x", 3):
+        with pytest.raises(TypeError, match="name: value"):
+            SparseParams.from_dict(bad)
