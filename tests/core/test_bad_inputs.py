@@ -110,3 +110,16 @@ def test_gaussian_psf_bad_shape_and_ndim_name_them(kw, word):
     iterable", "can't multiply sequence by non-int of type 'str'")."""
     with pytest.raises((TypeError, ValueError), match=word):
         gaussian_psf(fwhm_px=2.0, **kw)
+
+
+@pytest.mark.parametrize("fn", ["richardson_lucy", "sparse_hessian"])
+@pytest.mark.parametrize("n", [10**9, 10_001])
+def test_core_functions_refuse_unbounded_iterations(fn, n):
+    """Issue 16 item 9: richardson_lucy(iterations=10**9) started a run that could not end
+    (the registered methods already stopped at 10 000)."""
+    import napari_sparsedecon as nsd
+
+    img = np.random.default_rng(0).poisson(20, (16, 16)).astype(np.float32)
+    args = (img, gaussian_psf((5, 5), 2.0)) if fn == "richardson_lucy" else (img,)
+    with pytest.raises(ValueError, match="iterations must be <= 10000"):
+        getattr(nsd, fn)(*args, iterations=n)

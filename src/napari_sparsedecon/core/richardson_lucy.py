@@ -27,6 +27,10 @@ from .validation import FLOAT, as_float_image, check_psf, choice, count
 ACCELERATIONS = (None, "biggs")
 
 
+#: Most iterations accepted (as the registered methods' schemas).
+MAX_ITERATIONS = 10_000
+
+
 def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
                          acceleration: str | None = None, clip_negative: bool = False,
                          backend="numpy", device=None, return_estimate: bool = False,
@@ -62,7 +66,7 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
     """
     y = as_float_image(image, name="image", clip_negative=clip_negative)
     p = check_psf(psf, y.shape)
-    iterations = count(iterations, "iterations")
+    iterations = count(iterations, "iterations", maximum=MAX_ITERATIONS)
     acceleration = choice(acceleration, "acceleration", ACCELERATIONS)
     bg = np.asarray(background, dtype=FLOAT)
     if bg.ndim and bg.shape != y.shape:

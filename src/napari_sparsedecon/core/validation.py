@@ -130,8 +130,8 @@ def positive(value, name: str, *, allow_zero: bool = False) -> float:
     return v
 
 
-def count(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as int if it is an integer >= ``minimum``."""
+def count(value, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum`` (and <= ``maximum``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
             value = int(value)
@@ -140,6 +140,8 @@ def count(value, name: str, *, minimum: int = 1) -> int:
     v = int(value)
     if v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
     return v
 
 
