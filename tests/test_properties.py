@@ -392,3 +392,32 @@ def test_params_record_from_dict_refuses_non_mappings():
     for bad in (None, [1, 2], "x", 3):
         with pytest.raises(TypeError, match="name: value"):
             SparseParams.from_dict(bad)
+
+
+# -- unbounded work (issue 16 item 9): every entry point refuses above 10 000 ---------
+@pytest.mark.parametrize("argv", [
+    ["run", "--iterations", "1000000000", "--dry-run"],
+    ["run", "--deconv-iterations", "1000000000", "--dry-run"],
+    ["rl", "--iterations", "1000000000"], ["rl_tv", "--iterations", "10001"],
+    ["sparse_psf", "--iterations", "1000000000"],
+])
+def test_cli_refuses_unbounded_iterations(small_tif, capsys, tmp_path, argv):
+    rc, err = _run_cli([argv[0], str(small_tif), "--psf-fwhm-px", "2", *argv[1:], "-o",
+                        str(tmp_path / "o.tif")], capsys)
+    assert rc == 2 and "must be <= 10000" in err, err
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_params_file_refuses_unbounded_iterations(small_tif, capsys, tmp_path):
+    """The file format the widget saves and `run --params` reads."""
+    pfile = tmp_path / "p.json"
+    pfile.write_text('{"iterations": 1000000000}')
+    rc, err = _run_cli(["run", str(small_tif), "--params", str(pfile), "--dry-run"], capsys)
+    assert rc == 2 and "iterations must be <= 10000" in err and str(pfile) in err, err
+
+
+@pytest.mark.parametrize("method", nsd.methods())
+def test_api_refuses_unbounded_iterations(method):
+    img = np.ones((16, 16), np.float32)
+    with pytest.raises(ValueError, match="iterations must be <= 10000"):
+        nsd.deconvolve(img, method, psf_fwhm_px=2.0, iterations=10**9)

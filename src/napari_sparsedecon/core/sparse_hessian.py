@@ -29,7 +29,6 @@ from ..backends import get_backend
 from .progress import Progress, Stage
 from .validation import FLOAT, as_float_image, count, positive
 
-
 #: Most iterations accepted (as the registered methods' schemas).
 MAX_ITERATIONS = 10_000
 
