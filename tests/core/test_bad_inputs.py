@@ -123,3 +123,22 @@ def test_core_functions_refuse_unbounded_iterations(fn, n):
     args = (img, gaussian_psf((5, 5), 2.0)) if fn == "richardson_lucy" else (img,)
     with pytest.raises(ValueError, match="iterations must be <= 10000"):
         getattr(nsd, fn)(*args, iterations=n)
+
+
+def test_values_beyond_float32_are_refused_cleanly():
+    """Found by the property tests: float64 data above the float32 range warned
+    ("overflow encountered in cast") before the NaN/Inf refusal."""
+    from napari_sparsedecon.core.richardson_lucy import richardson_lucy
+
+    img = np.full((8, 8), 1e39)
+    with pytest.raises(ValueError, match="image"):
+        richardson_lucy(img, gaussian_psf((3, 3), 1.0), iterations=1)
+
+
+@pytest.mark.parametrize("bg", ["", "abc", [1, 2], None])
+def test_richardson_lucy_bad_background_names_it(bg):
+    from napari_sparsedecon.core.richardson_lucy import richardson_lucy
+
+    img = np.ones((8, 8))
+    with pytest.raises((TypeError, ValueError), match="background"):
+        richardson_lucy(img, gaussian_psf((3, 3), 1.0), iterations=1, background=bg)

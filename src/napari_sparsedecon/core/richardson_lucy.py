@@ -68,7 +68,12 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
     p = check_psf(psf, y.shape)
     iterations = count(iterations, "iterations", maximum=MAX_ITERATIONS)
     acceleration = choice(acceleration, "acceleration", ACCELERATIONS)
-    bg = np.asarray(background, dtype=FLOAT)
+    try:
+        with np.errstate(over="ignore"):
+            bg = np.asarray(background, dtype=FLOAT)
+    except (TypeError, ValueError):
+        raise TypeError(f"background must be a number or an array of the image's shape, "
+                        f"got {background!r:.60}") from None
     if bg.ndim and bg.shape != y.shape:
         raise ValueError(f"background shape {bg.shape} must match the image {y.shape}")
     if not np.isfinite(bg).all() or (bg < 0).any():

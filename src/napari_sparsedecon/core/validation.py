@@ -57,7 +57,8 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False) -
             f"{name} is {a.shape[-2]}x{a.shape[-1]} pixels in (Y, X); "
             f"at least {MIN_YX}x{MIN_YX} is needed"
         )
-    out = a.astype(FLOAT, copy=True)
+    with np.errstate(over="ignore"):  # values beyond float32 become Inf: refused below
+        out = a.astype(FLOAT, copy=True)
     bad = ~np.isfinite(out)
     if bad.any():
         raise ValueError(
