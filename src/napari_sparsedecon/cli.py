@@ -361,7 +361,11 @@ def _params_from_args(args):
 
     base = _preset_base(args) or SparseParams()
     if args.params:
-        base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
+        try:
+            base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
+        except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeError too
+            cls = TypeError if isinstance(err, TypeError) else ValueError
+            raise cls(f"--params {args.params}: {err}") from None
     changes = cli_values(args, SCHEMA)
     if args.psf_fwhm_px:
         f = args.psf_fwhm_px

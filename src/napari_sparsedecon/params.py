@@ -237,6 +237,11 @@ class ParamsRecord:
 
     @classmethod
     def from_dict(cls, d: dict):
+        from collections.abc import Mapping
+
+        if not isinstance(d, Mapping):
+            raise TypeError(f"parameters must be a dict (a JSON object) of name: value, got "
+                            f"{type(d).__name__} {d!r:.60}")
         validate(cls.SCHEMA, d)  # unknown names and bad values raise here
         return cls(**d)
 

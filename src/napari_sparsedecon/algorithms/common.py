@@ -3,12 +3,18 @@ the camera schema and the conversion of data to photo-electrons and back."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 
 from ..core.validation import FLOAT, as_float_image, check_psf
 from ..params import Param
 
 MAX_ITERATIONS = 10_000
+#: Largest photo-electron count per pixel the float32 photon methods accept (squared
+#: residuals must stay finite; no camera pixel holds more than ~1e6 electrons).
+MAX_PHOTONS = 1e12
 
 CAMERA = (
     Param("offset", "float", 0.0,
@@ -30,11 +36,36 @@ def photon_data(image, psf, params: dict, *, clip_negative: bool = False):
 
     y = as_float_image(image, name="image", clip_negative=clip_negative)
     p = check_psf(psf, y.shape)
-    cam = camera_model(y, offset=params["offset"], gain=params["gain"],
+    # Huge values (float data in arbitrary units) overflow float32 squares in the noise
+    # fit and the likelihoods: fit and convert at a power-of-two scale (exact), then put
+    # the scale into the camera model so the result comes back in the input's units.
+    s = _data_scale(y)
+    if s != 1.0:
+        y *= FLOAT(1.0 / s)
+    gain = params["gain"]
+    cam = camera_model(y, offset=params["offset"] / s, gain=None if gain is None else gain / s,
                        read_noise=params["read_noise"])
     ye = to_photons(y, cam)
+    if s != 1.0:
+        cam = dataclasses.replace(cam, offset=cam.offset * s, gain=cam.gain * s)
+    peak = float(np.max(np.abs(ye)))
+    if not peak <= MAX_PHOTONS:
+        how = "estimated" if "gain" in cam.estimated else "given"
+        raise ValueError(
+            f"image: the camera model gives {peak:.3g} photo-electrons per pixel (gain "
+            f"{cam.gain:.3g} ADU/e-, {how}); the photon methods work up to {MAX_PHOTONS:g}. "
+            f"Pass gain=<ADU per photo-electron> for this data, or rescale the image")
     bg = params["background"] / cam.gain + cam.read_noise ** 2
     return ye, p, cam, FLOAT(bg)
+
+
+#: Data whose largest magnitude is above this are fitted at a power-of-two scale.
+_SCALE_ABOVE = 2.0**40
+
+
+def _data_scale(y: np.ndarray) -> float:
+    a = float(np.max(np.abs(y)))
+    return 1.0 if a <= _SCALE_ABOVE else 2.0 ** (math.frexp(a)[1] - 20)
 
 
 def from_photons(x: np.ndarray, cam) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from scipy import fft as sfft
@@ -41,6 +42,11 @@ def gaussian_psf(shape=None, fwhm_px=2.0, *, ndim: int | None = None) -> np.ndar
     >>> psf.shape, round(float(psf.sum()), 6)
     ((15, 15), 1.0)
     """
+    if ndim is not None and (isinstance(ndim, bool) or ndim not in (2, 3)):
+        raise (ValueError if isinstance(ndim, int) else TypeError)(
+            f"ndim must be 2 or 3 (or None), got {ndim!r}")
+    if shape is not None:
+        shape = _shape_tuple(shape)
     if shape is None:
         n = ndim if ndim is not None else (1 if np.ndim(fwhm_px) == 0 else len(fwhm_px))
         n = 2 if n == 1 and ndim is None else n
@@ -63,6 +69,18 @@ def gaussian_psf(shape=None, fwhm_px=2.0, *, ndim: int | None = None) -> np.ndar
         psf = np.multiply.outer(psf, p)
     psf /= psf.sum()
     return psf.astype(FLOAT)
+
+
+def _shape_tuple(shape) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints, or a TypeError naming it."""
+    try:
+        vals = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of 2 or 3 odd integers, got {shape!r}") \
+            from None
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in vals):
+        raise TypeError(f"shape must be a tuple of 2 or 3 odd integers, got {shape!r}")
+    return tuple(int(v) for v in vals)
 
 
 #: Peak bytes per PSF voxel while building a Gaussian PSF (float64 outer

@@ -27,6 +27,10 @@ from .validation import FLOAT, as_float_image, check_psf, choice, count
 ACCELERATIONS = (None, "biggs")
 
 
+#: Most iterations accepted (as the registered methods' schemas).
+MAX_ITERATIONS = 10_000
+
+
 def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
                          acceleration: str | None = None, clip_negative: bool = False,
                          backend="numpy", device=None, return_estimate: bool = False,
@@ -62,9 +66,14 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
     """
     y = as_float_image(image, name="image", clip_negative=clip_negative)
     p = check_psf(psf, y.shape)
-    iterations = count(iterations, "iterations")
+    iterations = count(iterations, "iterations", maximum=MAX_ITERATIONS)
     acceleration = choice(acceleration, "acceleration", ACCELERATIONS)
-    bg = np.asarray(background, dtype=FLOAT)
+    try:
+        with np.errstate(over="ignore"):
+            bg = np.asarray(background, dtype=FLOAT)
+    except (TypeError, ValueError):
+        raise TypeError(f"background must be a number or an array of the image's shape, "
+                        f"got {background!r:.60}") from None
     if bg.ndim and bg.shape != y.shape:
         raise ValueError(f"background shape {bg.shape} must match the image {y.shape}")
     if not np.isfinite(bg).all() or (bg < 0).any():

@@ -29,6 +29,9 @@ from ..backends import get_backend
 from .progress import Progress, Stage
 from .validation import FLOAT, as_float_image, count, positive
 
+#: Most iterations accepted (as the registered methods' schemas).
+MAX_ITERATIONS = 10_000
+
 
 def _prepare(image, axis):
     img = np.asarray(image)
@@ -74,7 +77,7 @@ def iter_sparse_hessian(f, *, fidelity: float = 150.0, sparsity: float = 10.0,
     fidelity = positive(fidelity, "fidelity")
     sparsity = positive(sparsity, "sparsity", allow_zero=True)
     continuity = positive(continuity, "continuity", allow_zero=True)
-    iterations = count(iterations, "iterations")
+    iterations = count(iterations, "iterations", maximum=MAX_ITERATIONS)
     moved = img.ndim == 3 and axis not in (0, -3)
     img = _prepare(img, axis)
     be = get_backend(backend, device)

@@ -57,7 +57,8 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False) -
             f"{name} is {a.shape[-2]}x{a.shape[-1]} pixels in (Y, X); "
             f"at least {MIN_YX}x{MIN_YX} is needed"
         )
-    out = a.astype(FLOAT, copy=True)
+    with np.errstate(over="ignore"):  # values beyond float32 become Inf: refused below
+        out = a.astype(FLOAT, copy=True)
     bad = ~np.isfinite(out)
     if bad.any():
         raise ValueError(
@@ -130,8 +131,8 @@ def positive(value, name: str, *, allow_zero: bool = False) -> float:
     return v
 
 
-def count(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as int if it is an integer >= ``minimum``."""
+def count(value, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum`` (and <= ``maximum``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
             value = int(value)
@@ -140,6 +141,8 @@ def count(value, name: str, *, minimum: int = 1) -> int:
     v = int(value)
     if v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
     return v
 
 
