@@ -17,7 +17,7 @@ def method_info(name: str):
     return get_method(name)
 
 
-def _psf_for(method, image_ndim, psf, psf_fwhm_px):
+def _psf_for(method, image_ndim, psf, psf_fwhm_px, image_shape=None):
     from .core.psf import gaussian_psf
     from .core.validation import per_axis
 
@@ -29,7 +29,17 @@ def _psf_for(method, image_ndim, psf, psf_fwhm_px):
         raise ValueError(f"method {method.name!r} needs a PSF: pass psf=<array summing to 1> "
                          f"or psf_fwhm_px=<FWHM in pixels>")
     n = 3 if (np.ndim(psf_fwhm_px) and len(psf_fwhm_px) == 3 and image_ndim == 3) else 2
-    return gaussian_psf(None, per_axis(psf_fwhm_px, n, "psf_fwhm_px"))
+    try:
+        fwhm = per_axis(psf_fwhm_px, n, "psf_fwhm_px")
+    except OverflowError:
+        raise ValueError(f"psf_fwhm_px must be a finite FWHM in pixels, got "
+                         f"{psf_fwhm_px!r}") from None
+    if image_shape is not None:
+        big = max(int(v) for v in image_shape[-n:])
+        if max(fwhm) > big:
+            raise ValueError(f"psf_fwhm_px {psf_fwhm_px!r} is wider than the image "
+                             f"({big} px): give the FWHM in pixels (not nm)")
+    return gaussian_psf(None, fwhm)
 
 
 def _apply_preset(m, preset, pixel_size_nm, psf, psf_fwhm_px, params):
@@ -77,7 +87,7 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
         p = psf
     else:
         checked = m.validate(params)
-        p = _psf_for(m, np.ndim(image), psf, psf_fwhm_px)
+        p = _psf_for(m, np.ndim(image), psf, psf_fwhm_px, np.shape(image))
     if backend == "auto" and m.backends == ("numpy",):
         backend = "numpy"
     elif backend == "auto":

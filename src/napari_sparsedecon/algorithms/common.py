@@ -19,14 +19,14 @@ MAX_PHOTONS = 1e12
 CAMERA = (
     Param("offset", "float", 0.0,
           "camera offset still in the data (0 for offset-subtracted data)", unit="ADU",
-          advanced=True),
+          low=-1e12, high=1e12, advanced=True),
     Param("gain", "float", None, "camera gain; None estimates it (Poisson-Gaussian fit)",
-          unit="ADU/e-", low=0, low_open=True, optional=True, advanced=True),
+          unit="ADU/e-", low=1e-6, high=1e6, optional=True, advanced=True),
     Param("read_noise", "float", None, "camera read noise (rms); None estimates it",
-          unit="e-", low=0, optional=True, advanced=True),
+          unit="e-", low=0, high=1e6, optional=True, advanced=True),
     Param("background", "float", 0.0,
           "known constant background in input units after the offset (0: the estimate "
-          "keeps any background)", unit="ADU", low=0, advanced=True),
+          "keeps any background)", unit="ADU", low=0, high=1e12, advanced=True),
 )
 
 

@@ -25,7 +25,7 @@ from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
 ITERATIONS = Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
                    low=1, high=MAX_ITERATIONS)
 ASPECT = Param("aspect", "float", 1.0, "z step / pixel size of 3-D data (z terms scale by it)",
-               low=0, low_open=True, high=1e3, acts_on="t/z", advanced=True)
+               low=0.01, high=1e3, acts_on="t/z", advanced=True)
 
 
 def _strength(prior: str, default: float) -> Param:
@@ -39,6 +39,7 @@ CAMERA_BG = tuple(p for p in CAMERA if p.name != "background") + (
     Param("background", "float", None,
           "known constant background in input units after the offset; None estimates a "
           "smooth background map (the result is the object without it)", unit="ADU", low=0,
+          high=1e12,
           optional=True, advanced=True),
 )
 RESOLUTION = Param(

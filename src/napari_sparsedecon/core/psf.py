@@ -16,6 +16,10 @@ from .validation import FLOAT, per_axis
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
+#: Narrower Gaussians are a single pixel to float precision (and overflow the profile).
+MIN_FWHM_PX = 0.01
+
+
 def gaussian_psf(shape=None, fwhm_px=2.0, *, ndim: int | None = None) -> np.ndarray:
     """Centred, odd-sized Gaussian PSF summing to 1.
 
@@ -58,6 +62,9 @@ def gaussian_psf(shape=None, fwhm_px=2.0, *, ndim: int | None = None) -> np.ndar
     if any(s < 1 or s % 2 == 0 for s in shape):
         raise ValueError(f"shape {shape} must be odd on every axis so the centre is a pixel")
     fwhm = per_axis(fwhm_px, len(shape), "fwhm_px")
+    if min(fwhm) < MIN_FWHM_PX:
+        raise ValueError(f"fwhm_px {fwhm_px!r}: a PSF FWHM under {MIN_FWHM_PX} px is a single "
+                         f"pixel (no blur); give the FWHM in pixels, >= {MIN_FWHM_PX}")
     _check_psf_memory(shape, fwhm)
     profiles = []
     for n, f in zip(shape, fwhm, strict=True):
