@@ -560,6 +560,8 @@ class SparseDeconWidget(_DeconvBase):
         self.path_info = wrap_label(Label(label="last run", value=""))
         self._choice = None
         self._cleanup_worker = None
+        self._suggest_worker = None
+        self.suggestion = None
         self.files = FilesPanel(self)
 
     def budget_bytes(self) -> int | None:
@@ -846,33 +848,59 @@ class SparseDeconWidget(_DeconvBase):
 
     # -- suggestion ----------------------------------------------------------
     def suggest(self, *_):
-        """Fill fidelity, sparsity, iterations and background from the ROI's noise."""
-        from ..core.psf import measure_fwhm
-        from ..core.suggest import suggest_parameters
+        """Fill fidelity, sparsity, iterations and background from the ROI's noise.
+
+        The ROI is read and measured in a worker; the controls are filled when it
+        returns. Returns the worker (None on an error found before it starts)."""
+        from ._layers import call_in_worker
 
         try:
             layer = self._require_image()
             p, psf = self.params(layer)
-            frames, _, crop = self.roi_crop(layer)
+            if psf is None and p.psf_fwhm_px is None:
+                raise ValueError("give a PSF (FWHM or layer) first")
+            frames, box = self.roi(layer)
+        except EXPECTED as err:
+            self._suggest_failed(err)
+            return None
+        data = layer.data
+
+        def compute():
+            from ..core.psf import measure_fwhm
+            from ..core.suggest import suggest_parameters
+
+            crop = crop_of(data, frames, box)
             if frames is not None:
                 crop = crop[frames[0] - frames[1]]
             fw = p.psf_fwhm_px if psf is None else max(measure_fwhm(psf)[-2:])
-            if fw is None:
-                raise ValueError("give a PSF (FWHM or layer) first")
-            s = suggest_parameters(crop, psf_fwhm_px=fw, base=p)
-        except (ValueError, TypeError) as err:
-            show_error(f"suggest: {err}")
-            self.suggest_info.value = f"error: {err}"
-            return None
+            return suggest_parameters(crop, psf_fwhm_px=fw, base=p)
+
+        self.suggest_info.value = "estimating on the ROI..."
+        self.suggest_button.enabled = False
+
+        def finished():
+            self._suggest_worker = None
+            self.suggest_button.enabled = True
+
+        self._suggest_worker = call_in_worker(compute, returned=self._apply_suggestion,
+                                              errored=self._suggest_failed,
+                                              finished=finished)
+        return self._suggest_worker
+
+    def _suggest_failed(self, err):
+        show_error(f"suggest: {err}")
+        self.suggest_info.value = f"error: {err}"
+
+    def _apply_suggestion(self, s):
         q = s.params
         self.fidelity.value, self.sparsity.value = q.fidelity, q.sparsity
         self.iterations.value, self.deconv_iterations.value = q.iterations, q.deconv_iterations
         self.background.value = q.background
+        self.suggestion = s
         self.suggest_info.value = (f"SNR {s.snr:.0f}: fidelity {q.fidelity:g}, "
                                    f"sparsity {q.sparsity:g}")
         self.suggest_info.tooltip = s.message()
         show_info(f"suggest: {s.message()}")
-        return s
 
     # -- preview -----------------------------------------------------------
     def _schedule_preview(self, *_):
