@@ -117,6 +117,7 @@ def main(argv=None):
     pw.beads.value = beads
     measure("bead measurement 256x256", pw.measure, lambda: pw._worker is None,
             hooks=[(pw, "_show_report")])
+    measure("suggest from ROI 256x256", w.suggest, lambda: w._suggest_worker is None)
     if not args.no_big:
         big = make_phantom((2048, 2048), photons=400, seed=2).noisy.astype(np.float32)
         bl = viewer.add_image(big, name="big", scale=(0.032, 0.032), units=("um", "um"))
@@ -127,6 +128,10 @@ def main(argv=None):
                 hooks=run_hooks)
         measure("save result 2048x2048 (TIFF)", lambda: w.save_result(out, overwrite=True),
                 lambda: w._save_worker is None)
+        w.memory_budget.value = 256  # over budget: tiled into a temporary OME-Zarr store
+        measure("tiled run 2048x2048 (256 MiB budget)", w.run, lambda: w._worker is None,
+                hooks=[(w, "_on_stored")])
+        w.memory_budget.value = 0
     if os.path.exists(out):
         os.remove(out)
     worst = max(r[1] for r in ROWS)

@@ -78,6 +78,7 @@ def sweep_screenshot():
                       shape_type="rectangle", name="ROI", edge_color="yellow",
                       face_color="transparent", edge_width=0.02, units=("um", "um"))
     w.suggest()
+    wait_for(lambda: w._suggest_worker is None)
     for title, sec in w.sections.items():
         sec.set_expanded(title in ("Run", "Parameter sweep on the ROI"))
     w.sweep.values1.value = "50:800:3 log"

@@ -65,7 +65,8 @@ def test_sections_collapse(make_napari_viewer):
     sec.header.changed.emit(True)  # a click on the header
     assert sec.expanded and not sec.body.native.isHidden()
     assert set(w.sections) == {"Image and PSF", "Parameters", "Preview", "Trust checks",
-                               "Run", "Parameter sweep on the ROI"}
+                               "Run", "Memory and result store", "Process files",
+                               "Parameter sweep on the ROI"}
 
 
 @pytest.mark.slow

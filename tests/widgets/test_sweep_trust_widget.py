@@ -75,10 +75,26 @@ def test_sweep_bad_values_error(phantom_widget, monkeypatch):
     assert "cannot read fidelity" in seen[0] and MONTAGE_NAME not in viewer.layers
 
 
-def test_suggest_fills_widget_and_says_why(phantom_widget):
+def test_suggest_fills_widget_and_says_why(phantom_widget, qtbot, monkeypatch):
+    import threading
+
+    from napari_sparsedecon._widgets import deconv
+
     _, w, _, _ = phantom_widget
     w.fidelity.value, w.sparsity.value = 5.0, 0.0
-    s = w.suggest()
+    readers, main = [], threading.current_thread()
+    crop_of = deconv.crop_of
+
+    def spy(*args):  # records the thread that reads the ROI
+        readers.append(threading.current_thread())
+        return crop_of(*args)
+
+    monkeypatch.setattr(deconv, "crop_of", spy)
+    worker = w.suggest()
+    assert worker is not None
+    qtbot.waitUntil(lambda: w._suggest_worker is None, timeout=30000)
+    s = w.suggestion
+    assert readers and all(t is not main for t in readers)
     assert s is not None and w.fidelity.value == s.params.fidelity != 5.0
     assert w.sparsity.value == s.params.sparsity
     assert "SNR" in w.suggest_info.value and "noise sigma" in w.suggest_info.tooltip

@@ -16,6 +16,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
     FloatSpinBox,
     Label,
     ProgressBar,
@@ -85,6 +86,14 @@ class _Done:
             self.residual_lim = float(np.percentile(np.abs(rep.residual), 99.9)) or 1.0
         if rep is not None and rep.hallucination is not None and rep.hallucination.any():
             self.hallucination = rep.hallucination.astype(np.uint8)
+
+
+class _Stored:
+    """A tiled run's result: the lazy array read from its store, its contrast limits (read
+    in the worker) and the store's path."""
+
+    def __init__(self, data, limits, path):
+        self.data, self.limits, self.path = data, limits, path
 
 
 def _finish(gen):
@@ -464,6 +473,7 @@ class SparseDeconWidget(_DeconvBase):
                                 tooltip="re-runs on the last rectangle of a Shapes layer (or "
                                         "256x256 around the view centre) after each change")
         self.dims_note = wrap_label(Label(value=""))
+        self._make_large_controls()
         self._make_preset_controls()
         self._finish_layout([
             make_section("Image and PSF", [self.preset, self.preset_info, self.image,
@@ -479,6 +489,9 @@ class SparseDeconWidget(_DeconvBase):
             make_section("Preview", [self.preview], labels=False),
             make_section("Trust checks", [self.trust_box], labels=False, expanded=False),
             make_section("Run", [self._run_section()], labels=False),
+            make_section("Memory and result store", [self.memory_budget, self.store_path,
+                                                     self.path_info], expanded=False),
+            make_section("Process files", [self.files], labels=False, expanded=False),
             make_section("Parameter sweep on the ROI", [self.sweep], labels=False,
                          expanded=False),
         ])
@@ -515,6 +528,10 @@ class SparseDeconWidget(_DeconvBase):
     def params(self, layer) -> tuple[SparseParams, object]:
         psf, fwhm_px, desc = self.psf_arguments(layer)
         self.psf_info.value = desc
+        return self.control_params(fwhm_px, layer.ndim), psf
+
+    def control_params(self, fwhm_px=None, ndim=2) -> SparseParams:
+        """The parameter controls as SparseParams (the PSF FWHM in pixels given apart)."""
         up = self.upsample.value
         p = SparseParams(fidelity=self.fidelity.value, sparsity=self.sparsity.value,
                          continuity=self.continuity.value, iterations=self.iterations.value,
@@ -524,8 +541,167 @@ class SparseDeconWidget(_DeconvBase):
                          deconv_method=self.deconv_method.value,
                          deconv_iterations=self.deconv_iterations.value,
                          psf_fwhm_px=fwhm_px, quantitative=self.quantitative.value,
-                         axis=int(self.axis.value) if layer.ndim == 3 else 0)
-        return p, psf
+                         axis=int(self.axis.value) if ndim == 3 else 0)
+        return p
+
+    # -- larger-than-memory runs (napari_sparsedecon.large) --------------------
+    def _make_large_controls(self):
+        from .files import FilesPanel
+
+        self.memory_budget = SpinBox(
+            label="memory budget (MiB)", value=0, min=0, max=10**8,
+            tooltip="0: half the memory available now (as the CLI). A whole-layer run whose "
+                    "estimated peak is over the budget runs tile by tile into an OME-Zarr "
+                    "store and is shown lazily from it")
+        self.store_path = FileEdit(label="result store", mode="w", filter="*.zarr", value="",
+                                   tooltip="where a tiled run writes its OME-Zarr result "
+                                           "(never replaced); empty: a new temporary folder, "
+                                           "named in the status")
+        self.path_info = wrap_label(Label(label="last run", value=""))
+        self._choice = None
+        self._cleanup_worker = None
+        self._suggest_worker = None
+        self.suggestion = None
+        self.files = FilesPanel(self)
+
+    def budget_bytes(self) -> int | None:
+        """The memory budget in bytes, or None for the default (half the available)."""
+        return int(self.memory_budget.value) * 2**20 or None
+
+    def store_value(self) -> str:
+        """The result store's path as typed ('' when none)."""
+        return str(self.store_path.line_edit.value).strip()
+
+    def run(self, *_):
+        """Run on the whole layer: in memory when the planner's estimated peak fits the
+        memory budget, else tile by tile into an OME-Zarr store (see :meth:`run_tiled`);
+        the status and the result's metadata say which path ran."""
+        from ..large import IN_MEMORY, choose_path
+
+        try:
+            layer = self._require_image()
+            p, _ = self.params(layer)
+            choice = choose_path(layer.data.shape, p, self.budget_bytes())
+        except EXPECTED as err:
+            show_error(f"{self.method_name}: {err}")
+            self.status.value = f"error: {err}"
+            return None
+        self._choice = choice
+        self.path_info.value = choice.describe()
+        if choice.path == IN_MEMORY:
+            return super().run()
+        return self.run_tiled(layer, choice)
+
+    def run_tiled(self, layer, choice):
+        """Process the whole layer tile by tile (the CLI's planner and memory budget) into
+        a new OME-Zarr store, in a worker, and show the result lazily from the store.
+        Cancelling or an error leaves no store (a temporary folder is removed too)."""
+        from ..io.axes import from_layer
+        from ..io.outputs import check_not_protected
+        from ..large import (
+            contrast_limits,
+            iter_tiled_to_store,
+            open_result,
+            output_axes,
+            remove_temp,
+            temp_store,
+        )
+
+        try:
+            p, psf = self.params(layer)
+            if layer.ndim not in (2, 3):
+                raise ValueError(f"tiled runs take 2-D or 3-D layers; '{layer.name}' is "
+                                 f"{layer.ndim}-D")
+            be = self.resolved_backend()
+            ia = output_axes(from_layer(layer), p)
+            perm, _ = ia.ordered()
+            meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": be.name,
+                    "device": be.device_name, "psf": self.psf_info.value,
+                    "path": choice.describe(), "memory_budget_bytes": choice.budget}
+            if self.preset.value != NO_PRESET:
+                meta["preset"] = self.preset.value
+            dst, folder = self.store_value(), None
+            if dst:
+                if not dst.rstrip("/").lower().endswith(".zarr"):
+                    raise ValueError(f"result store {dst!r}: name it .zarr (OME-Zarr)")
+                import os
+
+                if os.path.lexists(dst):
+                    raise FileExistsError(f"{dst} exists; choose a new name for the result "
+                                          f"store (it is never replaced)")
+                src = getattr(getattr(layer, "source", None), "path", None)
+                if src:
+                    check_not_protected(dst, [(src, "the layer's file")])
+            else:
+                dst, folder = temp_store(f"{layer.name}_sparse")
+        except EXPECTED as err:
+            show_error(f"{self.method_name}: {err}")
+            self.status.value = f"error: {err}"
+            return None
+        self.cancel()
+        t0 = time.perf_counter()
+        where = f"temporary folder {folder}" if folder else dst
+        self.status.value = f"running tiled into {where}"
+        self.progress.value = 0
+        data = layer.data
+        state = {}
+
+        def job():
+            gen = iter_tiled_to_store(data, p, dst, ia, meta, psf=psf,
+                                      memory_budget=choice.budget, backend=be)
+            state["gen"] = gen
+            out = yield from gen
+            lazy, _ = open_result(out, perm)
+            return _Stored(lazy, contrast_limits(lazy), out)
+
+        def cleanup():  # in a worker: removing a partial store may take a while
+            from ._layers import call_in_worker
+
+            gen = state.pop("gen", None)
+
+            def clean():
+                if gen is not None:
+                    gen.close()  # the writer removes its .part folder
+                remove_temp(folder)
+
+            self._cleanup_worker = call_in_worker(
+                clean, returned=lambda _: None, errored=lambda _: None,
+                finished=lambda: setattr(self, "_cleanup_worker", None))
+
+        def failed(err):
+            cleanup()
+            if isinstance(err, MemoryError):  # the planner's advice, in the dock's words
+                err = MemoryError(str(err).replace("--memory-budget",
+                                                   "'memory budget (MiB)' (Memory section)"))
+            self._on_error(err)
+
+        def aborted():
+            cleanup()
+            self.status.value = "cancelled: no store left behind"
+            show_info(f"{self.method_name}: cancelled, no layer added and no store kept")
+
+        meta_layer = dict(meta, store=dst)
+        return start_worker(self, job, plan={"tiles": 1}, yielded=self._on_progress,
+                            returned=lambda out: self._on_stored(out, layer, meta_layer, p,
+                                                                 t0, folder),
+                            errored=failed, aborted=aborted, finished=self._on_finished)
+
+    def _on_stored(self, st, layer, meta, p, t0, folder):
+        seconds = time.perf_counter() - t0
+        scale, translate = result_geometry(layer.scale, layer.translate, p.upsample)
+        meta = dict(meta, seconds=round(seconds, 3), version=__version__, source=layer.name)
+        name = f"{layer.name} {self.method_name}"
+        self._viewer.add_image(st.data, name=name, scale=scale, translate=translate,
+                               metadata={"napari_sparsedecon": meta},
+                               colormap=layer.colormap.name, contrast_limits=st.limits,
+                               multiscale=False, **units_kw(layer))
+        self._result_name = name
+        self.save_button.enabled = True
+        self.progress.value = 1000
+        where = f"temporary store {st.path} (save it elsewhere to keep it)" if folder \
+            else f"store {st.path}"
+        self.status.value = (f"done in {seconds:.2f} s, tiled (larger than the memory "
+                             f"budget); shown lazily from the {where}")
 
     # -- presets (napari_sparsedecon.presets) --------------------------------
     def _make_preset_controls(self):
@@ -649,6 +825,8 @@ class SparseDeconWidget(_DeconvBase):
                 "device": be.device_name, "psf": self.psf_info.value}
         if self.preset.value != NO_PRESET:
             meta["preset"] = self.preset.value
+        if self._choice is not None and with_checks:
+            meta["path"] = self._choice.describe()
         deconv = p.deconv_iterations if p.deconvolves else 0
         plan = {"prepare": max(1, (p.iterations + deconv) // 50), "sparse": p.iterations,
                 "deconv": deconv}
@@ -670,33 +848,59 @@ class SparseDeconWidget(_DeconvBase):
 
     # -- suggestion ----------------------------------------------------------
     def suggest(self, *_):
-        """Fill fidelity, sparsity, iterations and background from the ROI's noise."""
-        from ..core.psf import measure_fwhm
-        from ..core.suggest import suggest_parameters
+        """Fill fidelity, sparsity, iterations and background from the ROI's noise.
+
+        The ROI is read and measured in a worker; the controls are filled when it
+        returns. Returns the worker (None on an error found before it starts)."""
+        from ._layers import call_in_worker
 
         try:
             layer = self._require_image()
             p, psf = self.params(layer)
-            frames, _, crop = self.roi_crop(layer)
+            if psf is None and p.psf_fwhm_px is None:
+                raise ValueError("give a PSF (FWHM or layer) first")
+            frames, box = self.roi(layer)
+        except EXPECTED as err:
+            self._suggest_failed(err)
+            return None
+        data = layer.data
+
+        def compute():
+            from ..core.psf import measure_fwhm
+            from ..core.suggest import suggest_parameters
+
+            crop = crop_of(data, frames, box)
             if frames is not None:
                 crop = crop[frames[0] - frames[1]]
             fw = p.psf_fwhm_px if psf is None else max(measure_fwhm(psf)[-2:])
-            if fw is None:
-                raise ValueError("give a PSF (FWHM or layer) first")
-            s = suggest_parameters(crop, psf_fwhm_px=fw, base=p)
-        except (ValueError, TypeError) as err:
-            show_error(f"suggest: {err}")
-            self.suggest_info.value = f"error: {err}"
-            return None
+            return suggest_parameters(crop, psf_fwhm_px=fw, base=p)
+
+        self.suggest_info.value = "estimating on the ROI..."
+        self.suggest_button.enabled = False
+
+        def finished():
+            self._suggest_worker = None
+            self.suggest_button.enabled = True
+
+        self._suggest_worker = call_in_worker(compute, returned=self._apply_suggestion,
+                                              errored=self._suggest_failed,
+                                              finished=finished)
+        return self._suggest_worker
+
+    def _suggest_failed(self, err):
+        show_error(f"suggest: {err}")
+        self.suggest_info.value = f"error: {err}"
+
+    def _apply_suggestion(self, s):
         q = s.params
         self.fidelity.value, self.sparsity.value = q.fidelity, q.sparsity
         self.iterations.value, self.deconv_iterations.value = q.iterations, q.deconv_iterations
         self.background.value = q.background
+        self.suggestion = s
         self.suggest_info.value = (f"SNR {s.snr:.0f}: fidelity {q.fidelity:g}, "
                                    f"sparsity {q.sparsity:g}")
         self.suggest_info.tooltip = s.message()
         show_info(f"suggest: {s.message()}")
-        return s
 
     # -- preview -----------------------------------------------------------
     def _schedule_preview(self, *_):
