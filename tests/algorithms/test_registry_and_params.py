@@ -221,3 +221,26 @@ def test_host_chi2_matches_the_plans_own_tracking():
     # the plan sums over its own padded estimate, the host check over the mirrored
     # result: they differ only in the padding (measured 0.3%)
     assert _HostChi2(ye, ph.psf, np.float32(2.25))(x) == pytest.approx(plan.chi2, rel=1e-2)
+
+
+@pytest.mark.parametrize("method", ["sparse_psf", "rl", "sparse"])
+def test_time_lapse_of_volumes_runs_each_volume(method):
+    rng = np.random.default_rng(2)
+    vol = rng.poisson(25, (2, 5, 20, 20)).astype(np.float32)
+    psf = nsd.gaussian_psf(None, (3.0, 2.0))
+    kw = {"iterations": 3} if method != "sparse" else {"iterations": 3,
+                                                         "deconv_iterations": 2}
+    if method == "rl":
+        kw["stop"] = "none"  # a stopping rule may end a volume before its last fraction
+    fr = []
+    gen = nsd.iter_deconvolve(vol, method, psf=psf, info=(info := {}), **kw)
+    try:
+        while True:
+            fr.append(next(gen).fraction)
+    except StopIteration as stop:
+        out = stop.value
+    assert out.shape == vol.shape
+    assert fr == sorted(fr) and fr[-1] == pytest.approx(1.0) and fr[0] < 0.5
+    alone = nsd.deconvolve(vol[1], method, psf=psf, **kw)
+    np.testing.assert_allclose(out[1], alone, rtol=1e-5, atol=1e-6 * alone.max())
+    assert len(info["volumes"]) == 2 and "not coupled" in info["time_points"]
