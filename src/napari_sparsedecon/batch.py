@@ -490,13 +490,16 @@ def _block_task(store, spans, params, wpsf, scale, plan, backend):
 class _MappedTiff:
     """Slice access to a float32 TIFF's pixels, mapping the file per access."""
 
-    def __init__(self, path):
+    def __init__(self, path, shape=None):
         self.path = path
+        self._shape = None if shape is None else tuple(shape)
 
     def _map(self):
         import tifffile
 
-        return tifffile.memmap(self.path, mode="r+")
+        mm = tifffile.memmap(self.path, mode="r+")
+        # a reader may drop length-1 axes (OME); map in the stored shape
+        return mm if self._shape is None else mm.reshape(self._shape)
 
     def __setitem__(self, key, value):
         mm = self._map()
@@ -516,6 +519,24 @@ class _MappedTiff:
         shape = mm.shape
         del mm
         return shape
+
+
+def _ome_tiff_output(path, shape, image_axes, meta):
+    """A float32 OME-TIFF (tifffile's OME writer: T, C, Z, Y, X order, physical sizes with
+    units, the parameters in a MapAnnotation) at ``path``, mapped per access."""
+    import tifffile
+
+    from .io.tiff import ome_layout
+
+    perm, md = ome_layout(image_axes, meta)
+    stored = tuple(shape[i] for i in perm)
+    mm = tifffile.memmap(path, shape=stored, dtype="float32", ome=True,
+                         photometric="minisblack", metadata=md)
+    mm.flush()
+    del mm
+    out = _MappedTiff(path, shape=stored)
+    out.perm = perm
+    return out
 
 
 class _View:
@@ -575,8 +596,8 @@ class _Writer:
             image_axes = ImageAxes.default(len(shape))
         self.job = job
         dst = Path(job.dst)
-        if job.fmt not in ("tif", "zarr"):
-            raise ValueError(f"output format {job.fmt!r}: use 'tif' or 'zarr'")
+        if job.fmt not in ("tif", "zarr", "ome.tif"):
+            raise ValueError(f"output format {job.fmt!r}: use 'tif', 'ome.tif' or 'zarr'")
         if job.fmt == "zarr" and ngff not in NGFF_VERSIONS:
             raise ValueError(f"NGFF version {ngff!r}: use one of {', '.join(NGFF_VERSIONS)}")
         if image_axes.ndim != len(shape):
@@ -609,6 +630,9 @@ class _Writer:
             zshape = tuple(shape[i] for i in self.perm)
             self.array = create_ome_zarr(self.path, zshape, zaxes, metadata=meta, ngff=ngff,
                                          name=dst.stem)
+        elif job.fmt == "ome.tif":
+            self.array = _ome_tiff_output(self.path, shape, image_axes, meta)
+            self.perm = self.array.perm
         else:
             import tifffile
 

@@ -137,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "folder (a name without extension)")
     r.add_argument("--out-dir", help="output folder (default: beside each input, "
                                      "<name>_sparse.<format>)")
-    r.add_argument("--format", choices=["tif", "zarr"], default=None,
-                   help="output format: ImageJ TIFF or OME-Zarr (default: from -o, else tif)")
+    r.add_argument("--format", choices=["tif", "ome.tif", "zarr"], default=None,
+                   help="output format: ImageJ TIFF, OME-TIFF or OME-Zarr (default: from -o "
+                        "(x.ome.tif is OME-TIFF), else tif)")
     _add_ngff_flag(r)
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs "
                                                             "(default: skip them)")
@@ -360,7 +361,8 @@ def _plan_run(args, files):
             single = o.rstrip("/") or o
         elif suffix and not Path(o).is_dir():
             raise ValueError(f"-o {o}: {suffix!r} is not an output type; name the output "
-                             f".tif, .tiff (ImageJ TIFF) or .zarr (OME-Zarr), or give a "
+                             f".tif, .tiff (ImageJ TIFF), .ome.tif (OME-TIFF) or .zarr "
+                             f"(OME-Zarr), or give a "
                              f"folder with --out-dir")
         else:
             out_dir = o
@@ -496,7 +498,8 @@ def _method(args) -> int:
     from .api import iter_deconvolve
     from .core.psf import gaussian_psf
     from .core.sparse_hessian import run
-    from .io.tiff import write_tiff
+    from .io.outputs import output_format
+    from .io.tiff import write_ome_tiff, write_tiff
     from .ops.threads import current_threads
     from .params import cli_values
 
@@ -556,8 +559,9 @@ def _method(args) -> int:
             "seconds": round(dt, 3), "threads": current_threads(), "source": str(src),
             **psf_note, **aspect_note, "estimated": infos[0] if len(infos) == 1 else infos}
     try:
-        write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
-                   overwrite=args.overwrite)
+        write = write_ome_tiff if output_format(dest) == "ome.tif" else write_tiff
+        write(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
+              overwrite=args.overwrite)
     except FileExistsError as err:
         print(f"napari-sparsedecon: FAILED: {err}", file=sys.stderr)
         return 1
@@ -608,8 +612,9 @@ def _rl_output_ok(args, src, dest) -> bool:
     (skip) when it exists without --overwrite. Removes stale parts of it."""
     from .io.outputs import output_format
 
-    if output_format(dest) != "tif":
-        raise ValueError(f"-o {dest}: rl writes ImageJ TIFF; name the output .tif or .tiff")
+    if output_format(dest) not in ("tif", "ome.tif"):
+        raise ValueError(f"-o {dest}: {args.method} writes TIFF; name the output .tif, .tiff "
+                         f"(ImageJ) or .ome.tif (OME-TIFF)")
     _check_outputs([dest], _protected_paths([src], psf=args.psf))
     _clean_parts([dest])
     if os.path.lexists(dest) and not args.overwrite:
