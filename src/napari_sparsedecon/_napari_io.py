@@ -21,6 +21,10 @@ def get_tiff_reader(path):
 
         with tifffile.TiffFile(path) as tf:
             info = (tf.imagej_metadata or {}).get("Info", "")
+            if tf.is_ome and not info:  # our OME-TIFFs: parameters in a MapAnnotation
+                from .io.tiff import ome_own_metadata
+
+                info = "napari_sparsedecon" if ome_own_metadata(tf.ome_metadata) else ""
     except Exception:  # noqa: BLE001 - a reader must say "not mine", not crash
         return None
     return _read_tiff if "napari_sparsedecon" in str(info) else None

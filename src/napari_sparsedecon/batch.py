@@ -227,39 +227,24 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
     ia = info.get("image_axes") or ImageAxes.default(data.ndim)
     _check_shape(data, info)
     _check_dtype(data)
-    if psf_fwhm_nm is not None:
-        _, px_nm = ia.require_pixel_nm(job.src)
-        params = {**params, "psf_fwhm_px": float(psf_fwhm_nm) / px_nm}
-    p = SparseParams.from_dict(params)
-    psf, psf_record = None, None
-    if psf_path:
-        psf_arr, psf_info = read_image(psf_path)
-        psf = to_numpy(psf_arr)
-        psf_info.get("close", lambda: None)()
-        s_img, s_psf = ia.pixel_nm(), psf_info["image_axes"].pixel_nm()
-        if s_img and s_psf and not np.allclose(s_img, s_psf, rtol=0.02):
-            raise ValueError(f"pixel size mismatch: image {s_img[0]:.4g} x {s_img[1]:.4g} nm, "
-                             f"PSF {s_psf[0]:.4g} x {s_psf[1]:.4g} nm; make the PSF at the "
-                             f"image's pixel size")
-        psf_record = {"file": Path(psf_path).name, "sha256": _sha256(psf_path),
-                      "pixel_size_nm": list(s_psf) if s_psf else None}
-    elif psf_optics is not None and p.psf_fwhm_px is None and p.deconvolves:
-        psf, psf_record = _optics_psf(psf_optics, ia, job.src)
-    elif p.deconvolves:
-        psf_record = {"model": "gaussian", "fwhm_px": p.psf_fwhm_px}
-        if psf_fwhm_nm is not None:
-            psf_record["fwhm_nm"] = float(psf_fwhm_nm)
+    c = ia.index("C")
+    per_ch = _channel_psfs(job.src, ia, 1 if c is None else int(data.shape[c]), params,
+                           psf_path=psf_path, psf_fwhm_nm=psf_fwhm_nm, psf_optics=psf_optics)
+    p, psf, psf_record = per_ch[0]
     up = p.upsample
     out_shape = tuple(data.shape[:-2]) + (data.shape[-2] * up, data.shape[-1] * up)
     out_axes = ia.zoom_yx(up)
     recorded = p.to_dict()
     if psf_path:
         recorded["psf_fwhm_px"] = None  # the PSF file was used, not a Gaussian
+    elif len({q.psf_fwhm_px for q, _, _ in per_ch}) > 1:  # per-channel FWHM in nm
+        recorded["psf_fwhm_px"] = [q.psf_fwhm_px for q, _, _ in per_ch]
+    if len(per_ch) > 1 and any(r != psf_record for _, _, r in per_ch):
+        psf_record = [{"channel": i, **(r or {})} for i, (_, _, r) in enumerate(per_ch)]
     meta = {"method": "sparse_deconvolve", **recorded, "source": job.src,
             **_backend_used(backend), "version": __version__, "psf": psf_record,
             "axes": out_axes.axes, "input_pixel_size": ia.physical(),
             "output_pixel_size": out_axes.physical()}
-    c = ia.index("C")
     volumes = ia.drop("C").axes == "TZYX"
     if volumes:
         meta["time_points"] = ("processed one by one as Z, Y, X volumes (continuity acts "
@@ -268,6 +253,7 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
     channels = range(data.shape[c]) if c is not None else [None]
     try:
         for ch in channels:  # channels are independent images: never coupled
+            p, psf, _ = per_ch[ch or 0]  # each channel with its own PSF
             sub = _channel(data, ia, ch)
             if volumes:  # T, Z, Y, X: one volume per time point, one scale for all
                 _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend,
@@ -288,6 +274,71 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
         raise
     return {"src": job.src, "dst": job.dst, "status": "ok", "shape": list(out_shape),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _per_channel(values, nc: int, what: str, src, has_c: bool) -> list:
+    """``values`` (one, or one per channel in channel order) as a list of ``nc``; a wrong
+    count is a ValueError naming the channel count."""
+    if values is None:
+        return [None] * nc
+    vals = [values] if isinstance(values, str | os.PathLike | int | float) else list(values)
+    if len(vals) == 1:
+        return vals * nc
+    if len(vals) != nc:
+        chans = f"{nc} channels (C axis)" if has_c else "1 channel (no C axis)"
+        raise ValueError(f"{src} has {chans} but {len(vals)} {what} were given; give one "
+                         f"per channel in channel order, or one for all channels")
+    return vals
+
+
+def _channel_psfs(src, ia, nc, params, *, psf_path=None, psf_fwhm_nm=None, psf_optics=None):
+    """[(SparseParams, PSF array or None, PSF record)] for each of the ``nc`` channels.
+
+    ``psf_path``, ``psf_fwhm_nm`` and the wavelength of ``psf_optics`` may each be one
+    value (all channels) or one per channel; each channel gets its own PSF from them.
+    """
+    has_c = ia.index("C") is not None
+    paths = _per_channel(psf_path or None, nc, "PSF files", src, has_c)
+    fwhms = _per_channel(psf_fwhm_nm, nc, "PSF FWHM values (nm)", src, has_c)
+    waves = _per_channel(None if psf_optics is None else psf_optics["wavelength_nm"], nc,
+                         "emission wavelengths", src, has_c)
+    px_nm = ia.require_pixel_nm(src)[1] if psf_fwhm_nm is not None else None
+    files: dict = {}
+    out = []
+    for ch in range(nc):
+        pd = params
+        if fwhms[ch] is not None:
+            pd = {**params, "psf_fwhm_px": float(fwhms[ch]) / px_nm}
+        p = SparseParams.from_dict(pd)
+        psf, record = None, None
+        if paths[ch]:
+            if paths[ch] not in files:
+                files[paths[ch]] = _read_psf_file(paths[ch], ia)
+            psf, record = files[paths[ch]]
+        elif psf_optics is not None and p.psf_fwhm_px is None and p.deconvolves:
+            psf, record = _optics_psf({**psf_optics, "wavelength_nm": waves[ch]}, ia, src)
+        elif p.deconvolves:
+            record = {"model": "gaussian", "fwhm_px": p.psf_fwhm_px}
+            if fwhms[ch] is not None:
+                record["fwhm_nm"] = float(fwhms[ch])
+        out.append((p, psf, record))
+    return out
+
+
+def _read_psf_file(psf_path, ia):
+    """(PSF array, its record: file name, sha256, pixel size), checked against ``ia``."""
+    psf_arr, psf_info = read_image(psf_path)
+    try:
+        psf = to_numpy(psf_arr)
+    finally:
+        psf_info.get("close", lambda: None)()
+    s_img, s_psf = ia.pixel_nm(), psf_info["image_axes"].pixel_nm()
+    if s_img and s_psf and not np.allclose(s_img, s_psf, rtol=0.02):
+        raise ValueError(f"pixel size mismatch: image {s_img[0]:.4g} x {s_img[1]:.4g} nm, "
+                         f"PSF {psf_path} {s_psf[0]:.4g} x {s_psf[1]:.4g} nm; make the PSF "
+                         f"at the image's pixel size")
+    return psf, {"file": Path(psf_path).name, "sha256": _sha256(psf_path),
+                 "pixel_size_nm": list(s_psf) if s_psf else None}
 
 
 def _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend, progress):
@@ -439,13 +490,16 @@ def _block_task(store, spans, params, wpsf, scale, plan, backend):
 class _MappedTiff:
     """Slice access to a float32 TIFF's pixels, mapping the file per access."""
 
-    def __init__(self, path):
+    def __init__(self, path, shape=None):
         self.path = path
+        self._shape = None if shape is None else tuple(shape)
 
     def _map(self):
         import tifffile
 
-        return tifffile.memmap(self.path, mode="r+")
+        mm = tifffile.memmap(self.path, mode="r+")
+        # a reader may drop length-1 axes (OME); map in the stored shape
+        return mm if self._shape is None else mm.reshape(self._shape)
 
     def __setitem__(self, key, value):
         mm = self._map()
@@ -465,6 +519,24 @@ class _MappedTiff:
         shape = mm.shape
         del mm
         return shape
+
+
+def _ome_tiff_output(path, shape, image_axes, meta):
+    """A float32 OME-TIFF (tifffile's OME writer: T, C, Z, Y, X order, physical sizes with
+    units, the parameters in a MapAnnotation) at ``path``, mapped per access."""
+    import tifffile
+
+    from .io.tiff import ome_layout
+
+    perm, md = ome_layout(image_axes, meta)
+    stored = tuple(shape[i] for i in perm)
+    mm = tifffile.memmap(path, shape=stored, dtype="float32", ome=True,
+                         photometric="minisblack", metadata=md)
+    mm.flush()
+    del mm
+    out = _MappedTiff(path, shape=stored)
+    out.perm = perm
+    return out
 
 
 class _View:
@@ -524,8 +596,8 @@ class _Writer:
             image_axes = ImageAxes.default(len(shape))
         self.job = job
         dst = Path(job.dst)
-        if job.fmt not in ("tif", "zarr"):
-            raise ValueError(f"output format {job.fmt!r}: use 'tif' or 'zarr'")
+        if job.fmt not in ("tif", "zarr", "ome.tif"):
+            raise ValueError(f"output format {job.fmt!r}: use 'tif', 'ome.tif' or 'zarr'")
         if job.fmt == "zarr" and ngff not in NGFF_VERSIONS:
             raise ValueError(f"NGFF version {ngff!r}: use one of {', '.join(NGFF_VERSIONS)}")
         if image_axes.ndim != len(shape):
@@ -558,6 +630,9 @@ class _Writer:
             zshape = tuple(shape[i] for i in self.perm)
             self.array = create_ome_zarr(self.path, zshape, zaxes, metadata=meta, ngff=ngff,
                                          name=dst.stem)
+        elif job.fmt == "ome.tif":
+            self.array = _ome_tiff_output(self.path, shape, image_axes, meta)
+            self.perm = self.array.perm
         else:
             import tifffile
 

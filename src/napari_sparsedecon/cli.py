@@ -137,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "folder (a name without extension)")
     r.add_argument("--out-dir", help="output folder (default: beside each input, "
                                      "<name>_sparse.<format>)")
-    r.add_argument("--format", choices=["tif", "zarr"], default=None,
-                   help="output format: ImageJ TIFF or OME-Zarr (default: from -o, else tif)")
+    r.add_argument("--format", choices=["tif", "ome.tif", "zarr"], default=None,
+                   help="output format: ImageJ TIFF, OME-TIFF or OME-Zarr (default: from -o "
+                        "(x.ome.tif is OME-TIFF), else tif)")
     _add_ngff_flag(r)
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs "
                                                             "(default: skip them)")
@@ -154,13 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                "processes (needs 'distributed')")
     r.add_argument("--scheduler", help="address of a dask.distributed scheduler, "
                                        "e.g. tcp://10.0.0.5:8786")
-    r.add_argument("--psf", help="PSF TIFF (odd-sized, centred, summing to 1) at the input "
-                                 "pixel size")
+    r.add_argument("--psf", nargs="+", metavar="PSF",
+                   help="PSF TIFF (odd-sized, centred, summing to 1) at the input pixel "
+                        "size; one file for all channels, or one per channel in channel "
+                        "order")
     r.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
                    help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
-    r.add_argument("--psf-fwhm-nm", type=float, metavar="NM",
+    r.add_argument("--psf-fwhm-nm", type=float, nargs="+", metavar="NM",
                    help="Gaussian PSF lateral FWHM in nm, converted with each file's pixel "
-                        "size from its metadata")
+                        "size from its metadata; one value, or one per channel")
+    r.add_argument("--wavelength-nm", type=float, nargs="+", metavar="NM",
+                   help="with --preset: emission wavelength(s) of the preset's Airy PSF "
+                        "instead of the preset's; one value, or one per channel")
     r.add_argument("--backend", default="numpy", choices=list(BACKENDS))
     r.add_argument("--params", help="JSON parameter file (as the widget exports); flags "
                                     "given explicitly override it")
@@ -266,6 +272,23 @@ def main(argv=None) -> int:
             return 128 + int(signum)
 
 
+def _check_per_channel_flags(args) -> None:
+    """--psf-fwhm-nm and --wavelength-nm: positive numbers; --wavelength-nm only where a
+    preset makes the PSF."""
+    for flag, vals in (("--psf-fwhm-nm", args.psf_fwhm_nm),
+                       ("--wavelength-nm", args.wavelength_nm)):
+        for v in vals or []:
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{flag} values must be positive numbers of nm, got {v:g}")
+    if args.wavelength_nm:
+        if not args.preset:
+            raise ValueError("--wavelength-nm sets the emission wavelength of a preset's Airy "
+                             "PSF: give it with --preset (or give --psf / --psf-fwhm-nm)")
+        if args.psf or args.psf_fwhm_nm or args.psf_fwhm_px:
+            raise ValueError("--wavelength-nm makes the preset's Airy PSF; it cannot be "
+                             "combined with --psf, --psf-fwhm-nm or --psf-fwhm-px")
+
+
 def _check_run_numbers(args) -> None:
     """Refuse values argparse lets through: non-positive tiles and workers, bad sizes."""
     from .batch import parse_size
@@ -292,8 +315,8 @@ def _check_params_up_front(params) -> None:
 
 def _protected_paths(inputs, *, psf=None, params_file=None):
     out = [(f, "an input") for f in inputs]
-    if psf:
-        out.append((psf, "the PSF file"))
+    for q in [psf] if isinstance(psf, str) else psf or []:
+        out.append((q, "the PSF file"))
     if params_file:
         out.append((params_file, "the parameter file"))
     return out
@@ -338,7 +361,8 @@ def _plan_run(args, files):
             single = o.rstrip("/") or o
         elif suffix and not Path(o).is_dir():
             raise ValueError(f"-o {o}: {suffix!r} is not an output type; name the output "
-                             f".tif, .tiff (ImageJ TIFF) or .zarr (OME-Zarr), or give a "
+                             f".tif, .tiff (ImageJ TIFF), .ome.tif (OME-TIFF) or .zarr "
+                             f"(OME-Zarr), or give a "
                              f"folder with --out-dir")
         else:
             out_dir = o
@@ -404,10 +428,14 @@ def _run(args) -> int:
               f"(PSF FWHM {datasets.CELEGANS_PSF_FWHM_PX} px)", file=sys.stderr)
     if args.psf_fwhm_nm is not None and args.psf_fwhm_px:
         raise ValueError("give --psf-fwhm-px or --psf-fwhm-nm, not both")
+    _check_per_channel_flags(args)
     _check_run_numbers(args)
     _apply_threads(args)
     params = _params_from_args(args)
     _check_params_up_front(params)
+    if args.wavelength_nm and _preset_psf(args, params) is None:
+        raise ValueError("--wavelength-nm is for the preset's Airy PSF, but the parameter "
+                         "file sets psf_fwhm_px (a Gaussian); drop one of them")
     if args.device is not None:  # read by every backend lookup, here and on dask workers
         from .backends import ENV_DEVICE
 
@@ -474,7 +502,8 @@ def _method(args) -> int:
     from .api import iter_deconvolve
     from .core.psf import gaussian_psf
     from .core.sparse_hessian import run
-    from .io.tiff import write_tiff
+    from .io.outputs import output_format
+    from .io.tiff import write_ome_tiff, write_tiff
     from .ops.threads import current_threads
     from .params import cli_values
 
@@ -534,8 +563,9 @@ def _method(args) -> int:
             "seconds": round(dt, 3), "threads": current_threads(), "source": str(src),
             **psf_note, **aspect_note, "estimated": infos[0] if len(infos) == 1 else infos}
     try:
-        write_tiff(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
-                   overwrite=args.overwrite)
+        write = write_ome_tiff if output_format(dest) == "ome.tif" else write_tiff
+        write(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
+              overwrite=args.overwrite)
     except FileExistsError as err:
         print(f"napari-sparsedecon: FAILED: {err}", file=sys.stderr)
         return 1
@@ -586,8 +616,9 @@ def _rl_output_ok(args, src, dest) -> bool:
     (skip) when it exists without --overwrite. Removes stale parts of it."""
     from .io.outputs import output_format
 
-    if output_format(dest) != "tif":
-        raise ValueError(f"-o {dest}: rl writes ImageJ TIFF; name the output .tif or .tiff")
+    if output_format(dest) not in ("tif", "ome.tif"):
+        raise ValueError(f"-o {dest}: {args.method} writes TIFF; name the output .tif, .tiff "
+                         f"(ImageJ) or .ome.tif (OME-TIFF)")
     _check_outputs([dest], _protected_paths([src], psf=args.psf))
     _clean_parts([dest])
     if os.path.lexists(dest) and not args.overwrite:
@@ -633,7 +664,11 @@ def _preset_psf(args, params=None):
     from .presets import get_preset
 
     pr = get_preset(args.preset)
-    return {**pr.psf_recipe, "preset": pr.name}
+    recipe = {**pr.psf_recipe, "preset": pr.name}
+    wl = getattr(args, "wavelength_nm", None)
+    if wl:  # one wavelength for all channels, or one per channel
+        recipe["wavelength_nm"] = wl[0] if len(wl) == 1 else list(wl)
+    return recipe
 
 
 def _presets(args) -> int:

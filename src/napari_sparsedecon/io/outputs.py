@@ -51,8 +51,12 @@ def is_own_output(path) -> bool:
 
 
 def output_format(path) -> str | None:
-    """``"tif"`` or ``"zarr"`` from an output name's extension, or None without one."""
-    return OUTPUT_FORMATS.get(Path(str(path).rstrip("/")).suffix.lower())
+    """``"tif"``, ``"ome.tif"`` (``.ome.tif``, ``.ome.tiff``) or ``"zarr"`` from an output
+    name's extension, or None without one."""
+    name = Path(str(path).rstrip("/")).name.lower()
+    if name.endswith((".ome.tif", ".ome.tiff")):
+        return "ome.tif"
+    return OUTPUT_FORMATS.get(Path(name).suffix)
 
 
 def _same_file(a, b) -> bool:

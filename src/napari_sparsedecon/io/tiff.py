@@ -106,6 +106,81 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     return atomic_write(path, _write, overwrite=overwrite)
 
 
+#: Our short units -> OME-XML unit symbols (UnitsLength / UnitsTime).
+OME_UNIT = {"pm": "pm", "angstrom": "Å", "nm": "nm", "um": "µm", "mm": "mm", "cm": "cm",
+            "m": "m", "ns": "ns", "us": "µs", "ms": "ms", "s": "s", "min": "min", "h": "h"}
+#: Namespace of the MapAnnotation that holds this package's parameters in an OME-TIFF.
+OME_NAMESPACE = "napari_sparsedecon"
+
+
+def ome_layout(ia: ImageAxes, metadata: dict | None = None):
+    """(permutation to OME's T, C, Z, Y, X order, tifffile OME metadata) for axes ``ia``.
+
+    Pixel sizes go to ``PhysicalSize{X,Y,Z}`` with their units, the frame interval to
+    ``TimeIncrement``; ``metadata`` (the parameters) to a MapAnnotation (namespace
+    ``napari_sparsedecon``, key ``napari_sparsedecon``, JSON) with the axes.
+    """
+    from .axes import ORDER
+
+    perm, oa = ia.ordered(ORDER)
+    md: dict = {"axes": oa.axes}
+    for a, s, u in zip(oa.axes, oa.scale, oa.units, strict=True):
+        if s is None or a == "C":
+            continue
+        key = "TimeIncrement" if a == "T" else f"PhysicalSize{a}"
+        md[key], md[f"{key}Unit"] = float(s), OME_UNIT[u]
+    payload = json.dumps({"napari_sparsedecon": metadata or {}, **ia.to_dict()}, default=str)
+    md["Description"] = "napari-sparsedecon output; parameters in the MapAnnotation " \
+                        f"{OME_NAMESPACE!r}"
+    md["MapAnnotation"] = {"Namespace": OME_NAMESPACE,
+                           "Value": {"napari_sparsedecon": payload}}
+    return perm, md
+
+
+def ome_own_metadata(xml: str | None) -> dict | None:
+    """This package's parameters from an OME-XML MapAnnotation, or None."""
+    if not xml or OME_NAMESPACE not in xml:
+        return None
+    import tifffile
+
+    ann = tifffile.xml2dict(xml).get("OME", {}).get("StructuredAnnotations", {})
+    maps = ann.get("MapAnnotation", [])
+    for m in maps if isinstance(maps, list) else [maps]:
+        if not isinstance(m, dict) or m.get("Namespace") != OME_NAMESPACE:
+            continue
+        items = m.get("Value", {}).get("M", [])
+        for item in items if isinstance(items, list) else [items]:
+            if isinstance(item, dict) and item.get("K") == "napari_sparsedecon":
+                try:
+                    return json.loads(item.get("value", "")).get("napari_sparsedecon", {})
+                except (ValueError, TypeError, AttributeError):
+                    return None
+    return None
+
+
+def write_ome_tiff(path, data, *, image_axes: ImageAxes | None = None,
+                   metadata: dict | None = None, overwrite: bool = True) -> Path:
+    """Write float32 data as an OME-TIFF (tifffile's OME writer), atomically.
+
+    Axes are stored in OME's T, C, Z, Y, X order with ``PhysicalSize*`` and their
+    units, ``TimeIncrement`` in the input's time unit and the parameters in a
+    MapAnnotation (see :func:`ome_layout`). ``overwrite`` as in :func:`write_tiff`.
+    """
+    import tifffile
+
+    a = np.asarray(data, dtype=np.float32)
+    ia = image_axes if image_axes is not None else ImageAxes.default(a.ndim)
+    if ia.ndim != a.ndim:
+        raise ValueError(f"axes {ia.axes!r} do not match data with {a.ndim} dimensions")
+    perm, md = ome_layout(ia, metadata)
+    a = np.transpose(a, perm)
+
+    def _write(tmp):
+        tifffile.imwrite(tmp, a, ome=True, photometric="minisblack", metadata=md)
+
+    return atomic_write(path, _write, overwrite=overwrite)
+
+
 def read_tiff(path):
     """Read a TIFF; return (data, info): 'image_axes', 'scale', 'axes', 'units', 'metadata'.
 
@@ -117,7 +192,7 @@ def read_tiff(path):
         ia = from_tiff(tf)
         data = tf.series[0].asarray()
         ij = tf.imagej_metadata or {}
-        meta = {}
+        meta = ome_own_metadata(tf.ome_metadata if tf.is_ome else None) or {}
         if "Info" in ij:
             try:
                 meta = json.loads(ij["Info"]).get("napari_sparsedecon", {})
