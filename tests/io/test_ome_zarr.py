@@ -50,6 +50,26 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_chunks_in_flight_when_one_fails_do_not_land_after_the_clean_up(tmp_path):
+    """The other chunks are still being computed when one fails: the writer must wait for
+    them before removing its temporary store, or they recreate it (a leftover .part)."""
+    import time
+
+    import dask.array as da
+
+    def block(x, block_info=None):
+        if block_info and block_info[None]["chunk-location"][0] == 0:
+            raise OSError("disk went away")
+        time.sleep(0.3)  # still writing when the failure is raised
+        return x
+
+    data = da.ones((6, 8, 8), np.float32, chunks=(1, 8, 8)).map_blocks(block, dtype=np.float32)
+    with pytest.raises(OSError, match="disk went away"):
+        write_ome_zarr(tmp_path / "out.zarr", data, axes="ZYX")
+    time.sleep(0.8)  # any straggler would have written by now
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_napari_hooks_roundtrip(tmp_path):
     from napari_sparsedecon._napari_io import get_ome_zarr_reader, write_ome_zarr_layer
 

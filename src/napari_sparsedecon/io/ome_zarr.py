@@ -101,9 +101,16 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
         arr = create_ome_zarr(inner, src.shape, ia, metadata=metadata, chunks=chunks,
                               dtype=dtype, ngff=ngff, name=path.stem)
         if lazy:
+            import os
+            from concurrent.futures import ThreadPoolExecutor
+
             import dask.array as da
 
-            da.store(src.rechunk(arr.chunks), arr, lock=False)
+            # our own pool: when a chunk fails, leaving the block waits for the chunks
+            # still being written, so none lands after the clean-up below
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                da.store(src.rechunk(arr.chunks), arr, lock=False, scheduler="threads",
+                         pool=pool)
         else:
             arr[...] = src.astype(np.float32, copy=False)
         # refuses a target that appeared meanwhile (another run) instead of replacing it
