@@ -58,20 +58,32 @@ def _fdiff_t(p, ax, out):
     out -= p
 
 
-def _second(x, ax):
-    d = np.zeros_like(x)
+def _fdiff_into(x, ax, d):
+    """:func:`_fdiff` written into ``d`` (same shape, not ``x``)."""
     nd = x.ndim
-    d[_sl(nd, ax, slice(1, -1))] = (x[_sl(nd, ax, slice(2, None))]
-                                    - 2 * x[_sl(nd, ax, slice(1, -1))]
-                                    + x[_sl(nd, ax, slice(None, -2))])
-    return d
+    np.subtract(x[_sl(nd, ax, slice(1, None))], x[_sl(nd, ax, slice(None, -1))],
+                out=d[_sl(nd, ax, slice(None, -1))])
+    d[_sl(nd, ax, slice(-1, None))] = 0
+
+
+def _second_into(x, ax, d):
+    """Second difference along ``ax`` into ``d`` (zero on the first and last planes)."""
+    nd = x.ndim
+    mid = d[_sl(nd, ax, slice(1, -1))]
+    np.add(x[_sl(nd, ax, slice(2, None))], x[_sl(nd, ax, slice(None, -2))], out=mid)
+    mid -= x[_sl(nd, ax, slice(1, -1))]
+    mid -= x[_sl(nd, ax, slice(1, -1))]
+    d[_sl(nd, ax, slice(0, 1))] = 0
+    d[_sl(nd, ax, slice(-1, None))] = 0
 
 
 def _second_t(p, ax, out):
     nd = p.ndim
     c = p[_sl(nd, ax, slice(1, -1))]
     out[_sl(nd, ax, slice(2, None))] += c
-    out[_sl(nd, ax, slice(1, -1))] -= 2 * c
+    mid = out[_sl(nd, ax, slice(1, -1))]
+    mid -= c
+    mid -= c
     out[_sl(nd, ax, slice(None, -2))] += c
 
 
@@ -90,7 +102,9 @@ class PriorGradient:
         c = float(continuity) if ndim == 3 else 0.0
         r = float(aspect)
         if kind == "tv":
-            self.axes = [(y, 1.0), (x, 1.0)] + ([(0, math.sqrt(c) / r)] if c > 0 else [])
+            # |grad x|^2 = gy^2 + gx^2 + (c gz / aspect)^2: z in units of the pixel size,
+            # weighted by the continuity like the L1 weights of the Hessian prior
+            self.axes = [(y, 1.0), (x, 1.0)] + ([(0, (c / r) ** 2)] if c > 0 else [])
         elif kind == "hessian":
             t = [("2", (y,), 1.0), ("2", (x,), 1.0), ("m", (y, x), 2.0)]
             if c > 0:
@@ -98,14 +112,27 @@ class PriorGradient:
                       ("m", (0, x), 2 * math.sqrt(c) / r)]
             self.terms = t
 
+    def _buffers(self, x):
+        """Scratch arrays made once per shape (no allocation per iteration)."""
+        key = (x.shape, x.dtype)
+        if getattr(self, "_key", None) != key:
+            self._key = key
+            self._out, self._k, self._t, self._u = (np.empty_like(x) for _ in range(4))
+        return self._out, self._k, self._t, self._u
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(x)
-        e2 = self.eps2
+        """The prior's gradient at ``x`` (a view of an internal buffer: copy to keep it)."""
+        out, k, t, u = self._buffers(x)
+        out.fill(0)
+        e2 = FLOAT(self.eps2)
         if self.kind == "tv":
             grads = [(_fdiff(x, a), a, w) for a, w in self.axes if w > 0]
-            n = np.full_like(x, e2)
+            n = t
+            n.fill(e2)
             for g, _, w in grads:
-                n += FLOAT(w) * g * g
+                np.multiply(g, g, out=u)
+                u *= FLOAT(w)
+                n += u
             np.sqrt(n, out=n)
             for g, a, w in grads:
                 g *= FLOAT(w)
@@ -114,17 +141,21 @@ class PriorGradient:
             return out
         for kind, axes, w in self.terms:
             if kind == "2":
-                k = _second(x, axes[0])
+                _second_into(x, axes[0], k)
             else:
-                k = _fdiff(_fdiff(x, axes[1]), axes[0])
-            k /= np.sqrt(k * k + e2)
+                _fdiff_into(x, axes[1], u)
+                _fdiff_into(u, axes[0], k)
+            np.multiply(k, k, out=t)
+            t += e2
+            np.sqrt(t, out=t)
+            k /= t
             k *= FLOAT(w)
             if kind == "2":
                 _second_t(k, axes[0], out)
             else:
-                tmp = np.zeros_like(x)
-                _fdiff_t(k, axes[0], tmp)
-                _fdiff_t(tmp, axes[1], out)
+                u.fill(0)
+                _fdiff_t(k, axes[0], u)
+                _fdiff_t(u, axes[1], out)
         return out
 
 
@@ -193,10 +224,14 @@ class RegularisedRLPlan:
             num = self.num_data.copy()
             den = self._conv(hv, self.otf_conj)
         if self.prior is not None:
-            g = self.prior(v)
+            g = self.prior(v)  # the prior's own buffer, overwritten here
             g *= self.weight
-            num += np.maximum(-g, 0)
-            den += np.maximum(g, 0)
+            s = self._scratch(g)
+            np.negative(g, out=s)
+            np.maximum(s, 0, out=s)
+            num += s
+            np.maximum(g, 0, out=g)
+            den += g
         if self.sparsity > 0:
             den += self.sparsity
         np.maximum(den, 1e-12, out=den)
@@ -211,6 +246,11 @@ class RegularisedRLPlan:
         self.t = t_next
         self.x_prev, self.x = x, new
         self.k += 1
+
+    def _scratch(self, like):
+        if getattr(self, "_s", None) is None or self._s.shape != like.shape:
+            self._s = np.empty_like(like)
+        return self._s
 
     def result(self) -> np.ndarray:
         return np.ascontiguousarray(self.x[self._crop])
