@@ -138,6 +138,7 @@ def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
     w.psf_layer.value = psf_layer
     w.controls["iterations"].value = 4
     w.controls["stop"].value = "none"
+    w.threads.value = 1
     w.run()
     qtbot.waitUntil(lambda: w._worker is None, timeout=20000)
     out = viewer.layers["beads rl"]
@@ -146,6 +147,7 @@ def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
     meta = out.metadata["napari_sparsedecon"]
     assert meta["method"] == "rl" and meta["params"]["iterations"] == 4
     assert "gain" in meta["estimated"]["camera"]  # what the run estimated is recorded
+    assert meta["estimated"]["threads"] == 1  # the dock's thread setting reached the run
 
 
 @pytest.mark.slow

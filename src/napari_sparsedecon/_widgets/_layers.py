@@ -114,12 +114,17 @@ def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, 
     """
     from napari.qt.threading import thread_worker
 
+    from ..ops.threads import threaded
+
+    control = getattr(owner, "threads", None)
+    n = int(getattr(control, "value", 0) or 0) or None  # 0: the default (all cores)
+
     @thread_worker
     def work():
         warm_imports()
         try:
             gen = job() if callable(job) else job
-            return (yield from ticks(gen, plan))
+            return (yield from ticks(threaded(gen, n), plan))
         except EXPECTED as err:
             return Failed(err)
 

@@ -179,6 +179,11 @@ class _DeconvBase(Container):
                                 tooltip="numpy: the reference on the CPU; opencl: the OpenCL "
                                         "device (NAPARI_SPARSEDECON_DEVICE picks one); auto: "
                                         "OpenCL on a GPU, else numpy")
+        from ..ops.threads import ENV_THREADS, available_cores
+
+        self.threads = SpinBox(label="threads", value=0, min=0, max=available_cores(),
+                               tooltip=f"threads for the FFTs of a run: 0 = the default "
+                                       f"({ENV_THREADS} if set, else every core)")
         self.run_button = PushButton(text="Run on whole layer")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.save_button = PushButton(text="Save result...", enabled=False,
@@ -482,7 +487,7 @@ class SparseDeconWidget(_DeconvBase):
             make_section("Parameters", [
                 self.fidelity, self.sparsity, self.continuity, self.axis, self.dims_note,
                 self.iterations, self.background, self.upsample, self.deconv_method,
-                self.deconv_iterations, self.quantitative, self.backend,
+                self.deconv_iterations, self.quantitative, self.backend, self.threads,
                 Container(widgets=[self.save_params_button, self.load_params_button],
                           layout="horizontal", labels=False),
                 Container(widgets=[self.suggest_button], labels=False), self.suggest_info]),

@@ -88,7 +88,7 @@ class MethodWidget(_DeconvBase):
             make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
                                            self.psf_layer, self.eff_na, self.wavelength,
                                            self.psf_info]),
-            make_section("Method", [self.method, self.summary, self.backend]),
+            make_section("Method", [self.method, self.summary, self.backend, self.threads]),
             self.params_section,
             self.advanced_section,
             make_section("Run", [self._run_section()], labels=False),
@@ -151,12 +151,13 @@ class MethodWidget(_DeconvBase):
         if psf is None:
             psf = gaussian_psf(None, fwhm_px)
         backend = self.backend.value
+        threads = self.threads.value or None
         info: dict = {}
         meta = {"method": name, "params": params, "psf": desc, "backend": backend,
                 "estimated": info}
 
         def build(data):
             return iter_deconvolve(np.asarray(data), name, psf=psf, backend=backend,
-                                   info=info, **params)
+                                   info=info, threads=threads, **params)
 
         return build, meta, 1, {"deconv": params.get("iterations", 1)}
