@@ -108,8 +108,10 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
                overlap=None, chunk_t=None, t_overlap=None) -> TilePlan:
     """Choose t-chunk and tile sizes so that everything fits ``memory_budget`` bytes.
 
-    Half the budget holds a t-chunk whole (background and up-sampling need whole
-    frames), half one tile's working set.
+    Part of the budget holds a t-chunk whole (background and up-sampling need whole
+    frames), the rest one tile's working set. The split is the one (in steps of 5%
+    of the budget) that solves the fewest pixels counting the overlaps solved twice
+    (:func:`_split_budget`); half and half when sizes are given.
     """
     budget = int(memory_budget) if memory_budget else default_budget()
     up = params.upsample
@@ -120,6 +122,10 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
         t_overlap = choose_t_overlap(params, psf_shape) if nd == 3 else 0
     ny, nx = shape[-2] * up, shape[-1] * up
     frame_bytes = CHUNK_BYTES_PER_PIXEL * ny * nx
+    if chunk_t is None and tile is None:
+        best = _split_budget(budget, nt, ny, nx, frame_bytes, ov, t_overlap)
+        if best is not None:
+            chunk_t, tile = best
     if chunk_t is None:
         fit = int((budget / 2) // frame_bytes) - 2 * t_overlap
         if fit < 1:
@@ -139,6 +145,45 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
         tile = min(side, max(ny, nx))
     return TilePlan(tile=int(tile), overlap=int(ov), chunk_t=int(chunk_t),
                     t_overlap=int(t_overlap), budget=budget)
+
+
+def _chunk_and_tile(budget, chunk_share, nt, ny, nx, frame_bytes, ov, t_overlap):
+    """(chunk_t, tile) with ``chunk_share`` of the budget for the t-chunk; None if it
+    does not fit."""
+    room = int((budget * chunk_share) // frame_bytes)  # whole frames that fit
+    chunk_t = nt if room >= nt else room - 2 * t_overlap  # all frames: no t-overlap
+    if chunk_t < 1:
+        return None
+    frames = min(chunk_t + 2 * t_overlap, nt)
+    side = int(math.sqrt((budget * (1 - chunk_share)) / (BYTES_PER_PIXEL * frames))) - 2 * ov
+    if side < 2 * ov:
+        return None
+    return chunk_t, min(side, max(ny, nx))
+
+
+def _split_budget(budget, nt, ny, nx, frame_bytes, ov, t_overlap):
+    """(chunk_t, tile) of the budget split that solves the fewest pixels, or None.
+
+    A fixed half-and-half split made the 50 x 2048 x 2048 batch (4 GiB) solve 1.62x
+    its pixels (t-chunks of 20 frames + 2 x 5 overlap frames, 3 x 3 tiles of 847 px
+    + 2 x 38); the best split (60 % for the chunk: 26 frames, 678 px tiles, 4 x 4)
+    solves 1.45x. Ties keep the split nearest to half.
+    """
+    def solved(n, step, overlap):
+        return sum(hi - lo for (lo, hi), _ in _spans(n, step, overlap))
+
+    best, best_key = None, None
+    for k in range(1, 20):
+        share = k / 20
+        ct_tile = _chunk_and_tile(budget, share, nt, ny, nx, frame_bytes, ov, t_overlap)
+        if ct_tile is None:
+            continue
+        ct, tile = ct_tile
+        work = solved(nt, ct, t_overlap) * solved(ny, tile, ov) * solved(nx, tile, ov)
+        key = (work, abs(share - 0.5))
+        if best_key is None or key < best_key:
+            best, best_key = ct_tile, key
+    return best
 
 
 def plan_blocks(work_shape, params: SparseParams, psf_shape, *, task_budget: int,
