@@ -198,7 +198,14 @@ class AutoBackend:
         return make(be)
 
     def choose(self, kind, shape, psf_shape=None, make=None):
-        """The backend for a plan of ``kind`` on ``shape`` (probing if needed)."""
+        """The backend for a plan of ``kind`` on ``shape`` (probing if needed).
+
+        ``make(backend)`` makes the plan to time; None times a sparse-Hessian plan at
+        the default weights (the cost does not depend on the weights)."""
+        if make is None:
+            def make(be):
+                return be.sparse_hessian_plan(shape, fidelity=150.0, sparsity=10.0,
+                                              continuity=0.5)
         size = int(np.prod(shape))
         numpy_be = self._by_label("numpy")
         if size < self.min_voxels:
