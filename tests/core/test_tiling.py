@@ -139,3 +139,30 @@ def test_budget_split_solves_fewer_overlap_pixels_within_the_budget():
             + BYTES_PER_PIXEL * 4 * (small.tile + 2 * small.overlap) ** 2) <= 2**28
     # explicit sizes keep their meaning
     assert plan_tiles(shape, p, (13, 13), memory_budget=budget, tile=500).tile == 500
+
+
+def test_a_single_chunk_is_prepared_once(monkeypatch):
+    """Background estimation (~2 s per 2048x2048 frame) ran twice per frame of a stack
+    held in one chunk: once for the global scale, once to solve it. Now once, with the
+    same result."""
+    from napari_sparsedecon.core import tiling
+
+    ph = make_phantom((160, 160), seed=5)
+    p = SparseParams(psf_fwhm_px=3.0, iterations=5, deconv_iterations=2,
+                     background="low/2")
+    calls = []
+    real = tiling.prepare
+
+    def spy(img, params):
+        calls.append(img.shape)
+        return real(img, params)
+
+    monkeypatch.setattr(tiling, "prepare", spy)
+    out = tiled_deconvolve(ph.noisy + 20, p)
+    assert calls == [(160, 160)]
+    stack = np.stack([ph.noisy + 20] * 3)
+    calls.clear()
+    tiled_deconvolve(stack, p)
+    assert calls == [(3, 160, 160)]
+    ref = nsd.sparse_deconvolve(ph.noisy + 20, **p.to_dict())
+    assert np.allclose(out, ref, rtol=0, atol=1e-5 * float(ref.max()))

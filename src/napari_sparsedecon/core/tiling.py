@@ -393,10 +393,16 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
     out_shape = image.shape[:-2] + (image.shape[-2] * up, image.shape[-1] * up)
     if out is None:
         out = np.zeros(out_shape, dtype=FLOAT)
-    scale = global_scale(image, params, plan)
-    check_scale(scale, params)
     nt = image.shape[0] if nd == 3 else 1
     t_spans = _spans(nt, plan.chunk_t, plan.t_overlap) if nd == 3 else [((0, 1), (0, 1))]
+    whole = None
+    if len(t_spans) == 1:  # one chunk: prepare it once (background, up-sampling), not
+        # once for the scale and again to solve it
+        whole = prepare(_read(image, (slice(None), slice(None), slice(None))[:nd]), params)
+        scale = float(whole.max())
+    else:
+        scale = global_scale(image, params, plan)
+    check_scale(scale, params)
     ny, nx = out_shape[-2:]
     y_spans = _spans(ny, plan.tile, plan.overlap)
     x_spans = _spans(nx, plan.tile, plan.overlap)
@@ -407,7 +413,10 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
     for (tlo, thi), (ta, tb) in t_spans:
         tsl = (slice(tlo, thi),) if nd == 3 else ()
         # background and up-sampling need whole frames: prepare the chunk once
-        work = prepare(_read(image, tsl + (slice(None), slice(None))), params)
+        if whole is not None:
+            work, whole = whole, None
+        else:
+            work = prepare(_read(image, tsl + (slice(None), slice(None))), params)
         gen = iter_solve_tiles(work, scale, params, work_psf, plan, backend=backend,
                                device=device, pass_progress=total == 1)
         del work  # the generator holds the chunk until it has been solved
