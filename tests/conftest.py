@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# backend="auto" probes keep their results in memory only during tests (nothing is
+# written to the user's cache dir; tests of the disk cache pass their own path).
+os.environ.setdefault("NAPARI_SPARSEDECON_PROBE_CACHE", "off")
 SHARED = Path(os.environ.get("NAPARI_SPARSEDECON_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 

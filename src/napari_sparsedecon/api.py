@@ -95,7 +95,7 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
 
         backend = get_backend("auto", device)
     name = getattr(backend, "name", backend)
-    if name is not None and name not in m.backends:
+    if name is not None and name not in (*m.backends, "auto"):  # auto: chosen per plan
         raise ValueError(f"method {m.name!r} runs on {list(m.backends)} only for now (got "
                          f"backend={name!r}); use backend='numpy' or 'auto'")
     if info is not None:

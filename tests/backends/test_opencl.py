@@ -199,20 +199,24 @@ def test_explicit_opencl_raises_with_reason_and_auto_falls_back(monkeypatch):
     with pytest.raises(opencl.OpenCLUnavailable, match="no OpenCL device matching"):
         opencl.select_backend("opencl", "no-such-device-xyz")
     be = opencl.select_backend("auto", "no-such-device-xyz")
-    assert be.name == "numpy"
+    chosen = be.choose("sparse", (4, 512, 512))  # big enough to probe: no device, NumPy
+    assert chosen.name == "numpy" and be.name == "numpy"
+    assert "no-such-device-xyz" in be.last_choice["why"]
 
 
-def test_auto_uses_numpy_on_a_cpu_device(opencl_device, monkeypatch, caplog):
-    from napari_sparsedecon.backends import opencl
+def test_auto_may_choose_a_cpu_device(opencl_device, monkeypatch, caplog, tmp_path):
+    """A CPU OpenCL device (PoCL) is a candidate like any other: the probe measures it
+    next to NumPy and says once what it chose, with the times."""
+    from napari_sparsedecon.backends import auto
 
-    monkeypatch.setattr(opencl, "_CACHE", {})
-    monkeypatch.setattr(opencl, "_SAID", set())
+    monkeypatch.setattr(auto, "_SAID", set())
+    ab = auto.AutoBackend(cache_path=tmp_path / "p.json", min_voxels=1, steps=1)
     with caplog.at_level("WARNING", logger="napari_sparsedecon"):
-        be = opencl.select_backend("auto", None)
-        opencl._CACHE.clear()
-        opencl.select_backend("auto", None)
-    assert be.name == "numpy"
-    assert sum("not a GPU" in r.message for r in caplog.records) == 1  # said once
+        ab.choose("sparse", (2, 64, 64), make=lambda be: be.sparse_hessian_plan(
+            (2, 64, 64), fidelity=150.0, sparsity=10.0, continuity=0.5))
+        ab.choose("sparse", (2, 64, 64))  # cached: said once
+    said = [r.message for r in caplog.records if "backend 'auto'" in r.message]
+    assert len(said) == 1 and "numpy" in said[0] and "opencl:" in said[0]
 
 
 def test_device_from_environment(opencl_device, monkeypatch):

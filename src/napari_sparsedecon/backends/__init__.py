@@ -10,7 +10,10 @@ Each plan has ``set_data(array)``, ``step()`` and ``result()``.
 
 Choice: the ``backend`` argument, else the environment variable
 ``NAPARI_SPARSEDECON_BACKEND``, else ``"numpy"``. Nothing here touches
-OpenCL until an OpenCL backend is asked for.
+OpenCL until an OpenCL backend is asked for. ``"auto"`` is an
+:class:`~.auto.AutoBackend`: each plan comes from the backend that won a short
+timed probe on this machine for that shape class (NumPy without a probe for
+small work), see :mod:`.auto`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Backend(Protocol):
 
 
 _NUMPY = None
+_AUTO: dict = {}
 
 
 def get_backend(backend=None, device=None) -> Backend:
@@ -63,6 +67,14 @@ def get_backend(backend=None, device=None) -> Backend:
 
             _NUMPY = NumpyBackend()
         return _NUMPY
+    if device is None:
+        device = os.environ.get(ENV_DEVICE) or None
+    if name == "auto":
+        if device not in _AUTO:
+            from .auto import AutoBackend
+
+            _AUTO[device] = AutoBackend(device)
+        return _AUTO[device]
     from .opencl import select_backend
 
-    return select_backend(name, device if device is not None else os.environ.get(ENV_DEVICE))
+    return select_backend(name, device)

@@ -73,7 +73,7 @@ def iter_sparse_hessian(f, *, fidelity: float = 150.0, sparsity: float = 10.0,
         ``stage="sparse"``. After the last one, the generator returns the
         float32 result (``StopIteration.value``), in the input's axis order.
     """
-    img = as_float_image(f, name="f")
+    img = as_float_image(f, name="f", copy=False)  # only read: the plan never writes f
     fidelity = positive(fidelity, "fidelity")
     sparsity = positive(sparsity, "sparsity", allow_zero=True)
     continuity = positive(continuity, "continuity", allow_zero=True)
@@ -96,7 +96,10 @@ def _iterate(plan, iterations, moved, axis, return_estimate):
             est = np.array(_host(plan.result()), dtype=FLOAT, copy=True)
             est = np.moveaxis(est, 0, axis) if moved else est
         yield Progress(Stage.SPARSE, k + 1, iterations, est)
-    out = np.array(_host(plan.result()), dtype=FLOAT)
+    # No copy of a host result: the plan is dropped here, its buffer becomes the result
+    # (a copy would be one more input-sized array at the step's peak).
+    out = np.asarray(_host(plan.result()), dtype=FLOAT)
+    del plan
     return np.ascontiguousarray(np.moveaxis(out, 0, axis)) if moved else out
 
 

@@ -17,10 +17,13 @@ FLOAT = np.float32
 MIN_YX = 4
 
 
-def as_float_image(image, *, name: str = "image", clip_negative: bool = False) -> np.ndarray:
+def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
+                   copy: bool = True) -> np.ndarray:
     """Return a float32 *copy* of a 2-D or 3-D real image, or raise.
 
-    The caller's array is never modified: the copy is always fresh.
+    The caller's array is never modified: the copy is always fresh. ``copy=False``
+    (for callers that only read the result) returns a float32 input itself, unless
+    ``clip_negative`` has to change it.
 
     Raises
     ------
@@ -58,9 +61,9 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False) -
             f"at least {MIN_YX}x{MIN_YX} is needed"
         )
     with np.errstate(over="ignore"):  # values beyond float32 become Inf: refused below
-        out = a.astype(FLOAT, copy=True)
-    bad = ~np.isfinite(out)
-    if bad.any():
+        out = a.astype(FLOAT, copy=copy or (clip_negative and bool((a < 0).any())))
+    if not np.isfinite(out).all():
+        bad = ~np.isfinite(out)
         raise ValueError(
             f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
             f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"

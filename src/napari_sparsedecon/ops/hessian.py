@@ -64,6 +64,7 @@ class DCTSolver:
         self.base = float(fidelity) + float(sparsity)
         if self.ndim == 2:
             self._inv2d = (1.0 / (self.base + self.e2d**2)).astype(FLOAT)
+            del self.e2d  # float64, twice the image: not kept (peak memory)
         else:  # one plane of the denominator, computed in float64 into reused buffers
             self._den64 = np.empty_like(self.e2d)
             self._den32 = np.empty(self.e2d.shape, dtype=FLOAT)

@@ -1,9 +1,9 @@
 """OpenCL backend (pyopencl). Nothing here runs at import time.
 
 ``select_backend("opencl", device)`` returns an :class:`OpenCLBackend` or
-raises :class:`OpenCLUnavailable` with the reason; ``"auto"`` uses OpenCL only
-on a GPU and otherwise returns the NumPy backend, saying once (log warning)
-which it chose and why.
+raises :class:`OpenCLUnavailable` with the reason; ``"auto"`` returns the
+timed-probe backend (:class:`~napari_sparsedecon.backends.auto.AutoBackend`),
+which uses an OpenCL device, GPU or CPU, where it measured faster than NumPy.
 """
 
 from __future__ import annotations
@@ -92,21 +92,9 @@ def select_backend(name: str, device=None):
         return _CACHE[key]
     if name == "opencl":
         be = OpenCLBackend(device)
-    else:  # auto
-        from ..numpy_backend import NumpyBackend
-        from .device import is_gpu
+    else:  # auto: measured per shape class
+        from .. import get_backend
 
-        try:
-            be = OpenCLBackend(device)
-        except OpenCLUnavailable as err:
-            _say_once(f"backend 'auto': OpenCL unavailable ({err}); using NumPy on the CPU")
-            be = NumpyBackend()
-        else:
-            if is_gpu(be.device):
-                _say_once(f"backend 'auto': using OpenCL on {be.device_name}")
-            else:
-                _say_once(f"backend 'auto': {be.device_name} is not a GPU, and the NumPy "
-                          f"path is as fast on a CPU; using NumPy")
-                be = NumpyBackend()
+        be = get_backend("auto", device)
     _CACHE[key] = be
     return be
