@@ -182,6 +182,69 @@ def accelerated_rl_speedup(repeat):
     return t_classic, t_fast, n_needed
 
 
+def redlionfish_section(rep):
+    """RL on 64x256x256 with a 17^3 PSF against RedLionfish's CPU RL, in this run.
+
+    RedLionfish is installed in the benchmark environment only
+    (``pip install -r benchmarks/requirements.txt``); its CPU path wraps the PSF
+    circularly (no edge handling), ours mirror-pads by the PSF's support.
+    """
+    try:
+        from RedLionfishDeconv.RLDeconv3DScipy import doRLDeconvolution_DL2_4 as rlf
+    except ImportError:
+        print("RedLionfish not installed here (pip install -r benchmarks/requirements.txt in "
+              "the benchmark environment): peer comparison skipped")
+        return
+    import logging
+
+    logging.getLogger().setLevel(logging.WARNING)
+    shape = S((64, 256, 256))
+    psf = nsd.gaussian_psf((17, 17, 17), (6.0, 3.0, 3.0))
+    rng = np.random.default_rng(4)
+    truth = np.zeros(shape, np.float32)
+    idx = tuple(rng.integers(0, n, 400 if not SMALL else 20) for n in shape)
+    truth[idx] = 500.0
+    from scipy.signal import fftconvolve
+
+    blurred = np.clip(fftconvolve(truth, psf, mode="same"), 0, None) + 5.0
+    y = rng.poisson(blurred).astype(np.float32)
+    t_ours = bench_rl(shape, psf, rep)
+    n0, n1 = 1, 4
+
+    def rlf_time(n):
+        return best_time(lambda: rlf(y, psf, niter=n), max(1, rep // 2))
+
+    t_rlf = (rlf_time(n1) - rlf_time(n0)) / (n1 - n0)
+    report(f"RL iteration {shape}, 17^3 PSF", t_ours * 1e3, "ms",
+           f"RedLionfish CPU {t_rlf * 1e3:.1f} ms", t_ours / t_rlf, "<= 1", t_ours <= t_rlf)
+    if SMALL:
+        return
+    # to a result: ours (Biggs) reaching the error of 100 classic iterations, against
+    # RedLionfish's 100 classic iterations
+    def err(x):
+        return float(np.linalg.norm(x - truth))
+
+    t0 = time.perf_counter()
+    rlf(y, psf, niter=100)
+    t_rlf100 = time.perf_counter() - t0
+    classic = nsd.richardson_lucy(y, psf, iterations=100, background=0.0)
+    target, n_needed = err(classic), None
+    for p in nsd.iter_richardson_lucy(y, psf, iterations=100, acceleration="biggs",
+                                      return_estimate=True):
+        if err(p.estimate) <= target:
+            n_needed = p.iteration
+            break
+    if n_needed is None:
+        print("Biggs RL did not reach 100 classic iterations' error within 100 iterations")
+        return
+    t0 = time.perf_counter()
+    nsd.richardson_lucy(y, psf, iterations=n_needed, acceleration="biggs")
+    t_fast = time.perf_counter() - t0
+    report(f"Biggs RL to 100-classic error ({n_needed} it), 17^3", t_fast, "s",
+           f"RedLionfish 100 it {t_rlf100:.1f} s", t_fast / t_rlf100, "<= 0.333",
+           t_fast / t_rlf100 <= 1 / 3)
+
+
 def preview_time(repeat):
     """Default pipeline on a 256 x 256 ROI (the live-preview budget of the plugin)."""
     ph = make_phantom((256, 256), seed=9)
@@ -262,11 +325,11 @@ def main(argv=None):
           + ("; --small: smoke-test shapes, not comparable figures" if SMALL else ""))
     thread_scaling(rep)
     psf_trimming(rep)
-    for shape in map(S, [(512, 512), (20, 512, 512)]):
+    for shape in map(S, [(512, 512), (20, 512, 512), (64, 256, 256)]):
         pair = fft_pair_time(shape, rep)
         t = bench_sparse(shape, rep)
         report(f"sparse-Hessian iteration {shape}", t * 1e3, "ms",
-               f"FFT pair {pair * 1e3:.2f} ms", t / pair, "<= 4", t / pair <= 4)
+               f"FFT pair {pair * 1e3:.2f} ms", t / pair, "<= 3", t / pair <= 3)
     psf = nsd.gaussian_psf((15, 15), 3.4)
     for shape in map(S, [(512, 512), (20, 512, 512)]):
         pair = fft_pair_time(shape, rep)
@@ -274,6 +337,7 @@ def main(argv=None):
         report(f"RL iteration {shape}, 15x15 PSF", t * 1e3, "ms",
                f"2 FFT pairs {2 * pair * 1e3:.2f} ms", t / (2 * pair), "<= 1.5",
                t / (2 * pair) <= 1.5)
+    redlionfish_section(rep)
     if SMALL:
         print("--small: the accelerated-RL, memory, sweep, OpenCL and preview figures are "
               "left out")
