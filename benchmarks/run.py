@@ -73,7 +73,7 @@ def report(name, value, unit, ref_name, ratio, target, ok):
 
 def bench_sparse(shape, repeat, backend="numpy", iters=5):
     f = np.random.default_rng(1).random(shape).astype(np.float32)
-    be = get_backend(backend)
+    be = get_backend(backend) if isinstance(backend, str) else backend
     plan = be.sparse_hessian_plan(shape, fidelity=150, sparsity=10, continuity=0.5)
     plan.set_data(f)
     plan.step()
@@ -219,28 +219,29 @@ def redlionfish_section(rep):
            f"RedLionfish CPU {t_rlf * 1e3:.1f} ms", t_ours / t_rlf, "<= 1", t_ours <= t_rlf)
     if SMALL:
         return
-    # to a result: ours (Biggs) reaching the error of 100 classic iterations, against
-    # RedLionfish's 100 classic iterations
-    def err(x):
-        return float(np.linalg.norm(x - truth))
+    # to a result: ours (Biggs) reaching the data fit (Poisson negative log-likelihood)
+    # of 100 classic iterations, against RedLionfish's 100 classic iterations
+    def nll(x):
+        hx = np.clip(fftconvolve(x, psf, mode="same"), 1e-6, None)
+        return float(np.sum(hx - y * np.log(hx)))
 
     t0 = time.perf_counter()
     rlf(y, psf, niter=100)
     t_rlf100 = time.perf_counter() - t0
-    classic = nsd.richardson_lucy(y, psf, iterations=100, background=0.0)
-    target, n_needed = err(classic), None
+    classic = nsd.richardson_lucy(y, psf, iterations=100, acceleration=None)
+    target, n_needed = nll(classic), None
     for p in nsd.iter_richardson_lucy(y, psf, iterations=100, acceleration="biggs",
                                       return_estimate=True):
-        if err(p.estimate) <= target:
+        if nll(p.estimate) <= target:
             n_needed = p.iteration
             break
     if n_needed is None:
-        print("Biggs RL did not reach 100 classic iterations' error within 100 iterations")
+        print("Biggs RL did not reach 100 classic iterations' fit within 100 iterations")
         return
     t0 = time.perf_counter()
     nsd.richardson_lucy(y, psf, iterations=n_needed, acceleration="biggs")
     t_fast = time.perf_counter() - t0
-    report(f"Biggs RL to 100-classic error ({n_needed} it), 17^3", t_fast, "s",
+    report(f"Biggs RL to 100-classic fit ({n_needed} it), 17^3", t_fast, "s",
            f"RedLionfish 100 it {t_rlf100:.1f} s", t_fast / t_rlf100, "<= 0.333",
            t_fast / t_rlf100 <= 1 / 3)
 
@@ -329,6 +330,11 @@ def main(argv=None):
         pair = fft_pair_time(shape, rep)
         t = bench_sparse(shape, rep)
         report(f"sparse-Hessian iteration {shape}", t * 1e3, "ms",
+               f"FFT pair {pair * 1e3:.2f} ms", t / pair, "<= 3", t / pair <= 3)
+        # what backend="auto" runs (the measured choice, e.g. OpenCL on a CPU device)
+        be = get_backend("auto")
+        t = bench_sparse(shape, rep, backend=be)
+        report(f"  same, backend auto ({be.name})", t * 1e3, "ms",
                f"FFT pair {pair * 1e3:.2f} ms", t / pair, "<= 3", t / pair <= 3)
     psf = nsd.gaussian_psf((15, 15), 3.4)
     for shape in map(S, [(512, 512), (20, 512, 512)]):
