@@ -89,7 +89,7 @@ def main(argv=None):
     ap.add_argument("--budget", default="4GiB")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args(argv)
-    from napari_sparsedecon.batch import parse_size
+    from napari_sparsedecon.largedata.batch import parse_size
 
     budget = parse_size(args.budget)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="nsd_bench_"))

@@ -21,7 +21,7 @@ from quality import noisy_of, rl_best, rsnr  # noqa: E402
 
 import napari_sparsedecon as nsd  # noqa: E402
 from napari_sparsedecon.core.phantom import make_phantom  # noqa: E402
-from napari_sparsedecon.core.psf import FWHM_PER_SIGMA  # noqa: E402
+from napari_sparsedecon.psf.basic import FWHM_PER_SIGMA  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "quality_phantom.png"
 

@@ -32,7 +32,7 @@ import napari_sparsedecon as nsd
 from napari_sparsedecon.algorithms.registry import DEFAULT_METHOD
 from napari_sparsedecon.backends.numpy_backend import NumpyRichardsonLucy
 from napari_sparsedecon.core.phantom import make_phantom, pair_resolved
-from napari_sparsedecon.core.psf import FWHM_PER_SIGMA
+from napari_sparsedecon.psf.basic import FWHM_PER_SIGMA
 
 
 def rsnr(x, t):

@@ -256,9 +256,9 @@ def preview_time(repeat):
 def opencl_section(rep):
     """NumPy vs OpenCL per iteration, same shapes, same run."""
     try:
-        from napari_sparsedecon.backends.opencl import OpenCLUnavailable, select_backend
+        from napari_sparsedecon.backends.opencl import OpenCLUnavailable
 
-        be = select_backend("opencl", None)
+        be = get_backend("opencl", None)
     except (ImportError, OpenCLUnavailable) as err:
         print(f"OpenCL: skipped ({err})")
         return
@@ -297,7 +297,7 @@ def opencl_section(rep):
 
 
 def sweep_time():
-    from napari_sparsedecon.core.sweep import sweep, value_range
+    from napari_sparsedecon.analysis.sweep import sweep, value_range
 
     roi = make_phantom((256, 256), seed=9).noisy[64:192, 64:192].copy()
     base = nsd.SparseParams(psf_fwhm_px=3.44, iterations=50)

@@ -8,11 +8,11 @@ import pytest
 import tifffile
 
 import napari_sparsedecon as nsd
-from napari_sparsedecon import batch
 from napari_sparsedecon.cli import main
 from napari_sparsedecon.core.phantom import make_phantom
 from napari_sparsedecon.io.ome_zarr import read_ome_zarr, write_ome_zarr
 from napari_sparsedecon.io.tiff import read_tiff, write_tiff
+from napari_sparsedecon.largedata import batch
 
 FAST = ["--iterations", "20", "--deconv-iterations", "5"]
 KW = {"iterations": 20, "deconv_iterations": 5}
@@ -191,7 +191,7 @@ def test_distributed_blocks_match_untiled(tmp_path, fmt):
 
 
 def test_plan_blocks_prefers_long_chunks_and_fits_budget():
-    from napari_sparsedecon.core.tiling import BYTES_PER_PIXEL, plan_blocks
+    from napari_sparsedecon.largedata.tiling import BYTES_PER_PIXEL, plan_blocks
 
     p = nsd.SparseParams(psf_fwhm_px=3.0)
     budget = 1536 * 2**20

@@ -20,10 +20,10 @@ import pytest
 import tifffile
 
 import napari_sparsedecon
-from napari_sparsedecon import batch
 from napari_sparsedecon.cli import main
 from napari_sparsedecon.io.ome_zarr import read_ome_zarr, write_ome_zarr
 from napari_sparsedecon.io.tiff import read_tiff, write_tiff
+from napari_sparsedecon.largedata import batch
 
 FAST = ["--iterations", "3", "--deconv-iterations", "1", "--psf-fwhm-px", "2"]
 SRC = Path(napari_sparsedecon.__file__).resolve().parents[1]  # the code under test
@@ -101,7 +101,7 @@ def test_run_output_onto_params_or_psf_file_is_refused(tif, tmp_path, capsys):
     pfile = tmp_path / "p.json"
     pfile.write_text(json.dumps({"iterations": 3, "deconv_iterations": 1}))
     psf = tmp_path / "psf.tif"
-    from napari_sparsedecon.core.psf import gaussian_psf
+    from napari_sparsedecon.psf.basic import gaussian_psf
 
     write_tiff(psf, gaussian_psf((7, 7), 2.0), scale=(0.1, 0.1))
     _refused(capsys, ["run", str(tif), "--params", str(pfile), "--psf-fwhm-px", "2", "-o",

@@ -8,9 +8,9 @@ from scipy import ndimage
 
 import napari_sparsedecon as nsd
 from napari_sparsedecon import presets
-from napari_sparsedecon.core.airy import airy_psf
-from napari_sparsedecon.core.psf import measure_fwhm
 from napari_sparsedecon.core.richardson_lucy import richardson_lucy
+from napari_sparsedecon.psf.airy import airy_psf
+from napari_sparsedecon.psf.basic import measure_fwhm
 
 
 # -- an independent implementation of the PUBLISHED convention -------------------------

@@ -101,7 +101,7 @@ def scale_in_um(scale, units) -> tuple[list | None, list | None]:
     """A layer's scale and units with every length axis converted to micrometres (the
     unit the plugin's files use); other axes (time, 'pixel') kept as they are. (None,
     None) without a scale; the units are None when no axis has a physical length."""
-    from .core.roi import NM_PER_UNIT
+    from .analysis.roi import NM_PER_UNIT
 
     if scale is None:
         return None, None

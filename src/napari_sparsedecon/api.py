@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .algorithms.registry import DEFAULT_METHOD, get_method, methods
-from .core.progress import Progress
+from .progress import Progress
 
 __all__ = ["deconvolve", "iter_deconvolve", "methods", "method_info"]
 
@@ -18,8 +18,8 @@ def method_info(name: str):
 
 
 def _psf_for(method, image_ndim, psf, psf_fwhm_px, image_shape=None):
-    from .core.psf import gaussian_psf
     from .core.validation import per_axis
+    from .psf.basic import gaussian_psf
 
     if psf is not None:
         if psf_fwhm_px is not None:

@@ -291,7 +291,7 @@ def _check_per_channel_flags(args) -> None:
 
 def _check_run_numbers(args) -> None:
     """Refuse values argparse lets through: non-positive tiles and workers, bad sizes."""
-    from .batch import parse_size
+    from .largedata.batch import parse_size
 
     if args.tile is not None and args.tile <= 0:
         raise ValueError(f"--tile must be a positive number of pixels, got {args.tile}")
@@ -345,8 +345,8 @@ def _clean_parts(dsts) -> None:
 
 def _plan_run(args, files):
     """(jobs, skipped outputs) from -o / --out-dir / --format, refusing what cannot be meant."""
-    from . import batch
     from .io.outputs import output_format
+    from .largedata import batch
 
     if args.output and args.out_dir:
         raise ValueError("give -o/--output or --out-dir, not both")
@@ -415,7 +415,8 @@ def _client(args):
 
 
 def _run(args) -> int:
-    from . import batch, datasets
+    from . import datasets
+    from .largedata import batch
 
     inputs = args.inputs
     if not inputs:
@@ -500,12 +501,12 @@ def _method(args) -> int:
     from . import __version__, datasets
     from .algorithms.registry import get_method
     from .api import iter_deconvolve
-    from .core.psf import gaussian_psf
     from .core.sparse_hessian import run
     from .io.outputs import output_format
     from .io.tiff import write_ome_tiff, write_tiff
     from .ops.threads import current_threads
     from .params import cli_values
+    from .psf.basic import gaussian_psf
 
     m = get_method(args.method)
     params = m.validate(cli_values(args, m.schema))  # bad values: exit 2 before any work

@@ -13,7 +13,7 @@ Two kinds:
 
 Each preset carries its PSF recipe: an in-focus Airy pattern from the
 effective NA and the emission wavelength, made at the image's pixel size
-(:func:`napari_sparsedecon.core.airy.airy_psf`).
+(:func:`napari_sparsedecon.psf.airy.airy_psf`).
 
 Conventions (see ``docs/presets.md``)
 -------------------------------------
@@ -236,8 +236,8 @@ def get_preset(name: str) -> Preset:
 
 def preset_psf(name: str | Preset, pixel_size_nm: float | None):
     """The preset's PSF at ``pixel_size_nm`` (the image's pixel size): a
-    :class:`~napari_sparsedecon.core.psf_models.GeneratedPSF` (Airy)."""
-    from .core.airy import airy_psf
+    :class:`~napari_sparsedecon.psf.models.GeneratedPSF` (Airy)."""
+    from .psf.airy import airy_psf
 
     p = name if isinstance(name, Preset) else get_preset(name)
     if pixel_size_nm is None:

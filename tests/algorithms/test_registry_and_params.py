@@ -11,8 +11,8 @@ import pytest
 import napari_sparsedecon as nsd
 from napari_sparsedecon.algorithms.registry import get_method
 from napari_sparsedecon.core.phantom import make_phantom
-from napari_sparsedecon.core.progress import Stage
 from napari_sparsedecon.ops.noise import camera_model
+from napari_sparsedecon.progress import Stage
 
 
 def _offset_subtracted(photons=60, seed=3, structures=True):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_sparsedecon.backends import auto
+from napari_sparsedecon.backends.base import PlanBase
 from napari_sparsedecon.backends.auto import AutoBackend, shape_class
 
 
@@ -19,7 +20,7 @@ class Clock:
         return self.t
 
 
-class FakePlan:
+class FakePlan(PlanBase):
     def __init__(self, be, shape):
         self.be, self.shape = be, shape
 

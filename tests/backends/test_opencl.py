@@ -193,12 +193,12 @@ def test_programs_are_compiled_once(backend):
 
 
 def test_explicit_opencl_raises_with_reason_and_auto_falls_back(monkeypatch):
-    from napari_sparsedecon.backends import opencl
+    from napari_sparsedecon.backends import get_backend, opencl, registry
 
-    monkeypatch.setattr(opencl, "_CACHE", {})
+    monkeypatch.setattr(registry, "_INSTANCES", {})
     with pytest.raises(opencl.OpenCLUnavailable, match="no OpenCL device matching"):
-        opencl.select_backend("opencl", "no-such-device-xyz")
-    be = opencl.select_backend("auto", "no-such-device-xyz")
+        get_backend("opencl", "no-such-device-xyz")
+    be = get_backend("auto", "no-such-device-xyz")
     chosen = be.choose("sparse", (4, 512, 512))  # big enough to probe: no device, NumPy
     assert chosen.name == "numpy" and be.name == "numpy"
     assert "no-such-device-xyz" in be.last_choice["why"]
@@ -220,9 +220,9 @@ def test_auto_may_choose_a_cpu_device(opencl_device, monkeypatch, caplog, tmp_pa
 
 
 def test_device_from_environment(opencl_device, monkeypatch):
-    from napari_sparsedecon.backends import opencl
+    from napari_sparsedecon.backends import get_backend, opencl, registry
 
-    monkeypatch.setattr(opencl, "_CACHE", {})
+    monkeypatch.setattr(registry, "_INSTANCES", {})
     monkeypatch.setenv("NAPARI_SPARSEDECON_DEVICE", "no-such-device-xyz")
     with pytest.raises(opencl.OpenCLUnavailable):
-        opencl.select_backend("opencl", None)
+        get_backend("opencl", None)

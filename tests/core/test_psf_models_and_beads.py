@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from napari_sparsedecon.core.beads import measure_psf
-from napari_sparsedecon.core.psf_models import (
+from napari_sparsedecon.psf.beads import measure_psf
+from napari_sparsedecon.psf.models import (
     born_wolf_psf,
     confocal_psf,
     effective_na_psf,
@@ -144,7 +144,7 @@ def test_measured_fwhm_within_5_percent_and_rejections(rng):
 def test_measure_3d_beads(rng):
     from scipy.ndimage import shift as nd_shift
 
-    from napari_sparsedecon.core.psf import gaussian_psf
+    from napari_sparsedecon.psf.basic import gaussian_psf
 
     psf = gaussian_psf((15, 11, 11), (5.0, 2.5, 2.5)).astype(float)
     img = np.full((40, 120, 120), 50.0)
@@ -224,7 +224,7 @@ def test_gibson_lanni_centred_on_peak_reports_focal_shift():
 
 def test_vectorial_model_optional():
     pytest.importorskip("psfmodels")
-    from napari_sparsedecon.core.psf_models import vectorial_psf
+    from napari_sparsedecon.psf.models import vectorial_psf
 
     p = vectorial_psf(na=1.2, wavelength_nm=520, pixel_nm=40, z_step_nm=100,
                       n_immersion=1.515, n_sample=1.515, shape=(15, 25, 25))
@@ -240,7 +240,7 @@ def test_bead_diameter_correction_brings_fwhm_back(rng):
     the correction recovers the true PSF width better than no correction."""
     from scipy.signal import fftconvolve
 
-    from napari_sparsedecon.core.psf import gaussian_psf
+    from napari_sparsedecon.psf.basic import gaussian_psf
 
     fwhm_true, px, d_nm = 2.6, 65.0, 200.0
     psf = gaussian_psf((21, 21), fwhm_true).astype(float)
@@ -266,7 +266,7 @@ def test_bead_diameter_correction_brings_fwhm_back(rng):
 def test_gauss_legendre_matches_numpy(n):
     """The quadrature the scalar models use (a fast tridiagonal solve, so that a PSF
     computed in a GUI worker does not hold the GIL for seconds) equals numpy's."""
-    from napari_sparsedecon.core.psf_models import _gauss_legendre
+    from napari_sparsedecon.psf.models import _gauss_legendre
 
     x, w = _gauss_legendre(n)
     x0, w0 = np.polynomial.legendre.leggauss(n)

@@ -7,8 +7,8 @@ from scipy import fft as sfft
 
 import napari_sparsedecon as nsd
 from napari_sparsedecon.backends.numpy_backend import NumpyRichardsonLucy
-from napari_sparsedecon.core.psf import PSF_TAIL, psf_support, trim_psf
 from napari_sparsedecon.ops import padding
+from napari_sparsedecon.psf.basic import PSF_TAIL, psf_support, trim_psf
 
 
 def _embed(p, shape):

@@ -5,8 +5,8 @@ import pytest
 from scipy import ndimage
 
 import napari_sparsedecon as nsd
+from napari_sparsedecon.analysis.suggest import signal_and_noise, suggest_parameters
 from napari_sparsedecon.core.phantom import make_phantom
-from napari_sparsedecon.core.suggest import signal_and_noise, suggest_parameters
 
 FIDELITIES = np.geomspace(10, 1000, 13)
 

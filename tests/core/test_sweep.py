@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from napari_sparsedecon.analysis.sweep import iter_sweep, montage, sweep, value_range
 from napari_sparsedecon.core.params import SparseParams
 from napari_sparsedecon.core.phantom import make_phantom
-from napari_sparsedecon.core.sweep import iter_sweep, montage, sweep, value_range
 
 ROI = make_phantom((160, 160), seed=0).noisy[60:124, 60:124].copy()
 BASE = SparseParams(psf_fwhm_px=3.44, iterations=20, deconv_iterations=5)
@@ -65,7 +65,7 @@ def test_sweep_without_deconvolution_needs_no_psf():
 
 
 def test_parse_values_lists_ranges_and_errors():
-    from napari_sparsedecon.core.sweep import parse_values
+    from napari_sparsedecon.analysis.sweep import parse_values
 
     assert parse_values("50, 100,200") == [50.0, 100.0, 200.0]
     assert parse_values("10:1000:3 log") == pytest.approx([10.0, 100.0, 1000.0])
@@ -76,7 +76,7 @@ def test_parse_values_lists_ranges_and_errors():
 
 
 def test_tile_at_maps_montage_pixels_to_tiles():
-    from napari_sparsedecon.core.sweep import tile_at
+    from napari_sparsedecon.analysis.sweep import tile_at
 
     grid = {"fidelity": [1, 2], "sparsity": [1, 2, 3]}
     assert tile_at(grid, (10, 20), (5, 5)) == 0

@@ -1,8 +1,8 @@
-"""Sweep montage labels fit their tiles on screen (core.sweep.fit_labels)."""
+"""Sweep montage labels fit their tiles on screen (analysis.sweep.fit_labels)."""
 
 import pytest
 
-from napari_sparsedecon.core.sweep import CHAR_W, LINE_H, MAX_LABEL_PX, MIN_LABEL_PX, fit_labels
+from napari_sparsedecon.analysis.sweep import CHAR_W, LINE_H, MAX_LABEL_PX, MIN_LABEL_PX, fit_labels
 
 LABELS = ["fidelity 50, sparsity 1", "fidelity 200, sparsity 20"]
 SCORES = ["residual 0.012, FRC 140 nm", ""]

@@ -5,8 +5,7 @@ import pytest
 from scipy.signal import fftconvolve
 
 import napari_sparsedecon as nsd
-from napari_sparsedecon.core.phantom import make_phantom
-from napari_sparsedecon.core.trust import (
+from napari_sparsedecon.analysis.trust import (
     convergence,
     estimate_noise_sigma,
     frc,
@@ -14,6 +13,7 @@ from napari_sparsedecon.core.trust import (
     hallucination_mask,
     residual_map,
 )
+from napari_sparsedecon.core.phantom import make_phantom
 
 
 def test_residual_is_zero_for_the_exact_forward_model_and_shows_a_wrong_psf():
@@ -92,8 +92,8 @@ def test_convergence_flags_too_few_iterations():
 
 # -- assess(): the checks the widget runs -------------------------------------------
 def _run_tracked(y, p):
+    from napari_sparsedecon.analysis.trust import ConvergenceTracker
     from napari_sparsedecon.core.pipeline import iter_sparse_deconvolve
-    from napari_sparsedecon.core.trust import ConvergenceTracker
 
     tracker = ConvergenceTracker()
     gen = iter_sparse_deconvolve(y, return_estimate=True, **p.to_dict())
@@ -107,8 +107,8 @@ def _run_tracked(y, p):
 def test_assess_residual_of_the_truth_is_the_noise():
     from scipy import ndimage
 
+    from napari_sparsedecon.analysis.trust import assess
     from napari_sparsedecon.core.params import SparseParams
-    from napari_sparsedecon.core.trust import assess
 
     rng = np.random.default_rng(3)
     x = np.zeros((128, 128))
@@ -129,8 +129,8 @@ def test_assess_residual_of_the_truth_is_the_noise():
 
 @pytest.mark.slow
 def test_assess_flags_hallucination_and_early_stop_only_when_due():
+    from napari_sparsedecon.analysis.trust import assess
     from napari_sparsedecon.core.params import SparseParams
-    from napari_sparsedecon.core.trust import assess
 
     p = SparseParams(psf_fwhm_px=3.44)
     empty = make_phantom((192, 192), photons=400, seed=3, structures=False).noisy
@@ -149,8 +149,8 @@ def test_assess_flags_hallucination_and_early_stop_only_when_due():
 
 @pytest.mark.slow
 def test_assess_frc_units_and_methods():
+    from napari_sparsedecon.analysis.trust import assess
     from napari_sparsedecon.core.params import SparseParams
-    from napari_sparsedecon.core.trust import assess
 
     ph = make_phantom((192, 192), photons=1000, seed=3)
     p = SparseParams(psf_fwhm_px=3.44, iterations=30, deconv_iterations=10, upsample=2)
@@ -178,7 +178,7 @@ def test_checkerboard_frc_removes_the_half_pixel_shift_of_the_split():
     (curve ~ cos(pi f (dy + dx)))."""
     from scipy.ndimage import gaussian_filter
 
-    from napari_sparsedecon.core.trust import checkerboard_split
+    from napari_sparsedecon.analysis.trust import checkerboard_split
 
     img = gaussian_filter(np.random.default_rng(0).normal(size=(256, 256)), 1.0) * 100 + 500
     a, b = checkerboard_split(img)
@@ -198,7 +198,7 @@ def test_frc_at_the_sampling_limit_says_it_cannot_rank():
     as a measurement."""
     import tifffile
 
-    from napari_sparsedecon.core.trust import TrustReport, checkerboard_split
+    from napari_sparsedecon.analysis.trust import TrustReport, checkerboard_split
     from napari_sparsedecon.datasets import celegans_path
 
     c = tifffile.imread(celegans_path())

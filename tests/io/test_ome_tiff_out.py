@@ -7,10 +7,10 @@ import pytest
 import tifffile
 
 from napari_sparsedecon import _napari_io as nio
-from napari_sparsedecon import batch
 from napari_sparsedecon.cli import main
 from napari_sparsedecon.io.axes import ImageAxes
 from napari_sparsedecon.io.tiff import read_tiff, write_ome_tiff
+from napari_sparsedecon.largedata import batch
 
 FAST = ["--iterations", "6", "--deconv-iterations", "3"]
 SHAPES = {"YX": (20, 24), "TYX": (3, 20, 24), "ZYX": (4, 20, 24), "CYX": (2, 20, 24),

@@ -8,10 +8,10 @@ import pytest
 import tifffile
 
 from napari_sparsedecon import _napari_io as nio
-from napari_sparsedecon import batch
 from napari_sparsedecon.io.axes import ImageAxes, from_layer, normalize_unit
 from napari_sparsedecon.io.ome_zarr import read_ome_zarr, write_ome_zarr
 from napari_sparsedecon.io.tiff import read_tiff, write_tiff
+from napari_sparsedecon.largedata import batch
 
 CASES = {
     "YX": ((20, 24), (None, None)),

@@ -203,10 +203,11 @@ def test_sample_data_and_tiff_writer_reader(tmp_path):
 
 @pytest.mark.opencl
 def test_opencl_backend_from_widget(viewer_and_widget, qtbot):
-    from napari_sparsedecon.backends.opencl import OpenCLUnavailable, select_backend
+    from napari_sparsedecon.backends import get_backend
+    from napari_sparsedecon.backends.opencl import OpenCLUnavailable
 
     try:
-        select_backend("opencl", None)
+        get_backend("opencl", None)
     except OpenCLUnavailable as err:
         pytest.skip(f"no OpenCL device: {err}")
     viewer, w, layer = viewer_and_widget

@@ -13,7 +13,7 @@ from _helpers import dock  # noqa: E402
 import napari_sparsedecon as nsd  # noqa: E402
 from napari_sparsedecon._widgets.deconv import SparseDeconWidget  # noqa: E402
 from napari_sparsedecon.core.params import SparseParams  # noqa: E402
-from napari_sparsedecon.large import IN_MEMORY, TILED, choose_path  # noqa: E402
+from napari_sparsedecon.largedata.paths import IN_MEMORY, TILED, choose_path  # noqa: E402
 
 pytestmark = pytest.mark.gui
 BUDGET_MIB = 2  # a 256x256 run needs ~6 MiB in memory: forces the tiled path
@@ -61,13 +61,13 @@ def test_over_budget_runs_tiled_into_a_store_and_shows_it_lazily(big, qtbot, tmp
                                    deconv_iterations=3)
     got = np.asarray(out.data)
     # exactly the CLI's tiled run with this budget ...
-    from napari_sparsedecon.core.tiling import tiled_deconvolve
+    from napari_sparsedecon.largedata.tiling import tiled_deconvolve
 
     cli = tiled_deconvolve(layer.data, SparseParams(psf_fwhm_px=110 / 32, iterations=10,
                                                     deconv_iterations=3),
                            memory_budget=BUDGET_MIB * 2**20)
     np.testing.assert_allclose(got, cli, rtol=1e-6, atol=1e-6 * np.ptp(cli))
-    # ... and the in-memory result within core.tiling's tolerance: measured 2e-5 of the
+    # ... and the in-memory result within largedata.tiling's tolerance: measured 2e-5 of the
     # range inside a 16 px margin (tests/core/test_tiling.py allows 1e-3), 3.1e-3 on the
     # image's edge where a tile's mirror padding meets the bright bar
     rel = np.abs(got - expect) / np.ptp(expect)

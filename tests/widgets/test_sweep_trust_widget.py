@@ -168,7 +168,7 @@ def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qt
 
 
 def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_widget, qtbot):
-    from napari_sparsedecon.core.sweep import CHAR_W, LINE_H, MIN_LABEL_PX
+    from napari_sparsedecon.analysis.sweep import CHAR_W, LINE_H, MIN_LABEL_PX
 
     viewer, w, layer, _ = phantom_widget
     w.iterations.value, w.deconv_iterations.value = 2, 1
@@ -197,7 +197,7 @@ def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_wi
 
 
 def test_use_tile_copies_every_sweepable_parameter(phantom_widget):
-    from napari_sparsedecon.core.sweep import SWEEPABLE, SweepTile
+    from napari_sparsedecon.analysis.sweep import SWEEPABLE, SweepTile
 
     _, w, _, _ = phantom_widget
     values = {"fidelity": 77.0, "sparsity": 3.0, "continuity": 0.25, "iterations": 12,

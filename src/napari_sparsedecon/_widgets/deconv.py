@@ -28,11 +28,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
 from .. import __version__
-from ..core.background import BACKGROUND_MODES
-from ..core.params import SparseParams
-from ..core.pipeline import iter_sparse_deconvolve
-from ..core.progress import Progress
-from ..core.roi import (
+from ..analysis.roi import (
     centered_box,
     clamp_box,
     frame_window,
@@ -41,6 +37,11 @@ from ..core.roi import (
     result_geometry,
     roi_geometry,
 )
+from ..backends.registry import backends
+from ..core.background import BACKGROUND_MODES
+from ..core.params import SparseParams
+from ..core.pipeline import iter_sparse_deconvolve
+from ..progress import Progress
 from ._layers import (
     EXPECTED,
     crop_of,
@@ -111,9 +112,9 @@ def layer_pixel_nm(layer) -> float | None:
 
 
 def _run_checked(gen, data, params, psf, checks, *, pixel_size_nm, frame, backend, tracker):
-    """Pass the run's progress on, then check its result (see core.trust.assess)."""
+    """Pass the run's progress on, then check its result (see analysis.trust.assess)."""
+    from ..analysis.trust import assess
     from ..core.sparse_hessian import relay
-    from ..core.trust import assess
 
     def observe(pr):
         if tracker is not None:
@@ -174,11 +175,12 @@ class _DeconvBase(Container):
         self.wavelength = FloatSpinBox(label="emission (nm)", value=520.0, min=200.0,
                                        max=2000.0, step=1.0)
         self.psf_info = wrap_label(Label(label="PSF used", value=""))
-        self.backend = ComboBox(label="backend", choices=["numpy", "auto", "opencl"],
+        self.backend = ComboBox(label="backend", choices=list(backends()),
                                 value="numpy",
                                 tooltip="numpy: the reference on the CPU; opencl: the OpenCL "
                                         "device (NAPARI_SPARSEDECON_DEVICE picks one); auto: "
-                                        "OpenCL on a GPU, else numpy")
+                                        "whichever a short timed probe found fastest here "
+                                        "for this shape (said in the log)")
         from ..ops.threads import ENV_THREADS, available_cores
 
         self.threads = SpinBox(label="threads", value=0, min=0, max=available_cores(),
@@ -240,7 +242,7 @@ class _DeconvBase(Container):
         return None, float(self.fwhm.value), f"Gaussian {self.fwhm.value:g} px"
 
     def _airy_psf(self, layer):
-        from ..core.airy import airy_psf
+        from ..psf.airy import airy_psf
 
         px = layer_pixel_nm(layer)
         if px is None:
@@ -549,7 +551,7 @@ class SparseDeconWidget(_DeconvBase):
                          axis=int(self.axis.value) if ndim == 3 else 0)
         return p
 
-    # -- larger-than-memory runs (napari_sparsedecon.large) --------------------
+    # -- larger-than-memory runs (napari_sparsedecon.largedata.paths) --------------------
     def _make_large_controls(self):
         from .files import FilesPanel
 
@@ -581,7 +583,7 @@ class SparseDeconWidget(_DeconvBase):
         """Run on the whole layer: in memory when the planner's estimated peak fits the
         memory budget, else tile by tile into an OME-Zarr store (see :meth:`run_tiled`);
         the status and the result's metadata say which path ran."""
-        from ..large import IN_MEMORY, choose_path
+        from ..largedata.paths import IN_MEMORY, choose_path
 
         try:
             layer = self._require_image()
@@ -603,7 +605,7 @@ class SparseDeconWidget(_DeconvBase):
         Cancelling or an error leaves no store (a temporary folder is removed too)."""
         from ..io.axes import from_layer
         from ..io.outputs import check_not_protected
-        from ..large import (
+        from ..largedata.paths import (
             contrast_limits,
             iter_tiled_to_store,
             open_result,
@@ -819,7 +821,7 @@ class SparseDeconWidget(_DeconvBase):
                 "convergence": self.check_convergence.value}
 
     def make_job(self, layer, with_checks=True):
-        from ..core.trust import ConvergenceTracker
+        from ..analysis.trust import ConvergenceTracker
 
         p, psf = self.params(layer)
         be = self.resolved_backend()
@@ -871,8 +873,8 @@ class SparseDeconWidget(_DeconvBase):
         data = layer.data
 
         def compute():
-            from ..core.psf import measure_fwhm
-            from ..core.suggest import suggest_parameters
+            from ..analysis.suggest import suggest_parameters
+            from ..psf.basic import measure_fwhm
 
             crop = crop_of(data, frames, box)
             if frames is not None:

@@ -1,6 +1,6 @@
 """The "Process files" section of the sparse dock: the batch engine on a folder.
 
-Thin: :func:`napari_sparsedecon.batch.run_batch` runs in a thread worker with the dock's
+Thin: :func:`napari_sparsedecon.largedata.batch.run_batch` runs in a thread worker with the dock's
 current parameters and PSF (FWHM in pixels or nm, or the Airy recipe, converted per file
 at the file's own pixel size, as the CLI does); the GUI polls the worker's progress ten
 times a second. Cancel stops the file being written (its temporary output is removed;
@@ -53,8 +53,8 @@ def process_folder(folder, params: dict, *, out_dir=None, fmt="tif", memory_budg
     stops at the next progress report. Returns {'results', 'skipped', 'earlier',
     'cancelled', 'seconds'}.
     """
-    from .. import batch
     from ..io.outputs import check_not_protected
+    from ..largedata import batch
 
     state = {} if state is None else state
     t0 = time.perf_counter()

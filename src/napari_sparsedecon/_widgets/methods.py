@@ -17,7 +17,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, LineEdit, SpinBox
 
 from ..algorithms.registry import DEFAULT_METHOD, get_method, methods
-from ..core.psf import gaussian_psf
+from ..psf.basic import gaussian_psf
 from ._layers import make_section, wrap_label
 from .deconv import _DeconvBase
 

@@ -1,6 +1,6 @@
 """The sweep section of the sparse-deconvolution widget.
 
-Thin: :func:`napari_sparsedecon.core.sweep.iter_sweep` runs in a thread
+Thin: :func:`napari_sparsedecon.analysis.sweep.iter_sweep` runs in a thread
 worker on the widget's ROI with the widget's parameters as the base; the
 montage is one image layer (values and scores written on each tile by a
 Points layer's text); clicking a tile, or choosing it in the list, and
@@ -13,7 +13,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
-from ..core.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
+from ..analysis.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
 from ._layers import EXPECTED, crop_of, place, show_reused, start_worker, units_kw, wrap_label
 
 MONTAGE_NAME = "sparse sweep"
@@ -160,8 +160,8 @@ class SweepPanel(Container):
 
     # -- montage layer -----------------------------------------------------
     def _show(self, images, final):
-        from ..core.roi import roi_geometry
-        from ..core.sweep import SweepTile, combinations
+        from ..analysis.roi import roi_geometry
+        from ..analysis.sweep import SweepTile, combinations
 
         layer, frames, y0, x0, up = self._geometry
         combos = list(combinations(self.grid))
@@ -209,8 +209,8 @@ class SweepPanel(Container):
         return scene.camera if scene is not None else self._viewer.camera
 
     def _label_fit(self):
-        """(font size, texts) of the labels at the current zoom (core.sweep.fit_labels)."""
-        from ..core.sweep import fit_labels
+        """(font size, texts) of the labels at the current zoom (analysis.sweep.fit_labels)."""
+        from ..analysis.sweep import fit_labels
 
         tile_px = self._tile_world * float(self._camera().zoom)
         return fit_labels(*self._label_parts, tile_px)
@@ -259,7 +259,7 @@ class SweepPanel(Container):
         return t
 
     def export(self, path):
-        from ..core.sweep import export_sweep
+        from ..analysis.sweep import export_sweep
 
         if not self.tiles:
             raise ValueError("run a sweep first")

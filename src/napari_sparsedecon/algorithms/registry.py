@@ -24,7 +24,7 @@ class Method:
     """A registered deconvolution method.
 
     ``iterate(image, psf, params, *, backend, device, return_estimate)`` returns
-    a generator yielding :class:`~napari_sparsedecon.core.progress.Progress` whose
+    a generator yielding :class:`~napari_sparsedecon.progress.Progress` whose
     return value is the float32 result; ``params`` is the validated dict.
     """
 

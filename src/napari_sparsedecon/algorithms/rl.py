@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.progress import Progress, Stage
 from ..core.sparse_hessian import _host
 from ..core.validation import FLOAT
 from ..ops.padding import fft_convolve, mirror_pad
 from ..params import Param
+from ..progress import Progress, Stage
 from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
 
 STOP_RULES = ("discrepancy", "none")
@@ -54,30 +54,31 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
     be = get_backend(backend, device)
     acc = None if params["acceleration"] == "none" else params["acceleration"]
     plan = be.rl_plan(ye.shape, p, background=bg, acceleration=acc)
-    on_plan = hasattr(plan, "track_chi2")
-    if on_plan:
-        plan.track_chi2 = True
-    plan.set_data(ye)
-    n, stop = params["iterations"], params["stop"] == "discrepancy"
-    host_chi2 = _HostChi2(ye, p, bg) if stop and not on_plan else None
-    chi2, done = float("nan"), n
-    hist: list = []
-    for k in range(n):
-        plan.step()
+    with plan:  # closed on return, error or cancel (the generator closed early)
+        on_plan = hasattr(plan, "track_chi2")
         if on_plan:
-            chi2 = plan.chi2
-        elif host_chi2 is not None:
-            chi2 = host_chi2(_host(plan.result()))
-        est = from_photons(_host(plan.result()).copy(), cam) if return_estimate else None
-        yield Progress(Stage.DECONV, k + 1, n, est)
-        hist.append(chi2)
-        if stop and k + 1 >= MIN_ITERATIONS and _should_stop(hist, acc is not None):
-            done = k + 1
-            break
-    if info is not None:
-        info.update(camera=cam.to_dict(), iterations_run=done, chi2_per_pixel=chi2,
-                    backend=be.name, device=be.device_name)
-    return np.asarray(from_photons(np.array(_host(plan.result()), dtype=FLOAT), cam))
+            plan.track_chi2 = True
+        plan.set_data(ye)
+        n, stop = params["iterations"], params["stop"] == "discrepancy"
+        host_chi2 = _HostChi2(ye, p, bg) if stop and not on_plan else None
+        chi2, done = float("nan"), n
+        hist: list = []
+        for k in range(n):
+            plan.step()
+            if on_plan:
+                chi2 = plan.chi2
+            elif host_chi2 is not None:
+                chi2 = host_chi2(_host(plan.result()))
+            est = from_photons(_host(plan.result()).copy(), cam) if return_estimate else None
+            yield Progress(Stage.DECONV, k + 1, n, est)
+            hist.append(chi2)
+            if stop and k + 1 >= MIN_ITERATIONS and _should_stop(hist, acc is not None):
+                done = k + 1
+                break
+        if info is not None:
+            info.update(camera=cam.to_dict(), iterations_run=done, chi2_per_pixel=chi2,
+                        backend=be.name, device=be.device_name)
+        return np.asarray(from_photons(np.array(_host(plan.result()), dtype=FLOAT), cam))
 
 
 def _should_stop(hist: list, accelerated: bool) -> bool:

@@ -16,10 +16,10 @@ import math
 
 import numpy as np
 
-from ..core.progress import Progress, Stage
 from ..core.validation import FLOAT
 from ..ops.regularised import DATA_TERMS
 from ..params import Param
+from ..progress import Progress, Stage
 from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
 
 ITERATIONS = Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
@@ -87,7 +87,7 @@ def signal_levels(ye: np.ndarray, bg, fwhm) -> tuple[float, float]:
     """
     from scipy.ndimage import gaussian_filter
 
-    from ..core.psf import FWHM_PER_SIGMA
+    from ..psf.basic import FWHM_PER_SIGMA
 
     nd = ye.ndim
     sig = [0.0] * (nd - len(fwhm)) + [f / FWHM_PER_SIGMA for f in fwhm]
@@ -102,7 +102,7 @@ EPS_REL = 0.1
 
 def _output_sigma(psf: np.ndarray, ndim: int, resolution: float):
     """Gaussian sigma per axis of ``ndim``-D data for the output resolution."""
-    from ..core.psf import FWHM_PER_SIGMA, measure_fwhm
+    from ..psf.basic import FWHM_PER_SIGMA, measure_fwhm
 
     fw = measure_fwhm(psf)
     return [0.0] * (ndim - len(fw)) + [resolution * f / FWHM_PER_SIGMA for f in fw]
@@ -112,9 +112,9 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
              clip_negative=False):
     from scipy.ndimage import gaussian_filter
 
-    from ..core.psf import measure_fwhm
     from ..ops.noise import smooth_background
     from ..ops.regularised import RegularisedRLPlan
+    from ..psf.basic import measure_fwhm
 
     given = params["background"]
     ye, p, cam, bg = photon_data(image, psf, {**params, "background": given or 0.0},

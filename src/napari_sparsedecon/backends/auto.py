@@ -255,19 +255,18 @@ class AutoBackend:
 
     def _time(self, be, make, shape) -> float:
         """Median milliseconds per step of ``make(be)`` on synthetic data."""
-        plan = make(be)
         rng = np.random.default_rng(0)
-        plan.set_data(rng.random(tuple(shape), dtype=np.float32) + np.float32(0.1))
-        for _ in range(WARMUP_STEPS):  # kernel builds, FFT plans, first touches
-            plan.step()
-        _sync(be)
-        times = []
-        for _ in range(self.steps):
-            t0 = self.clock()
-            plan.step()
+        with make(be) as plan:  # the probe's buffers are freed before the real plan
+            plan.set_data(rng.random(tuple(shape), dtype=np.float32) + np.float32(0.1))
+            for _ in range(WARMUP_STEPS):  # kernel builds, FFT plans, first touches
+                plan.step()
             _sync(be)
-            times.append(self.clock() - t0)
-        del plan
+            times = []
+            for _ in range(self.steps):
+                t0 = self.clock()
+                plan.step()
+                _sync(be)
+                times.append(self.clock() - t0)
         return 1e3 * float(np.median(times))
 
     def _record(self, label, be, key, why, say=True):

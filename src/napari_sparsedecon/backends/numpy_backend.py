@@ -39,6 +39,7 @@ from ..core.validation import FLOAT
 from ..ops.hessian import DCTSolver, hessian_terms, term_shape
 from ..ops.padding import fft_convolve, mirror_pad, rl_geometry
 from ..ops.threads import fft_workers
+from .base import PlanBase
 
 
 def _sl(ndim: int, axis: int, s: slice) -> tuple:
@@ -51,7 +52,7 @@ HEAD = slice(None, -1)
 TAIL = slice(1, None)
 
 
-class NumpySparseHessian:
+class NumpySparseHessian(PlanBase):
     """Plan for the sparse-Hessian split-Bregman iteration on one array shape.
 
     Use: ``plan.set_data(f)``, then ``plan.step()`` per iteration, then
@@ -98,6 +99,7 @@ class NumpySparseHessian:
 
     def step(self) -> None:
         """One split-Bregman iteration: (Bregman update of the last g, then) the g-step."""
+        self._check_open()
         if self._pending_update:
             self._update()
         self._g = self._solve(self._g)
@@ -171,7 +173,7 @@ class NumpySparseHessian:
         self._g = rhs
 
 
-class NumpyRichardsonLucy:
+class NumpyRichardsonLucy(PlanBase):
     """Plan for Richardson-Lucy (optionally Biggs-Andrews accelerated) on one shape.
 
     The PSF acts on the last ``psf.ndim`` axes; a 2-D PSF on 3-D data
@@ -231,6 +233,7 @@ class NumpyRichardsonLucy:
         return corr
 
     def step(self) -> None:
+        self._check_open()
         if self.acceleration is None:
             self.x = self._rl_update(self.x)
         else:  # "biggs": Biggs & Andrews (1997) first-order vector extrapolation

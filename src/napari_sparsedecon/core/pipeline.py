@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..progress import Progress, Stage
+from ..psf.basic import gaussian_psf, zoom_psf
 from .background import estimate_background
 from .params import SparseParams
-from .progress import Progress, Stage
-from .psf import gaussian_psf, zoom_psf
 from .richardson_lucy import iter_richardson_lucy
 from .sparse_hessian import iter_sparse_hessian, relay, run
 from .upsample import upsample2x

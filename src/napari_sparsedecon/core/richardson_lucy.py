@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backends import get_backend
-from .progress import Progress, Stage
+from ..progress import Progress, Stage
 from .sparse_hessian import _host, run
 from .validation import FLOAT, as_float_image, check_psf, choice, count
 
@@ -85,12 +85,13 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
 
 
 def _iterate(plan, iterations, return_estimate):
-    for k in range(iterations):
-        plan.step()
-        # a copy: the plan reuses its buffers in the next iteration
-        est = np.array(_host(plan.result()), copy=True) if return_estimate else None
-        yield Progress(Stage.DECONV, k + 1, iterations, est)
-    return np.asarray(_host(plan.result()), dtype=FLOAT)
+    with plan:  # closed on return, error or cancel (the generator closed early)
+        for k in range(iterations):
+            plan.step()
+            # a copy: the plan reuses its buffers in the next iteration
+            est = np.array(_host(plan.result()), copy=True) if return_estimate else None
+            yield Progress(Stage.DECONV, k + 1, iterations, est)
+        return np.asarray(_host(plan.result()), dtype=FLOAT)
 
 
 def richardson_lucy(image, psf, *, iterations: int = 30, **kwargs) -> np.ndarray:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backends import get_backend
-from .progress import Progress, Stage
+from ..progress import Progress, Stage
 from .validation import FLOAT, as_float_image, count, positive
 
 #: Most iterations accepted (as the registered methods' schemas).
@@ -88,17 +88,18 @@ def iter_sparse_hessian(f, *, fidelity: float = 150.0, sparsity: float = 10.0,
 
 
 def _iterate(plan, iterations, moved, axis, return_estimate):
-    for k in range(iterations):
-        plan.step()
-        est = None
-        if return_estimate:
-            # a copy: the plan reuses its buffers in the next iteration
-            est = np.array(_host(plan.result()), dtype=FLOAT, copy=True)
-            est = np.moveaxis(est, 0, axis) if moved else est
-        yield Progress(Stage.SPARSE, k + 1, iterations, est)
-    # No copy of a host result: the plan is dropped here, its buffer becomes the result
-    # (a copy would be one more input-sized array at the step's peak).
-    out = np.asarray(_host(plan.result()), dtype=FLOAT)
+    with plan:  # closed on return, error or cancel (the generator closed early)
+        for k in range(iterations):
+            plan.step()
+            est = None
+            if return_estimate:
+                # a copy: the plan reuses its buffers in the next iteration
+                est = np.array(_host(plan.result()), dtype=FLOAT, copy=True)
+                est = np.moveaxis(est, 0, axis) if moved else est
+            yield Progress(Stage.SPARSE, k + 1, iterations, est)
+        # No copy of a host result: the plan is closed here, its buffer becomes the
+        # result (a copy would be one more input-sized array at the step's peak).
+        out = np.asarray(_host(plan.result()), dtype=FLOAT)
     del plan
     return np.ascontiguousarray(np.moveaxis(out, 0, axis)) if moved else out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
-from ..core.psf import PSF_TAIL, psf_to_otf, trim_psf
+from ..psf.basic import PSF_TAIL, psf_to_otf, trim_psf
 from .threads import fft_workers
 
 
@@ -43,7 +43,7 @@ def mirror_pad(a: np.ndarray, widths) -> np.ndarray:
 def rl_geometry(shape, psf):
     """Convolution axes, mirror-pad widths, padded shape, OTF and crop of an RL plan.
 
-    The PSF is first trimmed to its support (:func:`~napari_sparsedecon.core.psf.trim_psf`,
+    The PSF is first trimmed to its support (:func:`~napari_sparsedecon.psf.basic.trim_psf`,
     all but ``PSF_TAIL`` = 1e-4 of its energy), so the data are padded by half the real
     support, not by half the stored array; every padded axis is then grown to
     ``scipy.fft.next_fast_len``.

@@ -1,9 +1,10 @@
 """OpenCL backend (pyopencl). Nothing here runs at import time.
 
-``select_backend("opencl", device)`` returns an :class:`OpenCLBackend` or
-raises :class:`OpenCLUnavailable` with the reason; ``"auto"`` returns the
-timed-probe backend (:class:`~napari_sparsedecon.backends.auto.AutoBackend`),
-which uses an OpenCL device, GPU or CPU, where it measured faster than NumPy.
+``make_opencl_backend(device)`` (the registry's factory for ``"opencl"``) returns an
+:class:`OpenCLBackend` or raises :class:`OpenCLUnavailable` with the reason. The
+``"auto"`` policy is not here: it is a backend of its own
+(:mod:`napari_sparsedecon.backends.auto`) that uses an OpenCL device, GPU or CPU,
+where it measured faster than NumPy.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import logging
 
 from .device import OpenCLUnavailable, list_devices
 
-__all__ = ["OpenCLBackend", "OpenCLUnavailable", "list_devices", "select_backend"]
+__all__ = ["OpenCLBackend", "OpenCLUnavailable", "list_devices", "make_opencl_backend"]
 
 log = logging.getLogger("napari_sparsedecon")
-_CACHE: dict = {}
 _SAID: set = set()
 
 
@@ -86,15 +86,7 @@ def _say_once(msg):
         log.warning(msg)
 
 
-def select_backend(name: str, device=None):
-    key = (name, device)
-    if key in _CACHE:
-        return _CACHE[key]
-    if name == "opencl":
-        be = OpenCLBackend(device)
-    else:  # auto: measured per shape class
-        from .. import get_backend
-
-        be = get_backend("auto", device)
-    _CACHE[key] = be
-    return be
+def make_opencl_backend(device=None) -> OpenCLBackend:
+    """The registry's factory: an :class:`OpenCLBackend` on ``device`` (index or part of
+    its name; None: the first GPU, else the first device)."""
+    return OpenCLBackend(device)

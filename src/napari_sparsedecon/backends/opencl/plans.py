@@ -15,10 +15,11 @@ from ...core.validation import FLOAT
 from ...ops.hessian import DCTSolver, hessian_terms
 from ...ops.padding import mirror_pad, rl_geometry
 from ...ops.threads import fft_workers
+from ..base import PlanBase
 from .device import build_program
 
 
-class OpenCLSparseHessian:
+class OpenCLSparseHessian(PlanBase):
     """Sparse-Hessian split Bregman with the Bregman updates on an OpenCL device.
 
     Two fused kernels per iteration (``update`` and ``adjoint``, see
@@ -120,6 +121,7 @@ class OpenCLSparseHessian:
         cl.enqueue_copy(q, self._g, self.rhs_d)  # blocking: the host solve needs it
 
     def step(self):
+        self._check_open()
         if self.device_transforms:
             return self._step_device()
         if self._pending:
@@ -171,7 +173,7 @@ class OpenCLSparseHessian:
         return out
 
 
-class OpenCLRichardsonLucy:
+class OpenCLRichardsonLucy(PlanBase):
     """Richardson-Lucy with every element-wise step on an OpenCL device.
 
     Convolutions: real FFTs on the host (scipy) or on the device (pyvkfft),
@@ -268,6 +270,7 @@ class OpenCLRichardsonLucy:
         return out_d
 
     def step(self):
+        self._check_open()
         q, n = self.queue, (self.n,)
         if self.acceleration is None:
             self._rl(self.x_d, self.x_d)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft as sfft
 
-from .params import SparseParams
-from .pipeline import deconv_psf, iter_solve, prepare
-from .progress import Progress, Stage
-from .sparse_hessian import relay, run
-from .validation import FLOAT, check_block
+from ..core.params import SparseParams
+from ..core.pipeline import deconv_psf, iter_solve, prepare
+from ..core.sparse_hessian import relay, run
+from ..core.validation import FLOAT, check_block
+from ..progress import Progress, Stage
 
 _log = logging.getLogger("napari_sparsedecon")
 
@@ -517,10 +517,11 @@ def _calibrate() -> float:
         f = np.random.default_rng(0).random((256, 256)).astype(FLOAT)
         plan = get_backend("numpy").sparse_hessian_plan(f.shape, fidelity=150, sparsity=10,
                                                         continuity=0.5)
-        plan.set_data(f)
-        plan.step()
-        t0 = time.perf_counter()
-        for _ in range(10):
+        with plan:
+            plan.set_data(f)
             plan.step()
-        _CAL["s"] = (time.perf_counter() - t0) / 10 / (f.size / 1e6)
+            t0 = time.perf_counter()
+            for _ in range(10):
+                plan.step()
+            _CAL["s"] = (time.perf_counter() - t0) / 10 / (f.size / 1e6)
     return _CAL["s"]

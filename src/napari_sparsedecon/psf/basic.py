@@ -9,8 +9,8 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
+from ..core.validation import FLOAT, per_axis
 from ..ops.threads import fft_workers
-from .validation import FLOAT, per_axis
 
 #: FWHM = FWHM_PER_SIGMA * sigma for a Gaussian.
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -99,7 +99,7 @@ MAX_PSF_VOXELS = 2**27
 
 def _check_psf_memory(shape, fwhm) -> None:
     """Refuse a PSF over MAX_PSF_VOXELS or half the available memory, before allocating."""
-    from .tiling import available_memory
+    from ..largedata.tiling import available_memory
 
     n = math.prod(shape)
     need = _BYTES_PER_VOXEL * n

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, special
 
-from .psf import gaussian_psf
-from .validation import FLOAT, positive
+from ..core.validation import FLOAT, positive
+from .basic import gaussian_psf
 
 #: Rules of thumb for an 'effective NA' (resolution gain over widefield).
 EFFECTIVE_NA_HINT = (

@@ -5,7 +5,7 @@
 (the scalar Born-Wolf PSF at z = 0). It is what the published sparse-deconvolution
 settings use, with the *effective* NA of the microscope (SIM, SD-SIM,
 Airyscan: NA times the resolution gain, so values above the immersion index
-are allowed here, unlike :func:`~napari_sparsedecon.core.psf_models.born_wolf_psf`).
+are allowed here, unlike :func:`~napari_sparsedecon.psf.models.born_wolf_psf`).
 Each pixel is the mean of the pattern over the pixel (5 x 5 sub-samples), so
 PSFs narrower than a pixel keep the right weight.
 """
@@ -17,8 +17,8 @@ import math
 import numpy as np
 from scipy import special
 
-from .psf_models import GeneratedPSF, _check_pixel, _check_wavelength
-from .validation import FLOAT, positive
+from ..core.validation import FLOAT, positive
+from .models import GeneratedPSF, _check_pixel, _check_wavelength
 
 #: FWHM of the Airy pattern in units of wavelength / NA.
 AIRY_FWHM = 0.5145

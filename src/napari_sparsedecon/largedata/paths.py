@@ -1,7 +1,7 @@
 """Whole-image runs that may not fit in memory: the path choice and the tiled run into an
 OME-Zarr store, for the napari docks (Qt-free, like the batch engine it reuses).
 
-The choice is the CLI's memory model (:mod:`napari_sparsedecon.core.tiling`): the peak of
+The choice is the CLI's memory model (:mod:`napari_sparsedecon.largedata.tiling`): the peak of
 an in-memory run is the planner's estimate with the whole image as one tile and one
 chunk; above the memory budget the image runs tile by tile (:func:`iter_tiled` with
 ``memory_budget`` and ``out=``) into an OME-Zarr store written under a temporary name
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.params import SparseParams
-from .core.tiling import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL, default_budget
+from ..core.params import SparseParams
+from .tiling import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL, default_budget
 
 IN_MEMORY, TILED = "in memory", "tiled"
 
@@ -77,7 +77,7 @@ def iter_tiled_to_store(image, params: SparseParams, dst, image_axes, meta, *, p
     (:func:`napari_sparsedecon.io.axes.from_layer`) of the *output*.
     """
     from .batch import Job, _Writer
-    from .core.tiling import iter_tiled
+    from .tiling import iter_tiled
 
     writer = _Writer(Job("", str(dst), "zarr"), _out_shape(image.shape, params), image_axes,
                      meta, ngff=ngff)
@@ -99,7 +99,7 @@ def _out_shape(shape, params):
 def open_result(dst, perm=None):
     """(lazy dask array in the data's axis order, info) of a store this module wrote;
     ``perm``: the storage order (``ImageAxes.ordered``) to undo."""
-    from .io.ome_zarr import read_ome_zarr
+    from ..io.ome_zarr import read_ome_zarr
 
     data, info = read_ome_zarr(dst)
     if perm is not None and tuple(perm) != tuple(range(len(perm))):

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .params import SparseParams
-from .pipeline import deconv_psf, iter_sparse_deconvolve
-from .progress import Progress, Stage
-from .sparse_hessian import run
+from ..core.params import SparseParams
+from ..core.pipeline import deconv_psf, iter_sparse_deconvolve
+from ..core.sparse_hessian import run
+from ..progress import Progress, Stage
 
 SWEEPABLE = ("fidelity", "sparsity", "continuity", "iterations", "deconv_iterations")
 INTEGER = ("iterations", "deconv_iterations")

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
-from .validation import FLOAT
+from ..core.validation import FLOAT
 
 FRC_THRESHOLD = 1.0 / 7.0
 
@@ -292,8 +292,8 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     consecutive frames (3-D data) or of the two checkerboard halves of the
     input (2-D data; PSF width halved), so the prior cannot fake correlation.
     """
-    from .background import estimate_background
-    from .pipeline import deconv_psf
+    from ..core.background import estimate_background
+    from ..core.pipeline import deconv_psf
 
     y = np.asarray(image, dtype=FLOAT)
     x = np.asarray(result, dtype=FLOAT)
@@ -346,7 +346,7 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
 
 
 def _frc(rep, y, params, psf, pixel_nm, frame, backend):
-    from .pipeline import sparse_deconvolve
+    from ..core.pipeline import sparse_deconvolve
 
     kw = {**params.to_dict(), "continuity": 0.0, "axis": 0}
     psf2 = psf

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .params import SparseParams
+from ..core.params import SparseParams
 from .trust import estimate_noise_sigma
 
 #: PSF FWHM (px) -> rows of (SNR, fidelity, sparsity, deconvolution iterations), from
@@ -88,7 +88,7 @@ def suggest_parameters(roi, *, psf_fwhm_px, base: SparseParams | None = None) ->
     """Fidelity, sparsity, iterations and background mode for ``roi``.
 
     ``psf_fwhm_px``: the PSF's lateral FWHM in the ROI's pixels (a measured or
-    generated PSF: use :func:`napari_sparsedecon.core.psf.measure_fwhm`).
+    generated PSF: use :func:`napari_sparsedecon.psf.basic.measure_fwhm`).
     ``base``: parameters to keep (up-sampling, deconvolution method, PSF).
     """
     fw = float(np.max(psf_fwhm_px))

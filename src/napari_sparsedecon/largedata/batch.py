@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.params import SparseParams
-from .core.tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
-from .core.validation import check_block
-from .io.outputs import commit, image_stem, is_own_output, part_dir, real
+from ..core.params import SparseParams
+from ..core.validation import check_block
+from ..io.outputs import commit, image_stem, is_own_output, part_dir, real
+from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 
@@ -119,15 +119,15 @@ def read_image(path):
     """
     path = str(path)
     if path.rstrip("/").endswith(".zarr"):
-        from .io.ome_zarr import read_ome_zarr
+        from ..io.ome_zarr import read_ome_zarr
 
         return read_ome_zarr(path)
     import dask.array as da
     import tifffile
     import zarr
 
-    from .io.axes import from_tiff
-    from .io.tiff import info_dict
+    from ..io.axes import from_tiff
+    from ..io.tiff import info_dict
 
     with tifffile.TiffFile(path) as tf:
         ia = from_tiff(tf)
@@ -166,7 +166,7 @@ def check_output_scale(scale, ndim):
 
 def _check_shape(arr, info):
     """Refuse data that ``run`` cannot process, saying why; channels are split later."""
-    from .io.axes import ImageAxes
+    from ..io.axes import ImageAxes
 
     shape = tuple(arr.shape)
     ia = info.get("image_axes") or ImageAxes.default(len(shape))
@@ -221,8 +221,8 @@ def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, t
 
 def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, backend, client,
              progress, psf_fwhm_nm, ngff="0.5", psf_optics=None):
-    from . import __version__
-    from .io.axes import ImageAxes
+    from .. import __version__
+    from ..io.axes import ImageAxes
 
     ia = info.get("image_axes") or ImageAxes.default(data.ndim)
     _check_shape(data, info)
@@ -345,7 +345,7 @@ def _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend, prog
     """A (T, Z, Y, X) stack: each time point through the tiled Z, Y, X path into its own
     slice of the output; with max-1 scaling, one maximum over all time points (never a
     per-volume scale, which would make intensities incomparable in time)."""
-    from .core.tiling import scale_to_max_one
+    from .tiling import scale_to_max_one
 
     q = p if p.quantitative else p.replace(quantitative=True)
     nt = sub.shape[0]
@@ -387,9 +387,9 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     import zarr
     from distributed import as_completed
 
-    from .core.pipeline import deconv_psf
-    from .core.progress import Progress, Stage
-    from .core.tiling import (
+    from ..core.pipeline import deconv_psf
+    from ..progress import Progress, Stage
+    from .tiling import (
         check_scale,
         default_budget,
         iter_blocks,
@@ -455,7 +455,7 @@ def _prepare_task(src, a, b, params, store, channel=(None, None)) -> float:
     into ``store``; return their maximum."""
     import zarr
 
-    from .core.pipeline import prepare
+    from ..core.pipeline import prepare
 
     p = SparseParams.from_dict(params)
     data, info = read_image(src)
@@ -475,7 +475,7 @@ def _block_task(store, spans, params, wpsf, scale, plan, backend):
     """On a worker: solve one block of the prepared ``store``; see ``solve_block``."""
     import zarr
 
-    from .core.tiling import solve_block
+    from .tiling import solve_block
 
     arr = zarr.open_array(store, mode="r")
     (tlo, thi), (ta, tb) = spans[0]
@@ -526,7 +526,7 @@ def _ome_tiff_output(path, shape, image_axes, meta):
     units, the parameters in a MapAnnotation) at ``path``, mapped per access."""
     import tifffile
 
-    from .io.tiff import ome_layout
+    from ..io.tiff import ome_layout
 
     perm, md = ome_layout(image_axes, meta)
     stored = tuple(shape[i] for i in perm)
@@ -589,8 +589,8 @@ class _Writer:
     """
 
     def __init__(self, job: Job, shape, image_axes, meta, ngff="0.5"):
-        from .io.axes import ImageAxes
-        from .io.ome_zarr import NGFF_VERSIONS
+        from ..io.axes import ImageAxes
+        from ..io.ome_zarr import NGFF_VERSIONS
 
         if image_axes is None:
             image_axes = ImageAxes.default(len(shape))
@@ -620,11 +620,11 @@ class _Writer:
             raise
 
     def _create(self, dst, shape, image_axes, meta, ngff):
-        from .io.axes import ORDER
+        from ..io.axes import ORDER
 
         job = self.job
         if job.fmt == "zarr":
-            from .io.ome_zarr import create_ome_zarr
+            from ..io.ome_zarr import create_ome_zarr
 
             self.perm, zaxes = image_axes.ordered(ORDER)
             zshape = tuple(shape[i] for i in self.perm)
@@ -636,7 +636,7 @@ class _Writer:
         else:
             import tifffile
 
-            from .io.tiff import imagej_layout
+            from ..io.tiff import imagej_layout
 
             self.perm, ij, res = imagej_layout(image_axes)
             ij["Info"] = json.dumps({"napari_sparsedecon": meta, **image_axes.to_dict()},
@@ -768,7 +768,7 @@ def parse_size(text) -> int:
 
 def _backend_used(backend) -> dict:
     """The backend and device that actually run (not merely the one requested)."""
-    from .backends import get_backend
+    from ..backends import get_backend
 
     be = get_backend(backend)
     return {"backend": be.name, "device": be.device_name}
@@ -776,7 +776,7 @@ def _backend_used(backend) -> dict:
 
 def _optics_psf(optics: dict, ia, src):
     """(Airy PSF at this file's pixel size, its metadata record) for a preset's recipe."""
-    from .core.airy import airy_psf
+    from ..psf.airy import airy_psf
 
     try:
         py, px = ia.require_pixel_nm(src)

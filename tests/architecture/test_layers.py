@@ -1,0 +1,109 @@
+"""The layer rules of docs/architecture.md, checked mechanically.
+
+- No module outside ``_widgets`` (and the napari reader/writer and sample hooks, which
+  napari itself imports) pulls in Qt, magicgui or napari.
+- ``ops`` (shared numerics) imports no backend, algorithm or I/O module; backends
+  never import each other's internals.
+"""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import napari_sparsedecon
+
+PKG_DIR = Path(napari_sparsedecon.__file__).parent
+GUI = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "napari", "superqt")
+LAYERS = ("core", "ops", "algorithms", "backends", "io", "psf", "analysis", "largedata")
+
+
+def _modules(layer):
+    pkg = f"napari_sparsedecon.{layer}"
+    path = [str(PKG_DIR / layer)]
+    return [pkg] + [m.name for m in pkgutil.walk_packages(path, pkg + ".")
+                    if ".opencl" not in m.name]
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of every module a file imports (relative ones resolved)."""
+    tree = ast.parse(path.read_text())
+    rel = path.relative_to(PKG_DIR.parent).with_suffix("")
+    parts = list(rel.parts)
+    base = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    if parts[-1] == "__init__":
+        base = parts[:-1]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = base[:len(base) - node.level + 1]
+                mod = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)
+    return out
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layer_imports_no_gui_at_runtime(layer):
+    """Importing every module of the layer (in a fresh interpreter) loads no GUI package."""
+    mods = _modules(layer)
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            f"print(sorted(g for g in {GUI!r} if g in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", f"{layer} imports {out}"
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layer_source_names_no_gui(layer):
+    """Not even a lazy import inside a function (which the runtime test cannot see)."""
+    bad = []
+    for f in (PKG_DIR / layer).rglob("*.py"):
+        for name in _imports(f):
+            if name.split(".")[0] in GUI:
+                bad.append(f"{f.relative_to(PKG_DIR)}: {name}")
+    assert not bad, bad
+
+
+def test_ops_is_the_bottom_layer():
+    allowed = ("napari_sparsedecon.ops", "napari_sparsedecon.core.validation",
+               "napari_sparsedecon.psf.basic")
+    bad = []
+    for f in (PKG_DIR / "ops").rglob("*.py"):
+        for name in _imports(f):
+            if name.startswith("napari_sparsedecon") and not name.startswith(allowed):
+                bad.append(f"{f.name}: {name}")
+    assert not bad, bad
+
+
+def test_backends_do_not_reach_into_each_other():
+    """numpy_backend and opencl/ share code only through ops/ and backends.base."""
+    bad = []
+    for f in (PKG_DIR / "backends" / "opencl").rglob("*.py"):
+        bad += [f"{f.name}: {n}" for n in _imports(f) if "numpy_backend" in n]
+    for n in _imports(PKG_DIR / "backends" / "numpy_backend.py"):
+        if "backends.opencl" in n or "backends.auto" in n:
+            bad.append(f"numpy_backend.py: {n}")
+    assert not bad, bad
+
+
+def test_the_checker_sees_a_gui_import(tmp_path, monkeypatch):
+    """The source check itself can fail: a file with a lazy qtpy import is caught."""
+    f = PKG_DIR / "ops" / "_tmp_gui_probe.py"
+    f.write_text("def f():\n    from qtpy import QtWidgets\n")
+    try:
+        with pytest.raises(AssertionError, match="qtpy"):
+            test_layer_source_names_no_gui("ops")
+    finally:
+        f.unlink()
