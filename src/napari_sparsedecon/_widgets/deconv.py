@@ -38,7 +38,6 @@ from ..analysis.roi import (
     roi_geometry,
 )
 from ..backends.registry import backends
-from ..core.background import BACKGROUND_MODES
 from ..core.params import SparseParams
 from ..core.pipeline import iter_sparse_deconvolve
 from ..progress import Progress
@@ -407,6 +406,14 @@ class _DeconvBase(Container):
                 self.status.value = f"error: {err}"
 
 
+#: The up-sampling box: one choice per (upsample, upsample_method) pair of the schema.
+UPSAMPLE_CHOICES = {
+    "none": {"upsample": 1, "upsample_method": "fourier"},
+    "x2 Fourier": {"upsample": 2, "upsample_method": "fourier"},
+    "x2 spatial": {"upsample": 2, "upsample_method": "spatial"},
+}
+
+
 class SparseDeconWidget(_DeconvBase):
     """Sparse deconvolution: parameters, live ROI preview, run, cancel."""
 
@@ -414,40 +421,25 @@ class SparseDeconWidget(_DeconvBase):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer)
-        d = SparseParams()
-        self.fidelity = FloatSpinBox(label="fidelity", value=d.fidelity, min=0.1, max=1e5,
-                                     tooltip="data-term weight; lower it for noisier data "
-                                             "(paper default 150)")
-        self.sparsity = FloatSpinBox(label="sparsity", value=d.sparsity, min=0.0, max=1e4,
-                                     tooltip="L1 weight; more narrows the effective PSF. "
-                                             "Keep below fidelity / 10")
-        self.continuity = FloatSpinBox(label="t/z continuity", value=d.continuity, min=0.0,
-                                       max=100.0, step=0.1,
-                                       tooltip="weight of the Hessian terms along the first "
-                                               "axis of 3-D data (time or z); 0.5-1 typical")
-        self.axis = ComboBox(label="continuity axis",
-                             choices=[("axis 0 (first: t or z)", 0), ("axis 1", 1),
-                                      ("axis 2", 2)], value=0,
-                             tooltip="for 3-D layers, the axis continuity acts on: time for a "
-                                     "time-lapse, z for a stack (usually the first)")
-        self.iterations = SpinBox(label="sparse iterations", value=d.iterations, min=1,
-                                  max=10000, tooltip="split-Bregman iterations (default 100)")
-        self.background = ComboBox(label="background", choices=BACKGROUND_MODES,
-                                   value=d.background,
-                                   tooltip="wavelet background estimate: high/* for bright "
-                                           "background, low/* for dim; none to skip")
-        self.upsample = ComboBox(label="up-sampling", choices=["none", "x2 Fourier",
-                                                               "x2 spatial"], value="none",
-                                 tooltip="x2 in Y/X before the sparse step; output pixels are "
-                                         "half the size")
-        self.deconv_method = ComboBox(label="deconvolution", choices=["rl", "biggs", "none"],
-                                      value=d.deconv_method,
-                                      tooltip="Richardson-Lucy, accelerated RL, or none")
-        self.deconv_iterations = SpinBox(label="deconv iterations", value=d.deconv_iterations,
-                                         min=0, max=1000)
-        self.quantitative = CheckBox(text="keep intensity units (quantitative)", value=True,
-                                     tooltip="off: scale the result to max 1 like the "
-                                             "reference code")
+        # One control per schema parameter of the paper pipeline (its type, range,
+        # default, unit and help); the two up-sampling parameters share one box, and the
+        # PSF FWHM is part of the PSF section.
+        from ..algorithms.sparse import SCHEMA
+        from ._controls import control_for
+
+        self.schema = {p.name: p for p in SCHEMA}
+        self.param_controls = {}
+        for p in SCHEMA:
+            if p.name in ("psf_fwhm_px", "upsample", "upsample_method"):
+                continue
+            w = control_for(p)
+            self.param_controls[p.name] = w
+            setattr(self, p.name, w)
+        self.upsample = ComboBox(label="up-sampling", choices=list(UPSAMPLE_CHOICES),
+                                 value="none",
+                                 tooltip="x2 in Y/X before the sparse step (Fourier or "
+                                         "spatial interpolation); output pixels are half "
+                                         "the size")
         self.save_params_button = PushButton(text="Save parameters...")
         self.load_params_button = PushButton(text="Load parameters...")
         self.suggest_button = PushButton(text="Suggest from ROI",
@@ -539,17 +531,29 @@ class SparseDeconWidget(_DeconvBase):
 
     def control_params(self, fwhm_px=None, ndim=2) -> SparseParams:
         """The parameter controls as SparseParams (the PSF FWHM in pixels given apart)."""
-        up = self.upsample.value
-        p = SparseParams(fidelity=self.fidelity.value, sparsity=self.sparsity.value,
-                         continuity=self.continuity.value, iterations=self.iterations.value,
-                         background=self.background.value,
-                         upsample=1 if up == "none" else 2,
-                         upsample_method="spatial" if up == "x2 spatial" else "fourier",
-                         deconv_method=self.deconv_method.value,
-                         deconv_iterations=self.deconv_iterations.value,
-                         psf_fwhm_px=fwhm_px, quantitative=self.quantitative.value,
-                         axis=int(self.axis.value) if ndim == 3 else 0)
-        return p
+        from ._controls import value_of
+
+        values = {n: value_of(self.schema[n], w) for n, w in self.param_controls.items()}
+        values.update(UPSAMPLE_CHOICES[self.upsample.value], psf_fwhm_px=fwhm_px)
+        if ndim != 3:
+            values["axis"] = 0
+        return SparseParams(**values)
+
+    def set_params(self, values: dict) -> None:
+        """Show stored values (a parameter file, a preset, a suggestion) in the controls;
+        parameters that ``values`` leaves out keep their current value."""
+        from ._controls import set_control
+
+        for name, w in self.param_controls.items():
+            if name in values:
+                set_control(self.schema[name], w, values[name])
+        if "upsample" in values or "upsample_method" in values:
+            cur = UPSAMPLE_CHOICES[self.upsample.value]
+            want = {"upsample": values.get("upsample", cur["upsample"]),
+                    "upsample_method": values.get("upsample_method", cur["upsample_method"])}
+            if want["upsample"] == 1:
+                want["upsample_method"] = "fourier"
+            self.upsample.value = next(k for k, v in UPSAMPLE_CHOICES.items() if v == want)
 
     # -- larger-than-memory runs (napari_sparsedecon.largedata.paths) --------------------
     def _make_large_controls(self):
@@ -739,14 +743,7 @@ class SparseDeconWidget(_DeconvBase):
 
         p = get_preset(name)
         q = p.params
-        self.fidelity.value, self.sparsity.value = q["fidelity"], q["sparsity"]
-        self.continuity.value, self.iterations.value = q["continuity"], q["iterations"]
-        self.background.value = q["background"]
-        self.upsample.value = ("none" if q["upsample"] == 1 else
-                               "x2 spatial" if q["upsample_method"] == "spatial" else
-                               "x2 Fourier")
-        self.deconv_method.value = q["deconv_method"]
-        self.deconv_iterations.value = q["deconv_iterations"]
+        self.set_params(q)
         self.psf_source.value = AIRY
         self.eff_na.value, self.wavelength.value = p.effective_na, p.wavelength_nm
         if self.preset.value != p.name:
@@ -780,15 +777,7 @@ class SparseDeconWidget(_DeconvBase):
         from pathlib import Path
 
         p = SparseParams.from_dict(json.loads(Path(path).read_text()))
-        self.fidelity.value, self.sparsity.value = p.fidelity, p.sparsity
-        self.continuity.value, self.iterations.value = p.continuity, p.iterations
-        self.background.value = p.background
-        self.upsample.value = ("none" if p.upsample == 1 else
-                               "x2 spatial" if p.upsample_method == "spatial" else "x2 Fourier")
-        self.deconv_method.value = p.deconv_method
-        self.deconv_iterations.value = p.deconv_iterations
-        self.quantitative.value = p.quantitative
-        self.axis.value = p.axis if p.axis in (0, 1, 2) else 0
+        self.set_params(p.to_dict())
         if p.psf_fwhm_px is not None and np.ndim(p.psf_fwhm_px) == 0:
             self.psf_source.value = "FWHM (pixels)"
             self.fwhm.value = float(p.psf_fwhm_px)
@@ -900,9 +889,8 @@ class SparseDeconWidget(_DeconvBase):
 
     def _apply_suggestion(self, s):
         q = s.params
-        self.fidelity.value, self.sparsity.value = q.fidelity, q.sparsity
-        self.iterations.value, self.deconv_iterations.value = q.iterations, q.deconv_iterations
-        self.background.value = q.background
+        self.set_params({k: q.to_dict()[k] for k in ("fidelity", "sparsity", "iterations",
+                                                     "deconv_iterations", "background")})
         self.suggestion = s
         self.suggest_info.value = (f"SNR {s.snr:.0f}: fidelity {q.fidelity:g}, "
                                    f"sparsity {q.sparsity:g}")

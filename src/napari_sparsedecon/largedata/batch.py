@@ -232,6 +232,11 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
                            psf_path=psf_path, psf_fwhm_nm=psf_fwhm_nm, psf_optics=psf_optics)
     p, psf, psf_record = per_ch[0]
     up = p.upsample
+    if up != 1 and data.ndim - (c is not None) == 3 and p.axis not in (0, -3):
+        raise ValueError(
+            f"--upsample {up} doubles the file's Y and X (its last two axes), but "
+            f"continuity axis {p.axis} is one of them; use --axis 0 (continuity along "
+            f"{ia.drop('C').axes[0]}) or --upsample 1")
     out_shape = tuple(data.shape[:-2]) + (data.shape[-2] * up, data.shape[-1] * up)
     out_axes = ia.zoom_yx(up)
     recorded = p.to_dict()
