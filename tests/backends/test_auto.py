@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from napari_sparsedecon.backends import auto
-from napari_sparsedecon.backends.base import PlanBase
 from napari_sparsedecon.backends.auto import AutoBackend, shape_class
+from napari_sparsedecon.backends.base import PlanBase
 
 
 class Clock:
