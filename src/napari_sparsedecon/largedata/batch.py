@@ -1,5 +1,9 @@
 """Headless batch processing: many files, large stacks, optional dask.distributed.
 
+Finding inputs and naming outputs: :mod:`.discovery`; the output writers: :mod:`.writer`;
+planning, blending and tiled runs: :mod:`.tiling`. This module reads the inputs, makes
+each channel's PSF, and drives serial and distributed runs.
+
 Qt-free; the ``napari-sparsedecon run`` command is a thin layer over it.
 Inputs: TIFF / OME-TIFF (read lazily through tifffile's zarr interface) and
 OME-Zarr (dask). Outputs: TIFF (a memory-mapped ImageJ TIFF filled frame by
@@ -9,105 +13,24 @@ and moved into place only when complete.
 
 from __future__ import annotations
 
-import glob
-import json
 import math
 import os
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..core.params import SparseParams
 from ..core.validation import check_block
-from ..io.outputs import commit, image_stem, is_own_output, part_dir, real
+from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
 from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
+from .writer import _MappedTiff, _ome_tiff_output, _View, _Writer, check_output_scale  # noqa: F401
 
-IMAGE_SUFFIXES = (".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class Job:
-    src: str
-    dst: str
-    fmt: str  # "tif" or "zarr"
-    overwrite: bool = False  # replace an earlier output at dst (never an input)
-
-
-def expand_inputs(specs) -> tuple[list[str], list[str]]:
-    """(input paths, earlier outputs left out) from files, globs and folders.
-
-    Folders give their *.tif, *.tiff and *.zarr; an existing file name is
-    taken literally even if it holds glob characters. Files named like this
-    package's outputs (``*_sparse.*``, ``*_rl.*``) found in a folder or by a
-    glob are left out, so a re-run does not process its own earlier results;
-    name one explicitly to process it.
-    """
-    out, own = [], []
-    for spec in specs:
-        p = Path(spec)
-        if p.is_dir() and not p.name.endswith(".zarr"):
-            hits = sorted(str(q) for q in p.iterdir()
-                          if q.suffix.lower() in IMAGE_SUFFIXES or q.name.endswith(".zarr"))
-        elif not p.exists() and any(ch in spec for ch in "*?["):
-            hits = sorted(glob.glob(spec))
-        else:
-            hits = [str(p)]
-        if hits != [str(p)]:  # expanded: leave out earlier outputs
-            own += [h for h in hits if is_own_output(h) and h not in own]
-            hits = [h for h in hits if not is_own_output(h)]
-        out += [h for h in hits if h not in out]
-    return out, own
-
-
-def output_path(src: str, out_dir: str | None, fmt: str, suffix: str = "_sparse") -> str:
-    p = Path(src.rstrip("/"))
-    folder = Path(out_dir) if out_dir else p.parent
-    return str(folder / f"{image_stem(p)}{suffix}.{fmt}")
-
-
-def _ext_tag(src: str) -> str:
-    """``a.ome.tif`` -> ``ome_tif``: the extension, to tell same-stem inputs apart."""
-    name = Path(src.rstrip("/")).name
-    return name[len(image_stem(name)):].lstrip(".").replace(".", "_").lower()
-
-
-def plan_jobs(inputs, *, out_dir=None, fmt="tif", overwrite=False):
-    """(jobs to run, outputs skipped because they exist).
-
-    Inputs that would share an output name (``a.tif``, ``a.tiff`` and
-    ``a.ome.tif`` in one folder) get their extension in it
-    (``a_tif_sparse.tif``, ...); inputs that would still share one (``x/a.tif``
-    and ``y/a.tif`` into one ``out_dir``) are refused with ValueError.
-    """
-    dsts = [output_path(src, out_dir, fmt) for src in inputs]
-    groups: dict[Path, list[int]] = {}
-    for i, d in enumerate(dsts):
-        groups.setdefault(real(d), []).append(i)
-    for idx in groups.values():
-        if len(idx) > 1:
-            for i in idx:
-                src = inputs[i]
-                folder = Path(out_dir) if out_dir else Path(src.rstrip("/")).parent
-                dsts[i] = str(folder / f"{image_stem(src)}_{_ext_tag(src)}_sparse.{fmt}")
-    groups = {}
-    for i, d in enumerate(dsts):
-        groups.setdefault(real(d), []).append(i)
-    clash = [idx for idx in groups.values() if len(idx) > 1]
-    if clash:
-        names = ", ".join(inputs[i] for i in clash[0])
-        raise ValueError(f"{names} would all write the same output {dsts[clash[0][0]]}; "
-                         f"process them into separate --out-dir folders")
-    jobs, skipped = [], []
-    for src, dst in zip(inputs, dsts, strict=True):
-        if os.path.lexists(dst) and not overwrite:
-            skipped.append(dst)
-        else:
-            jobs.append(Job(src, dst, fmt, overwrite))
-    return jobs, skipped
+__all__ = ["IMAGE_SUFFIXES", "Job", "check_output_scale", "dry_run_lines", "expand_inputs",
+           "output_path", "parse_size", "plan_jobs", "process_file", "read_image",
+           "run_batch"]
 
 
 def read_image(path):
@@ -148,20 +71,6 @@ def _check_dtype(arr):
     if not np.issubdtype(dt, np.number):
         raise TypeError(f"the image has dtype {dt}; it needs numeric (integer or float) "
                         f"pixels")
-
-
-def check_output_scale(scale, ndim):
-    """Refuse pixel sizes an output cannot carry: not one finite positive value per axis."""
-    if scale is None:
-        return
-    try:
-        vals = [float(s) for s in scale]
-    except (TypeError, ValueError):
-        vals = []
-    if len(vals) != ndim or not all(math.isfinite(v) and v > 0 for v in vals):
-        raise ValueError(f"the input's pixel size metadata {list(scale)!r} is not usable "
-                         f"(needs {ndim} positive values, um per pixel, one per axis); fix "
-                         f"the file's metadata")
 
 
 def _check_shape(arr, info):
@@ -490,192 +399,6 @@ def _block_task(store, spans, params, wpsf, scale, plan, backend):
     res = solve_block(block, scale, SparseParams.from_dict(params), wpsf, spans, arr.shape,
                       plan, backend=backend)
     return (ta, tb), (ylo, yhi), (xlo, xhi), res
-
-
-class _MappedTiff:
-    """Slice access to a float32 TIFF's pixels, mapping the file per access."""
-
-    def __init__(self, path, shape=None):
-        self.path = path
-        self._shape = None if shape is None else tuple(shape)
-
-    def _map(self):
-        import tifffile
-
-        mm = tifffile.memmap(self.path, mode="r+")
-        # a reader may drop length-1 axes (OME); map in the stored shape
-        return mm if self._shape is None else mm.reshape(self._shape)
-
-    def __setitem__(self, key, value):
-        mm = self._map()
-        mm[key] = value
-        mm.flush()
-        del mm
-
-    def __getitem__(self, key):
-        mm = self._map()
-        out = np.array(mm[key])
-        del mm
-        return out
-
-    @property
-    def shape(self):
-        mm = self._map()
-        shape = mm.shape
-        del mm
-        return shape
-
-
-def _ome_tiff_output(path, shape, image_axes, meta):
-    """A float32 OME-TIFF (tifffile's OME writer: T, C, Z, Y, X order, physical sizes with
-    units, the parameters in a MapAnnotation) at ``path``, mapped per access."""
-    import tifffile
-
-    from ..io.tiff import ome_layout
-
-    perm, md = ome_layout(image_axes, meta)
-    stored = tuple(shape[i] for i in perm)
-    mm = tifffile.memmap(path, shape=stored, dtype="float32", ome=True,
-                         photometric="minisblack", metadata=md)
-    mm.flush()
-    del mm
-    out = _MappedTiff(path, shape=stored)
-    out.perm = perm
-    return out
-
-
-class _View:
-    """Slices of ``base`` (stored with its axes permuted by ``perm``) in the data's axis
-    order, with the axes in ``fixed`` ({data axis: index}) held at one index."""
-
-    def __init__(self, base, perm, fixed=None):
-        self.base, self.perm, self.fixed = base, tuple(perm), dict(fixed or {})
-        self.free = [i for i in range(len(perm)) if i not in self.fixed]
-        kept = [q for q in self.perm if q not in self.fixed]  # free axes in storage order
-        self._to_store = tuple(sorted(kept).index(q) for q in kept)
-        self._to_data = tuple(int(i) for i in np.argsort(self._to_store))
-
-    @property
-    def shape(self):
-        bshape = self.base.shape
-        full = [bshape[self.perm.index(i)] for i in range(len(self.perm))]
-        return tuple(full[i] for i in self.free)
-
-    def _key(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        if any(k is Ellipsis for k in key):
-            i = key.index(Ellipsis)
-            key = key[:i] + (slice(None),) * (len(self.free) - len(key) + 1) + key[i + 1:]
-        key = key + (slice(None),) * (len(self.free) - len(key))
-        full = dict(self.fixed)
-        full.update(zip(self.free, key, strict=True))
-        return tuple(full[q] for q in self.perm)
-
-    def __getitem__(self, key):
-        return np.transpose(np.asarray(self.base[self._key(key)]), self._to_data)
-
-    def __setitem__(self, key, value):
-        value = np.asarray(value)
-        if value.ndim == len(self.free):
-            value = np.transpose(value, self._to_store)
-        self.base[self._key(key)] = value
-
-
-class _Writer:
-    """An output array under a temporary name, moved into place by commit().
-
-    ``image_axes`` names the output's axes (data order) with pixel sizes and
-    units; TIFFs are ImageJ hyperstacks (T, Z, C, Y, X), OME-Zarr is written by
-    :func:`napari_sparsedecon.io.ome_zarr.create_ome_zarr` (``ngff`` "0.5" on
-    Zarr v3 or "0.4" on Zarr v2). :meth:`view` gives one channel in data order.
-
-    Everything that can be checked is checked before the temporary folder is
-    made; a failure while making it removes it again.
-    """
-
-    def __init__(self, job: Job, shape, image_axes, meta, ngff="0.5"):
-        from ..io.axes import ImageAxes
-        from ..io.ome_zarr import NGFF_VERSIONS
-
-        if image_axes is None:
-            image_axes = ImageAxes.default(len(shape))
-        self.job = job
-        dst = Path(job.dst)
-        if job.fmt not in ("tif", "zarr", "ome.tif"):
-            raise ValueError(f"output format {job.fmt!r}: use 'tif', 'ome.tif' or 'zarr'")
-        if job.fmt == "zarr" and ngff not in NGFF_VERSIONS:
-            raise ValueError(f"NGFF version {ngff!r}: use one of {', '.join(NGFF_VERSIONS)}")
-        if image_axes.ndim != len(shape):
-            raise ValueError(f"axes {image_axes.axes!r} do not match shape {tuple(shape)}")
-        known = [v for v in image_axes.scale if v is not None]
-        check_output_scale(known or None, len(known))
-        if os.path.lexists(dst) and not job.overwrite:
-            raise FileExistsError(f"{dst} exists; use --overwrite to replace it")
-        if not dst.parent.exists():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(dst.parent, os.W_OK):
-            raise PermissionError(f"output folder {dst.parent} is not writable")
-        self.image_axes = image_axes
-        self.tmp = part_dir(dst)
-        self.path = os.path.join(self.tmp, dst.name)
-        try:
-            self._create(dst, shape, image_axes, meta, ngff)
-        except BaseException:
-            self.abort()
-            raise
-
-    def _create(self, dst, shape, image_axes, meta, ngff):
-        from ..io.axes import ORDER
-
-        job = self.job
-        if job.fmt == "zarr":
-            from ..io.ome_zarr import create_ome_zarr
-
-            self.perm, zaxes = image_axes.ordered(ORDER)
-            zshape = tuple(shape[i] for i in self.perm)
-            self.array = create_ome_zarr(self.path, zshape, zaxes, metadata=meta, ngff=ngff,
-                                         name=dst.stem)
-        elif job.fmt == "ome.tif":
-            self.array = _ome_tiff_output(self.path, shape, image_axes, meta)
-            self.perm = self.array.perm
-        else:
-            import tifffile
-
-            from ..io.tiff import imagej_layout
-
-            self.perm, ij, res = imagej_layout(image_axes)
-            ij["Info"] = json.dumps({"napari_sparsedecon": meta, **image_axes.to_dict()},
-                                    default=str)
-            kw = {"resolution": res} if res else {}
-            mm = tifffile.memmap(self.path, shape=tuple(shape[i] for i in self.perm),
-                                 dtype="float32", imagej=True, metadata=ij, **kw)
-            mm.flush()
-            del mm
-            # Map the file only while writing a block, so its pages are not held
-            # resident (and counted against the memory budget) for the whole run.
-            self.array = _MappedTiff(self.path)
-
-    def view(self, channel=None, time=None):
-        """The output in the data's axis order; with ``channel`` (``time``), that channel
-        (time point) only."""
-        c, t = self.image_axes.index("C"), self.image_axes.index("T")
-        fixed = {c: channel} if c is not None and channel is not None else {}
-        if t is not None and time is not None:
-            fixed[t] = time
-        if not fixed and self.perm == tuple(range(len(self.perm))):
-            return self.array
-        return _View(self.array, self.perm, fixed)
-
-    def commit(self):
-        # checked again here, at the last moment: another run may have written dst meanwhile
-        try:
-            commit(self.path, self.job.dst, overwrite=self.job.overwrite)
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def abort(self):
-        self.array = None
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _unit_shape(shape, info):

@@ -76,8 +76,9 @@ def iter_tiled_to_store(image, params: SparseParams, dst, image_axes, meta, *, p
     it. ``dst`` must not exist. ``image_axes`` names the axes and gives the pixel sizes
     (:func:`napari_sparsedecon.io.axes.from_layer`) of the *output*.
     """
-    from .batch import Job, _Writer
+    from .discovery import Job
     from .tiling import iter_tiled
+    from .writer import _Writer
 
     writer = _Writer(Job("", str(dst), "zarr"), _out_shape(image.shape, params), image_axes,
                      meta, ngff=ngff)
