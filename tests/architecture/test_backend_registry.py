@@ -18,7 +18,7 @@ from napari_sparsedecon.backends import (
 
 
 def test_registered_backends_and_cli_choices_come_from_the_registry():
-    assert backends()[:3] == ("numpy", "opencl", "auto")
+    assert backends()[:4] == ("numpy", "opencl", "numba", "auto")
     assert BACKENDS == backends()
     from napari_sparsedecon.cli import build_parser
 
@@ -28,7 +28,7 @@ def test_registered_backends_and_cli_choices_come_from_the_registry():
 
 
 def test_unknown_backend_names_the_known_ones():
-    with pytest.raises(ValueError, match=r"backend must be one of \['numpy', 'opencl'"):
+    with pytest.raises(ValueError, match=r"backend must be one of \[.numpy., .opencl."):
         get_backend("cuda")
 
 

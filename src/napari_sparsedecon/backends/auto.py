@@ -3,7 +3,7 @@
 :class:`AutoBackend` is a backend whose plans come from whichever candidate
 won a short timed probe:
 
-- candidates: NumPy (always), every usable OpenCL GPU and the first usable
+- candidates: NumPy (always), numba (where installed), every usable OpenCL GPU and the first usable
   OpenCL CPU device (PoCL here) -- or only the device named by ``device=`` /
   ``NAPARI_SPARSEDECON_DEVICE``. A candidate that cannot be made (no OpenCL,
   a failed build) is left out, with its reason in the choice line.
@@ -111,6 +111,10 @@ def _default_candidates(device) -> list[_Candidate]:
     from . import get_backend
 
     out = [_Candidate("numpy", lambda: get_backend("numpy"))]
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is not None:
+        out.append(_Candidate("numba", lambda: get_backend("numba")))
     try:
         from .opencl import OpenCLBackend, list_devices
 

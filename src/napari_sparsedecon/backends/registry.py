@@ -97,5 +97,9 @@ register_backend(BackendEntry(
     "opencl", ".opencl:make_opencl_backend",
     "pyopencl on a GPU or CPU device (device=, NAPARI_SPARSEDECON_DEVICE)"))
 register_backend(BackendEntry(
+    "numba", ".numba_backend:make_numba_backend",
+    "the NumPy reference with the sparse step's element-wise passes fused and threaded "
+    "(needs numba)", uses_device=False))
+register_backend(BackendEntry(
     "auto", ".auto:AutoBackend",
     "the backend measured fastest on this machine for each shape class"))
