@@ -8,7 +8,8 @@ Minimises, over x >= 0 (photo-electrons, on the mirror-padded domain),
   :mod:`.noise`) or weighted least squares with fixed weights 1 / var;
 - R: total variation ``sum sqrt(|grad x|^2 + eps^2)`` or the sparse-Hessian
   prior ``sum_i w_i sqrt((K_i x)^2 + eps^2)`` (the seven terms of Zhao et al.
-  with t/z continuity; z terms scaled by the voxel aspect ratio);
+  with t/z continuity, or t and z continuity on (T, Z, Y, X) arrays; z terms scaled
+  by the voxel aspect ratio);
 - s * sum(x): the L1 sparsity term (x >= 0).
 
 Iteration: the split-gradient form of RL (Lanteri et al. 2001). With the
@@ -88,28 +89,42 @@ def _second_t(p, ax, out):
 
 
 class PriorGradient:
-    """Gradient of the smoothed TV or sparse-Hessian prior on (Y, X) or (N, Y, X) arrays.
+    """Gradient of the smoothed TV or sparse-Hessian prior on (Y, X), (N, Y, X) or
+    (T, Z, Y, X) arrays.
 
-    ``axis_weights``: for 3-D arrays, the weight of axis 0 relative to Y/X
-    (continuity for the Hessian prior; 1/aspect^2 style scaling is folded in by the
-    caller); 0 decouples the planes.
+    ``continuity``: for 3-D arrays, the weight of axis 0 (t or z) relative to Y/X; for
+    4-D arrays, the weight of axis 1 (z). ``aspect`` (z step / pixel size) scales that
+    axis' differences to pixel units. ``t_continuity``: for 4-D arrays, the weight of
+    axis 0 (time, in frames: no aspect). 0 decouples the planes (or time points) along
+    that axis. Per axis a of weight c and spacing r the Hessian terms carry
+    ``s_a = sqrt(c) / r`` (``s_y = s_x = 1``): ``s_a^2 |d_aa x|`` and
+    ``2 s_a s_b |d_ab x|`` (Zhao et al.'s 3-D weights for z; the same rule for t).
+    TV uses ``sqrt(|grad_yx x|^2 + sum_a (c_a / r_a)^2 (d_a x)^2 + eps^2)``.
     """
 
     def __init__(self, kind: str, ndim: int, *, eps: float, continuity: float = 0.0,
-                 aspect: float = 1.0):
+                 aspect: float = 1.0, t_continuity: float = 0.0):
+        if ndim not in (2, 3, 4):
+            raise ValueError(f"ndim: the priors work on 2-D, 3-D or 4-D arrays, got {ndim}")
         self.kind, self.ndim, self.eps2 = kind, ndim, FLOAT(eps) ** 2
         y, x = ndim - 2, ndim - 1
-        c = float(continuity) if ndim == 3 else 0.0
         r = float(aspect)
+        # (axis, continuity, spacing) of the axes beyond Y, X
+        extra = {2: [], 3: [(0, continuity, r)],
+                 4: [(0, t_continuity, 1.0), (1, continuity, r)]}[ndim]
+        extra = [(a, float(c), rr) for a, c, rr in extra if float(c) > 0]
         if kind == "tv":
             # |grad x|^2 = gy^2 + gx^2 + (c gz / aspect)^2: z in units of the pixel size,
             # weighted by the continuity like the L1 weights of the Hessian prior
-            self.axes = [(y, 1.0), (x, 1.0)] + ([(0, (c / r) ** 2)] if c > 0 else [])
+            self.axes = [(y, 1.0), (x, 1.0)] + [(a, (c / rr) ** 2) for a, c, rr in extra]
         elif kind == "hessian":
             t = [("2", (y,), 1.0), ("2", (x,), 1.0), ("m", (y, x), 2.0)]
-            if c > 0:
-                t += [("2", (0,), c / r**2), ("m", (0, y), 2 * math.sqrt(c) / r),
-                      ("m", (0, x), 2 * math.sqrt(c) / r)]
+            sc = {a: math.sqrt(c) / rr for a, c, rr in extra}
+            for a in sc:
+                t += [("2", (a,), sc[a] ** 2), ("m", (a, y), 2 * sc[a]),
+                      ("m", (a, x), 2 * sc[a])]
+            if len(sc) == 2:  # t and z both on: the t-z cross term
+                t.append(("m", (0, 1), 2 * sc[0] * sc[1]))
             self.terms = t
 
     def _buffers(self, x):
@@ -163,11 +178,13 @@ class RegularisedRLPlan:
     """One shape, one PSF: buffers and OTF made once; ``step()`` per iteration.
 
     Data and background are in photo-electrons (shifted Poisson); the PSF acts
-    on the last ``psf.ndim`` axes.
+    on the last ``psf.ndim`` axes (a 3-D PSF on each time point of (T, Z, Y, X) data,
+    which are then one problem, coupled in time by ``t_continuity``).
     """
 
     def __init__(self, shape, psf, *, prior="tv", weight=0.0, sparsity=0.0, continuity=0.0,
-                 aspect=1.0, eps=1.0, data_term="poisson", momentum=True, workers=-1):
+                 aspect=1.0, eps=1.0, data_term="poisson", momentum=True, workers=-1,
+                 t_continuity=0.0):
         self.shape = tuple(int(n) for n in shape)
         self.axes, self.widths, self.pshape, self.otf, self._crop = rl_geometry(shape, psf)
         self.otf_conj = np.conj(self.otf)
@@ -175,7 +192,7 @@ class RegularisedRLPlan:
         self.weight, self.sparsity = FLOAT(weight), FLOAT(sparsity)
         self.data_term, self.momentum = data_term, momentum
         self.prior = (PriorGradient(prior, len(self.shape), eps=eps, continuity=continuity,
-                                    aspect=aspect)
+                                    aspect=aspect, t_continuity=t_continuity)
                       if prior != "none" and weight > 0 else None)
 
     def _conv(self, x, otf):
