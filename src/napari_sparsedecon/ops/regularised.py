@@ -135,6 +135,11 @@ class PriorGradient:
             self._out, self._k, self._t, self._u = (np.empty_like(x) for _ in range(4))
         return self._out, self._k, self._t, self._u
 
+    def spare(self) -> np.ndarray:
+        """A scratch buffer of the last call's shape that the returned gradient is not
+        (free for the caller until the next call)."""
+        return self._t
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """The prior's gradient at ``x`` (a view of an internal buffer: copy to keep it)."""
         out, k, t, u = self._buffers(x)
@@ -172,6 +177,35 @@ class PriorGradient:
                 _fdiff_t(k, axes[0], u)
                 _fdiff_t(u, axes[1], out)
         return out
+
+
+def _slabs(a):
+    """Views of ``a`` along its first axis, a few planes at a time: reductions over the
+    whole array without full-size temporaries (4-D problems are large)."""
+    n = a.shape[0] if a.ndim > 2 else 1
+    step = max(1, n // 8)
+    if a.ndim <= 2:
+        return [slice(None)]
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+def _chi2(y, hv) -> float:
+    """mean((y - hv)^2 / hv), accumulated slab by slab in float64."""
+    tot = 0.0
+    for sl in _slabs(y):
+        r = y[sl] - hv[sl]
+        r *= r
+        r /= hv[sl]
+        tot += float(r.sum(dtype=np.float64))
+    return tot / y.size
+
+
+def _turns_back(new, x, xp) -> bool:
+    """True when the step ``new - x`` points against the momentum ``x - xp``."""
+    tot = 0.0
+    for sl in _slabs(x):
+        tot += float(np.vdot((new[sl] - x[sl]).ravel(), (x[sl] - xp[sl]).ravel()))
+    return tot < 0
 
 
 class RegularisedRLPlan:
@@ -230,12 +264,12 @@ class RegularisedRLPlan:
         hv += self.b
         np.maximum(hv, self.floor, out=hv)
         # chi^2 per pixel of the extrapolated point (for the stopping rule / reports)
-        r = self.y - hv
-        self.chi2 = float(np.mean(r * r / hv))
+        self.chi2 = _chi2(self.y, hv)
         if self.data_term == "poisson":
             np.divide(self.y, hv, out=hv)
             num = self._conv(hv, self.otf_conj)
-            den = np.ones_like(num)
+            den = hv  # y / hv is no longer needed: its buffer holds the denominator
+            den.fill(1)
         else:
             hv *= self.w
             num = self.num_data.copy()
@@ -243,7 +277,7 @@ class RegularisedRLPlan:
         if self.prior is not None:
             g = self.prior(v)  # the prior's own buffer, overwritten here
             g *= self.weight
-            s = self._scratch(g)
+            s = self.prior.spare()
             np.negative(g, out=s)
             np.maximum(s, 0, out=s)
             num += s
@@ -253,21 +287,17 @@ class RegularisedRLPlan:
             den += self.sparsity
         np.maximum(den, 1e-12, out=den)
         np.maximum(num, 0, out=num)
-        new = v * num
+        new = num  # a fresh array of this step: the new estimate is written into it
+        new *= v
         new /= den
         np.maximum(new, self.floor, out=new)
         if self.momentum and self.k > 0:
             # adaptive restart when the step turns against the momentum
-            if float(np.vdot((new - x).ravel(), (x - xp).ravel())) < 0:
+            if _turns_back(new, x, xp):
                 t_next = 1.0
         self.t = t_next
         self.x_prev, self.x = x, new
         self.k += 1
-
-    def _scratch(self, like):
-        if getattr(self, "_s", None) is None or self._s.shape != like.shape:
-            self._s = np.empty_like(like)
-        return self._s
 
     def result(self) -> np.ndarray:
         return np.ascontiguousarray(self.x[self._crop])
