@@ -129,3 +129,29 @@ def test_time_lapse_of_volumes_runs_volume_by_volume(tmp_path):
                            iterations=3, aspect=3.0)
     np.testing.assert_allclose(out[1], alone, rtol=1e-5, atol=1e-5 * alone.max())
     assert len(info["metadata"]["estimated"]) == 2
+
+
+def test_time_lapse_of_volumes_with_t_continuity_is_one_problem_per_channel(tmp_path):
+    """(T, Z, C, Y, X) with --t-continuity: each channel is one (T, Z, Y, X) problem
+    coupled in time (the same as the library's call on that channel); channels are never
+    mixed."""
+    rng = np.random.default_rng(2)
+    vol = rng.poisson(30, (3, 16, 2, 24, 24)).astype(np.float32)  # ImageJ order TZCYX
+    vol[:, :, 1] *= 4
+    src = tmp_path / "tzcyx.tif"
+    write_tiff(src, vol, image_axes=ImageAxes("TZCYX", (2.0, 0.3, 1.0, 0.1, 0.1),
+                                              ("s", "um", None, "um", "um")))
+    dst = tmp_path / "tzcyx_out.tif"
+    assert main(["sparse_psf", str(src), "-o", str(dst), "--psf-fwhm-px", "3", "2", "2",
+                 "--iterations", "3", "--t-continuity", "1.5"]) == 0
+    out, info = read_tiff(dst)
+    assert info["image_axes"].axes == "TZCYX" and out.shape == vol.shape
+    psf = nsd.gaussian_psf(None, (3.0, 2.0, 2.0))
+    for c in range(2):
+        alone = nsd.deconvolve(vol[:, :, c], "sparse_psf", psf=psf, iterations=3,
+                               aspect=3.0, t_continuity=1.5)
+        np.testing.assert_allclose(out[:, :, c], alone, rtol=1e-5, atol=1e-5 * alone.max())
+    est = info["metadata"]["estimated"]
+    assert len(est) == 2  # one record per channel, not per time point
+    assert all("one (T, Z, Y, X) problem" in e["time_points"] for e in est)
+    assert info["metadata"]["params"]["t_continuity"] == 1.5

@@ -28,7 +28,7 @@ def _psf_for(method, image_ndim, psf, psf_fwhm_px, image_shape=None):
     if psf_fwhm_px is None:
         raise ValueError(f"method {method.name!r} needs a PSF: pass psf=<array summing to 1> "
                          f"or psf_fwhm_px=<FWHM in pixels>")
-    n = 3 if (np.ndim(psf_fwhm_px) and len(psf_fwhm_px) == 3 and image_ndim == 3) else 2
+    n = 3 if (np.ndim(psf_fwhm_px) and len(psf_fwhm_px) == 3 and image_ndim in (3, 4)) else 2
     try:
         fwhm = per_axis(psf_fwhm_px, n, "psf_fwhm_px")
     except OverflowError:
@@ -109,8 +109,12 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
           "clip_negative": clip_negative}
     if not m.psf_in_schema:
         kw["info"] = info
-    if np.ndim(image) == 4:  # (T, Z, Y, X): one volume per time point
+    if np.ndim(image) == 4 and not checked.get("t_continuity"):
+        # (T, Z, Y, X) without coupling in time: one volume per time point
         return _over_time(m, image, p, checked, kw, info, threads)
+    if np.ndim(image) == 4 and info is not None:
+        info["time_points"] = (f"solved as one (T, Z, Y, X) problem, coupled in time "
+                               f"(t_continuity={checked['t_continuity']:g})")
     with using_threads(threads):
         gen = m.iterate(image, p, checked, **kw)
     return _with_fraction(threaded(gen, threads))
@@ -170,8 +174,11 @@ def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=Non
     ----------
     image : array_like, shape (Y, X), (T, Y, X), (Z, Y, X) or (T, Z, Y, X)
         One channel, any real dtype; offset-subtracted data with negative values
-        are fine. Not modified. A 4-D array is a time-lapse of volumes: each time
-        point is deconvolved as its own volume (not coupled in time).
+        are fine. Not modified. A 4-D array is a time-lapse of volumes: methods with
+        a ``t_continuity`` parameter (``sparse_psf``, ``rl_tv``) solve it as one 4-D
+        problem coupled in time when ``t_continuity > 0`` (the PSF acts on Z, Y, X);
+        otherwise, and for the other methods, each time point is deconvolved as its
+        own volume (not coupled in time).
     method : str
         One of :func:`methods` (``"sparse_psf"`` by default; ``"sparse"`` is the
         paper pipeline, ``"rl"`` Richardson-Lucy, ``"rl_tv"`` RL with total

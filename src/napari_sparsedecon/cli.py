@@ -538,8 +538,10 @@ def _method(args) -> int:
     if image.ndim - (chan is not None) > 3 and per != "TZYX":
         raise ValueError(f"{src}: axes {axes} shape {image.shape}; {m.name} takes (Y, X), "
                          f"(T, Y, X), (Z, Y, X) or (T, Z, Y, X), with or without channels")
-    # channels one by one; a (T, Z, Y, X) stack one volume per time point
-    loop = [i for i, a in enumerate(axes or "") if a == "C" or (a == "T" and per == "TZYX")]
+    # channels one by one; a (T, Z, Y, X) stack one volume per time point, or whole
+    # (one 4-D problem) when the method couples time points (t_continuity > 0)
+    split_t = per == "TZYX" and not params.get("t_continuity")
+    loop = [i for i, a in enumerate(axes or "") if a == "C" or (a == "T" and split_t)]
     idx = list(np.ndindex(*[image.shape[i] for i in loop]))
     t0 = time.perf_counter()
     out = None

@@ -59,3 +59,53 @@ def test_prior_gradient_matches_finite_differences(kind, shape, cont, aspect):
         num[i] = (energy(kind, x + e, eps, cont, aspect)
                   - energy(kind, x - e, eps, cont, aspect)) / (2 * h)
     np.testing.assert_allclose(g, num, rtol=2e-3, atol=2e-3 * np.abs(num).max())
+
+
+def energy_4d(kind, x, eps, ct, cz, aspect):
+    """(T, Z, Y, X): per axis a scale s_a (s_y = s_x = 1, s_z = sqrt(cz) / aspect,
+    s_t = sqrt(ct)); Hessian: s_a^2 |d_aa| on the diagonal, 2 s_a s_b |d_ab| off it."""
+    s = {0: np.sqrt(ct), 1: np.sqrt(cz) / aspect, 2: 1.0, 3: 1.0}
+    on = [a for a in range(4) if s[a] > 0]
+    if kind == "tv":
+        w = {0: ct**2, 1: (cz / aspect) ** 2, 2: 1.0, 3: 1.0}
+        return np.sum(np.sqrt(eps**2 + sum(w[a] * _fd(x, a) ** 2 for a in on)))
+    e = 0.0
+    for i, a in enumerate(on):
+        e += s[a] ** 2 * np.sum(np.sqrt(_d2(x, a) ** 2 + eps**2))
+        for b in on[i + 1:]:
+            e += 2 * s[a] * s[b] * np.sum(np.sqrt(_fd(_fd(x, b), a) ** 2 + eps**2))
+    return e
+
+
+@pytest.mark.parametrize("kind", ["tv", "hessian"])
+@pytest.mark.parametrize("ct, cz, aspect", [(0.7, 0.0, 1.0), (0.0, 1.0, 2.0),
+                                            (0.7, 1.0, 2.0)])
+def test_prior_gradient_4d_matches_finite_differences(kind, ct, cz, aspect):
+    """(T, Z, Y, X): continuity in t (axis 0) and z (axis 1, scaled by the aspect)."""
+    shape = (3, 4, 5, 5)
+    x = np.random.default_rng(1).random(shape)
+    eps = 0.3
+    g = PriorGradient(kind, 4, eps=eps, continuity=cz, aspect=aspect, t_continuity=ct)(
+        x.astype(np.float32)).astype(np.float64)
+    num = np.zeros_like(x)
+    h = 1e-5
+    for i in np.ndindex(shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        num[i] = (energy_4d(kind, x + e, eps, ct, cz, aspect)
+                  - energy_4d(kind, x - e, eps, ct, cz, aspect)) / (2 * h)
+    np.testing.assert_allclose(g, num, rtol=2e-3, atol=2e-3 * np.abs(num).max())
+
+
+def test_prior_gradient_4d_without_t_is_volume_by_volume():
+    """t_continuity 0: each time point's gradient is the 3-D one of that volume."""
+    x = np.random.default_rng(2).random((3, 4, 6, 6)).astype(np.float32)
+    g4 = PriorGradient("hessian", 4, eps=0.3, continuity=1.0, aspect=2.0)(x).copy()
+    p3 = PriorGradient("hessian", 3, eps=0.3, continuity=1.0, aspect=2.0)
+    for t in range(3):
+        np.testing.assert_allclose(g4[t], p3(x[t]), rtol=1e-6, atol=1e-6)
+
+
+def test_prior_gradient_rejects_5d():
+    with pytest.raises(ValueError, match="ndim"):
+        PriorGradient("tv", 5, eps=1.0)

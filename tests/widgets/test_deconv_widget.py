@@ -417,3 +417,50 @@ def test_upsampling_with_continuity_along_y_or_x_is_refused(tmp_path, capsys):
                  "--upsample", "2", "--psf-fwhm-px", "2"]) == 1
     assert "continuity axis 2" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_sparse_dock_runs_a_4d_layer_one_volume_per_time_point(make_napari_viewer, qtbot):
+    """A (T, Z, Y, X) layer in the sparse (paper pipeline) dock: each time point is run as
+    its own volume, as deconvolve(..., 'sparse') does; T and Z keep their scale."""
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(4)
+    img = rng.poisson(40, (2, 6, 40, 36)).astype(np.float32)
+    layer = viewer.add_image(img, name="tl", scale=(5.0, 0.2, 0.05, 0.05),
+                             units=("s", "um", "um", "um"))
+    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    assert w.continuity.enabled and not w.axis.enabled  # continuity along z of each volume
+    assert "time point" in w.dims_note.value
+    w.psf_source.value = "FWHM (pixels)"
+    w.fwhm.value = 2.5
+    w.iterations.value, w.deconv_iterations.value = 4, 2
+    w.backend.value = "numpy"
+    for c in (w.check_residual, w.check_frc, w.check_hallucination, w.check_convergence):
+        c.value = False
+    w.run()
+    _wait_done(qtbot, w)
+    assert w.status.value.startswith("done"), w.status.value
+    out = viewer.layers["tl sparse"]
+    assert out.data.shape == img.shape
+    assert tuple(out.scale) == pytest.approx((5.0, 0.2, 0.05, 0.05))
+    meta = out.metadata["napari_sparsedecon"]
+    assert "its own (Z, Y, X) volume" in meta["time_points"]
+    alone = nsd.deconvolve(img[1], "sparse", psf_fwhm_px=2.5, iterations=4,
+                           deconv_iterations=2, backend="numpy")
+    np.testing.assert_allclose(out.data[1], alone, rtol=1e-4, atol=1e-4 * float(alone.max()))
+
+
+def test_methods_dock_shows_t_continuity_for_4d_layers_only(make_napari_viewer):
+    viewer = make_napari_viewer()
+    vol = viewer.add_image(np.zeros((6, 32, 32), np.float32), name="vol")
+    tl = viewer.add_image(np.zeros((2, 6, 32, 32), np.float32), name="tl")
+    w = dock(viewer, MethodWidget(viewer), vol)
+
+    def shown(name):  # hidden explicitly (isVisible also needs the dock on screen)
+        return not w.controls[name].native.isHidden()
+
+    for name in ("sparse_psf", "rl_tv"):
+        w.method.value = name
+        w.image.value = vol
+        assert shown("continuity") and not shown("t_continuity")
+        w.image.value = tl
+        assert shown("continuity") and shown("t_continuity")

@@ -72,8 +72,9 @@ def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
     once per ``interval`` seconds, plus every record that carries an ``estimate`` (those
     are results the GUI shows). Returns ``gen``'s result.
 
-    ``plan`` (``{stage: weight}``) gives the overall fraction; without it, the stage's own
-    fraction. Qt-free, so that the throttling is tested without a GUI.
+    ``plan`` (``{stage: weight}``) gives the overall fraction; without it, the record's
+    ``fraction`` when it has one (a run over time points), else the stage's own fraction.
+    Qt-free, so that the throttling is tested without a GUI.
     """
     last, frac = -float("inf"), 0.0
     while True:
@@ -83,8 +84,9 @@ def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
             return stop.value
         stage, it, total = (getattr(p, "stage", ""), getattr(p, "iteration", 0),
                             getattr(p, "total", 0))
+        given = getattr(p, "fraction", None)  # the run's own overall fraction, if any
         f = overall_fraction(plan, stage, it, total) if plan else (
-            it / total if total else 0.0)
+            given if given is not None else it / total if total else 0.0)
         frac = max(frac, f) if f is not None else frac
         now = clock()
         if getattr(p, "estimate", None) is not None or now - last >= interval:

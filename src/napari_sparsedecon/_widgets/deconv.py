@@ -515,14 +515,22 @@ class SparseDeconWidget(_DeconvBase):
         self._image_changed()
 
     def _image_changed(self, *_):
-        """Continuity acts along t or z: only 3-D images have it."""
+        """Continuity acts along t or z: 3-D images have it along the chosen axis, (T, Z,
+        Y, X) images along z within each time point (run as its own volume)."""
         layer = self.image.value
-        three = layer is not None and layer.ndim == 3
-        self.continuity.enabled = self.axis.enabled = three
-        self.dims_note.value = ("" if three or layer is None else
-                                f"continuity and its axis apply to 3-D (t or z) images; "
-                                f"'{layer.name}' is {layer.ndim}-D")
-        self.dims_note.visible = bool(self.dims_note.value)
+        nd = None if layer is None else layer.ndim
+        self.continuity.enabled = nd in (3, 4)
+        self.axis.enabled = nd == 3
+        if nd == 4:
+            note = (f"'{layer.name}' is (T, Z, Y, X): each time point runs as its own "
+                    f"volume, continuity along z within it; time points are not coupled")
+        elif nd is None or nd == 3:
+            note = ""
+        else:
+            note = (f"continuity and its axis apply to 3-D (t or z) images; "
+                    f"'{layer.name}' is {nd}-D")
+        self.dims_note.value = note
+        self.dims_note.visible = bool(note)
 
     def params(self, layer) -> tuple[SparseParams, object]:
         psf, fwhm_px, desc = self.psf_arguments(layer)
@@ -592,7 +600,14 @@ class SparseDeconWidget(_DeconvBase):
         try:
             layer = self._require_image()
             p, _ = self.params(layer)
-            choice = choose_path(layer.data.shape, p, self.budget_bytes())
+            shape = tuple(layer.data.shape)
+            if len(shape) > 4:
+                raise ValueError(f"'{layer.name}' is {len(shape)}-D; the sparse dock takes "
+                                 f"(Y, X), (T or Z, Y, X) or (T, Z, Y, X) layers (split "
+                                 f"the channels first)")
+            # (T, Z, Y, X): one volume at a time is in the solver
+            choice = choose_path(shape[1:] if len(shape) == 4 else shape, p,
+                                 self.budget_bytes())
         except EXPECTED as err:
             show_error(f"{self.method_name}: {err}")
             self.status.value = f"error: {err}"
@@ -815,10 +830,16 @@ class SparseDeconWidget(_DeconvBase):
         p, psf = self.params(layer)
         be = self.resolved_backend()
         checks = self.checks()
-        checked = with_checks and any(checks.values())
+        four = layer.ndim == 4
+        checked = with_checks and any(checks.values()) and not four
         frame = self.current_frame(layer) if layer.ndim == 3 and checked else None
         meta = {"method": "sparse_deconvolve", **p.to_dict(), "backend": be.name,
                 "device": be.device_name, "psf": self.psf_info.value}
+        if four:
+            meta["time_points"] = ("each time point deconvolved as its own (Z, Y, X) "
+                                   "volume (continuity along z; not coupled in time)")
+            if with_checks and any(checks.values()):
+                meta["trust_checks"] = "not run on (T, Z, Y, X) layers"
         if self.preset.value != NO_PRESET:
             meta["preset"] = self.preset.value
         if self._choice is not None and with_checks:
@@ -830,7 +851,14 @@ class SparseDeconWidget(_DeconvBase):
             work = p.iterations + deconv
             plan["trust checks"] = 2 * work if checks["frc"] else max(1, work // 10)
 
+        if four:  # stage weights restart per time point: the run's own fraction instead
+            plan = None
+
         def build(data):
+            if np.ndim(data) == 4:  # one volume per time point, as deconvolve() does
+                from ..api import iter_deconvolve
+
+                return iter_deconvolve(data, "sparse", psf=psf, backend=be, **p.to_dict())
             gen = iter_sparse_deconvolve(data, psf=psf, backend=be, **p.to_dict(),
                                          return_estimate=checks["convergence"] and checked)
             if checked:

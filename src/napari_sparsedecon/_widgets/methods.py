@@ -75,13 +75,20 @@ class MethodWidget(_DeconvBase):
         self._applicability()
 
     def _applicability(self, *_):
-        """Hide t/z controls for 2-D images (they would do nothing)."""
+        """Hide t/z controls for 2-D images and the time-continuity control for images
+        that are not (T, Z, Y, X) (they would do nothing)."""
+        from ..algorithms.rl_reg import ACTS_ON_T
+
         layer = self.image.value
         ndim = None if layer is None else layer.data.ndim
         m = get_method(self.method.value)
         for p in m.schema:
-            if p.acts_on == "t/z" and p.name in self.controls:
+            if p.name not in self.controls:
+                continue
+            if p.acts_on == "t/z":
                 self.controls[p.name].visible = ndim is None or ndim >= 3
+            elif p.acts_on == ACTS_ON_T:
+                self.controls[p.name].visible = ndim is None or ndim >= 4
 
     def parameters(self) -> dict:
         """The controls' values, validated by the method's schema (ValueError otherwise)."""

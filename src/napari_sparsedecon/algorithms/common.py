@@ -30,11 +30,15 @@ CAMERA = (
 )
 
 
-def photon_data(image, psf, params: dict, *, clip_negative: bool = False):
-    """(data in photo-electrons, shifted), PSF, camera model, background in e-."""
+def photon_data(image, psf, params: dict, *, clip_negative: bool = False,
+                max_ndim: int = 3):
+    """(data in photo-electrons, shifted), PSF, camera model, background in e-.
+
+    ``max_ndim=4``: (T, Z, Y, X) data are taken whole (one camera model for all of them).
+    """
     from ..ops.noise import camera_model, to_photons
 
-    y = as_float_image(image, name="image", clip_negative=clip_negative)
+    y = as_float_image(image, name="image", clip_negative=clip_negative, max_ndim=max_ndim)
     p = check_psf(psf, y.shape)
     # Huge values (float data in arbitrary units) overflow float32 squares in the noise
     # fit and the likelihoods: fit and convert at a power-of-two scale (exact), then put

@@ -26,6 +26,16 @@ ITERATIONS = Param("iterations", "int", 100, "iterations (more keep improving or
                    low=1, high=MAX_ITERATIONS)
 ASPECT = Param("aspect", "float", 1.0, "z step / pixel size of 3-D data (z terms scale by it)",
                low=0.01, high=1e3, acts_on="t/z", advanced=True)
+#: ``acts_on`` of the time-continuity parameter (the widgets show it for 4-D layers only)
+ACTS_ON_T = "t of (T, Z, Y, X)"
+
+
+def _t_continuity(prior: str) -> Param:
+    return Param("t_continuity", "float", 0.0,
+                 f"{prior} coupling between time points of (T, Z, Y, X) data, in units of "
+                 f"the y/x terms per frame (the time points are solved as one 4-D problem); "
+                 f"0 runs each time point as its own volume. For (T, Y, X) data use "
+                 f"continuity", low=0, high=1e6, acts_on=ACTS_ON_T)
 
 
 def _strength(prior: str, default: float) -> Param:
@@ -54,8 +64,9 @@ KEEP_BACKGROUND = Param("keep_background", "bool", False,
 TV_SCHEMA = (
     ITERATIONS,
     _strength("total-variation", 0.01),
-    Param("continuity", "float", 0.0, "TV coupling along t or z (3-D data)", low=0,
-          high=1e6, acts_on="t/z"),
+    Param("continuity", "float", 0.0, "TV coupling along t or z (3-D data; z of 4-D data)",
+          low=0, high=1e6, acts_on="t/z"),
+    _t_continuity("TV"),
     ASPECT,
     RESOLUTION,
     KEEP_BACKGROUND,
@@ -68,8 +79,10 @@ SPARSE_PSF_SCHEMA = (
           "L1 weight on intensities relative to the background noise (weight = sparsity "
           "/ sqrt(background photons)); pulls what is not structure to 0",
           low=0, high=1e6),
-    Param("continuity", "float", 1.0, "Hessian continuity along t or z (3-D data)",
+    Param("continuity", "float", 1.0,
+          "Hessian continuity along t or z (3-D data; z of 4-D data)",
           low=0, high=1e6, acts_on="t/z"),
+    _t_continuity("Hessian"),
     ASPECT,
     Param("data_term", "choice", "poisson",
           "Poisson likelihood or weighted least squares", choices=DATA_TERMS,
@@ -118,18 +131,19 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
 
     given = params["background"]
     ye, p, cam, bg = photon_data(image, psf, {**params, "background": given or 0.0},
-                                 clip_negative=clip_negative)
+                                 clip_negative=clip_negative, max_ndim=4)
     fw = measure_fwhm(p)
     if given is None:
         bg = smooth_background(ye, fw)
     signal, bmean = signal_levels(ye, bg, fw)
     weight = params["strength"] / math.sqrt(signal)
     sparsity = params.get("sparsity", 0.0) / math.sqrt(bmean)
-    cont = params["continuity"] if ye.ndim == 3 else 0.0
-    if ye.ndim == 3 and p.ndim == 3 and prior == "hessian" and cont == 0:
+    cont = params["continuity"] if ye.ndim >= 3 else 0.0
+    if ye.ndim >= 3 and p.ndim == 3 and prior == "hessian" and cont == 0:
         cont = 1.0  # a 3-D PSF: the volume is one object, z terms always on
+    t_cont = params.get("t_continuity", 0.0) if ye.ndim == 4 else 0.0
     plan = RegularisedRLPlan(ye.shape, p, prior=prior, weight=weight, sparsity=sparsity,
-                             continuity=cont, aspect=params["aspect"],
+                             continuity=cont, t_continuity=t_cont, aspect=params["aspect"],
                              eps=EPS_REL * math.sqrt(bmean),
                              data_term=params.get("data_term", "poisson"))
     plan.set_data(ye, bg)
@@ -148,6 +162,7 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
         info.update(camera=cam.to_dict(), signal_photons=signal, background_photons=bmean,
                     weight=weight,
                     sparsity_weight=sparsity, continuity_used=cont, backend="numpy",
+                    t_continuity_used=t_cont,
                     background=("estimated smooth map" if given is None else "given"),
                     background_mean=(float(np.mean(bg)) - float(shift)) * cam.gain,
                     output_sigma_px=[round(float(v), 4) for v in sigma])

@@ -18,8 +18,10 @@ MIN_YX = 4
 
 
 def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
-                   copy: bool = True) -> np.ndarray:
+                   copy: bool = True, max_ndim: int = 3) -> np.ndarray:
     """Return a float32 *copy* of a 2-D or 3-D real image, or raise.
+
+    ``max_ndim=4`` also accepts (T, Z, Y, X) arrays (for solvers that take them whole).
 
     The caller's array is never modified: the copy is always fresh. ``copy=False``
     (for callers that only read the result) returns a float32 input itself, unless
@@ -44,10 +46,12 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
         raise TypeError(f"{name} is complex; pass the real intensities (np.abs or .real)")
     if not np.issubdtype(a.dtype, np.number):
         raise TypeError(f"{name} has dtype {a.dtype}; pass a numeric (integer or float) array")
-    if a.ndim not in (2, 3):
+    if not 2 <= a.ndim <= max_ndim:
+        shapes = "(Y, X), (T, Y, X) or (Z, Y, X)" if max_ndim < 4 else \
+            "(Y, X), (T, Y, X), (Z, Y, X) or (T, Z, Y, X)"
         raise ValueError(
             f"{name} has {a.ndim} dimensions (shape {a.shape}); pass a single channel "
-            f"shaped (Y, X), (T, Y, X) or (Z, Y, X), e.g. image[c] for one channel"
+            f"shaped {shapes}, e.g. image[c] for one channel"
         )
     for ax, n in enumerate(a.shape):
         if n == 1:

@@ -8,7 +8,8 @@ Minimises, over x >= 0 (photo-electrons, on the mirror-padded domain),
   :mod:`.noise`) or weighted least squares with fixed weights 1 / var;
 - R: total variation ``sum sqrt(|grad x|^2 + eps^2)`` or the sparse-Hessian
   prior ``sum_i w_i sqrt((K_i x)^2 + eps^2)`` (the seven terms of Zhao et al.
-  with t/z continuity; z terms scaled by the voxel aspect ratio);
+  with t/z continuity, or t and z continuity on (T, Z, Y, X) arrays; z terms scaled
+  by the voxel aspect ratio);
 - s * sum(x): the L1 sparsity term (x >= 0).
 
 Iteration: the split-gradient form of RL (Lanteri et al. 2001). With the
@@ -88,28 +89,42 @@ def _second_t(p, ax, out):
 
 
 class PriorGradient:
-    """Gradient of the smoothed TV or sparse-Hessian prior on (Y, X) or (N, Y, X) arrays.
+    """Gradient of the smoothed TV or sparse-Hessian prior on (Y, X), (N, Y, X) or
+    (T, Z, Y, X) arrays.
 
-    ``axis_weights``: for 3-D arrays, the weight of axis 0 relative to Y/X
-    (continuity for the Hessian prior; 1/aspect^2 style scaling is folded in by the
-    caller); 0 decouples the planes.
+    ``continuity``: for 3-D arrays, the weight of axis 0 (t or z) relative to Y/X; for
+    4-D arrays, the weight of axis 1 (z). ``aspect`` (z step / pixel size) scales that
+    axis' differences to pixel units. ``t_continuity``: for 4-D arrays, the weight of
+    axis 0 (time, in frames: no aspect). 0 decouples the planes (or time points) along
+    that axis. Per axis a of weight c and spacing r the Hessian terms carry
+    ``s_a = sqrt(c) / r`` (``s_y = s_x = 1``): ``s_a^2 |d_aa x|`` and
+    ``2 s_a s_b |d_ab x|`` (Zhao et al.'s 3-D weights for z; the same rule for t).
+    TV uses ``sqrt(|grad_yx x|^2 + sum_a (c_a / r_a)^2 (d_a x)^2 + eps^2)``.
     """
 
     def __init__(self, kind: str, ndim: int, *, eps: float, continuity: float = 0.0,
-                 aspect: float = 1.0):
+                 aspect: float = 1.0, t_continuity: float = 0.0):
+        if ndim not in (2, 3, 4):
+            raise ValueError(f"ndim: the priors work on 2-D, 3-D or 4-D arrays, got {ndim}")
         self.kind, self.ndim, self.eps2 = kind, ndim, FLOAT(eps) ** 2
         y, x = ndim - 2, ndim - 1
-        c = float(continuity) if ndim == 3 else 0.0
         r = float(aspect)
+        # (axis, continuity, spacing) of the axes beyond Y, X
+        extra = {2: [], 3: [(0, continuity, r)],
+                 4: [(0, t_continuity, 1.0), (1, continuity, r)]}[ndim]
+        extra = [(a, float(c), rr) for a, c, rr in extra if float(c) > 0]
         if kind == "tv":
             # |grad x|^2 = gy^2 + gx^2 + (c gz / aspect)^2: z in units of the pixel size,
             # weighted by the continuity like the L1 weights of the Hessian prior
-            self.axes = [(y, 1.0), (x, 1.0)] + ([(0, (c / r) ** 2)] if c > 0 else [])
+            self.axes = [(y, 1.0), (x, 1.0)] + [(a, (c / rr) ** 2) for a, c, rr in extra]
         elif kind == "hessian":
             t = [("2", (y,), 1.0), ("2", (x,), 1.0), ("m", (y, x), 2.0)]
-            if c > 0:
-                t += [("2", (0,), c / r**2), ("m", (0, y), 2 * math.sqrt(c) / r),
-                      ("m", (0, x), 2 * math.sqrt(c) / r)]
+            sc = {a: math.sqrt(c) / rr for a, c, rr in extra}
+            for a in sc:
+                t += [("2", (a,), sc[a] ** 2), ("m", (a, y), 2 * sc[a]),
+                      ("m", (a, x), 2 * sc[a])]
+            if len(sc) == 2:  # t and z both on: the t-z cross term
+                t.append(("m", (0, 1), 2 * sc[0] * sc[1]))
             self.terms = t
 
     def _buffers(self, x):
@@ -119,6 +134,11 @@ class PriorGradient:
             self._key = key
             self._out, self._k, self._t, self._u = (np.empty_like(x) for _ in range(4))
         return self._out, self._k, self._t, self._u
+
+    def spare(self) -> np.ndarray:
+        """A scratch buffer of the last call's shape that the returned gradient is not
+        (free for the caller until the next call)."""
+        return self._t
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """The prior's gradient at ``x`` (a view of an internal buffer: copy to keep it)."""
@@ -159,15 +179,46 @@ class PriorGradient:
         return out
 
 
+def _slabs(a):
+    """Views of ``a`` along its first axis, a few planes at a time: reductions over the
+    whole array without full-size temporaries (4-D problems are large)."""
+    n = a.shape[0] if a.ndim > 2 else 1
+    step = max(1, n // 8)
+    if a.ndim <= 2:
+        return [slice(None)]
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+def _chi2(y, hv) -> float:
+    """mean((y - hv)^2 / hv), accumulated slab by slab in float64."""
+    tot = 0.0
+    for sl in _slabs(y):
+        r = y[sl] - hv[sl]
+        r *= r
+        r /= hv[sl]
+        tot += float(r.sum(dtype=np.float64))
+    return tot / y.size
+
+
+def _turns_back(new, x, xp) -> bool:
+    """True when the step ``new - x`` points against the momentum ``x - xp``."""
+    tot = 0.0
+    for sl in _slabs(x):
+        tot += float(np.vdot((new[sl] - x[sl]).ravel(), (x[sl] - xp[sl]).ravel()))
+    return tot < 0
+
+
 class RegularisedRLPlan:
     """One shape, one PSF: buffers and OTF made once; ``step()`` per iteration.
 
     Data and background are in photo-electrons (shifted Poisson); the PSF acts
-    on the last ``psf.ndim`` axes.
+    on the last ``psf.ndim`` axes (a 3-D PSF on each time point of (T, Z, Y, X) data,
+    which are then one problem, coupled in time by ``t_continuity``).
     """
 
     def __init__(self, shape, psf, *, prior="tv", weight=0.0, sparsity=0.0, continuity=0.0,
-                 aspect=1.0, eps=1.0, data_term="poisson", momentum=True, workers=-1):
+                 aspect=1.0, eps=1.0, data_term="poisson", momentum=True, workers=-1,
+                 t_continuity=0.0):
         self.shape = tuple(int(n) for n in shape)
         self.axes, self.widths, self.pshape, self.otf, self._crop = rl_geometry(shape, psf)
         self.otf_conj = np.conj(self.otf)
@@ -175,7 +226,7 @@ class RegularisedRLPlan:
         self.weight, self.sparsity = FLOAT(weight), FLOAT(sparsity)
         self.data_term, self.momentum = data_term, momentum
         self.prior = (PriorGradient(prior, len(self.shape), eps=eps, continuity=continuity,
-                                    aspect=aspect)
+                                    aspect=aspect, t_continuity=t_continuity)
                       if prior != "none" and weight > 0 else None)
 
     def _conv(self, x, otf):
@@ -213,12 +264,12 @@ class RegularisedRLPlan:
         hv += self.b
         np.maximum(hv, self.floor, out=hv)
         # chi^2 per pixel of the extrapolated point (for the stopping rule / reports)
-        r = self.y - hv
-        self.chi2 = float(np.mean(r * r / hv))
+        self.chi2 = _chi2(self.y, hv)
         if self.data_term == "poisson":
             np.divide(self.y, hv, out=hv)
             num = self._conv(hv, self.otf_conj)
-            den = np.ones_like(num)
+            den = hv  # y / hv is no longer needed: its buffer holds the denominator
+            den.fill(1)
         else:
             hv *= self.w
             num = self.num_data.copy()
@@ -226,7 +277,7 @@ class RegularisedRLPlan:
         if self.prior is not None:
             g = self.prior(v)  # the prior's own buffer, overwritten here
             g *= self.weight
-            s = self._scratch(g)
+            s = self.prior.spare()
             np.negative(g, out=s)
             np.maximum(s, 0, out=s)
             num += s
@@ -236,21 +287,17 @@ class RegularisedRLPlan:
             den += self.sparsity
         np.maximum(den, 1e-12, out=den)
         np.maximum(num, 0, out=num)
-        new = v * num
+        new = num  # a fresh array of this step: the new estimate is written into it
+        new *= v
         new /= den
         np.maximum(new, self.floor, out=new)
         if self.momentum and self.k > 0:
             # adaptive restart when the step turns against the momentum
-            if float(np.vdot((new - x).ravel(), (x - xp).ravel())) < 0:
+            if _turns_back(new, x, xp):
                 t_next = 1.0
         self.t = t_next
         self.x_prev, self.x = x, new
         self.k += 1
-
-    def _scratch(self, like):
-        if getattr(self, "_s", None) is None or self._s.shape != like.shape:
-            self._s = np.empty_like(like)
-        return self._s
 
     def result(self) -> np.ndarray:
         return np.ascontiguousarray(self.x[self._crop])
