@@ -94,8 +94,12 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
         from .backends import get_backend
 
         backend = get_backend("auto", device)
-    name = getattr(backend, "name", backend)
-    if name is not None and name not in (*m.backends, "auto"):  # auto: chosen per plan
+    from .backends.auto import AutoBackend
+
+    # auto chooses per plan among backends that make the same plans (its name is the
+    # last choice, not a constraint)
+    name = "auto" if isinstance(backend, AutoBackend) else getattr(backend, "name", backend)
+    if name is not None and name not in (*m.backends, "auto"):
         raise ValueError(f"method {m.name!r} runs on {list(m.backends)} only for now (got "
                          f"backend={name!r}); use backend='numpy' or 'auto'")
     if info is not None:

@@ -17,11 +17,12 @@ import pytest
 
 import napari_sparsedecon as nsd
 from napari_sparsedecon.api import method_info
+from napari_sparsedecon.backends import backends
 from napari_sparsedecon.core.phantom import make_phantom
 
 RTOL = 1e-4
-#: Every concrete backend ("auto" only picks one of these).
-BACKENDS = ("numpy", "opencl")
+#: Every concrete registered backend ("auto" only picks one of these).
+BACKENDS = tuple(b for b in backends() if b != "auto")
 #: The reference every other backend is compared with.
 REFERENCE = "numpy"
 SHAPES = {"2d": (44, 52), "3d": (4, 36, 40)}
@@ -44,14 +45,15 @@ def _run(name, img, backend, info=None):
     return out
 
 
-def _opencl_or_skip():
+def _backend_or_skip(name):
     from napari_sparsedecon.backends import get_backend
+    from napari_sparsedecon.backends.numba_backend import NumbaUnavailable
     from napari_sparsedecon.backends.opencl import OpenCLUnavailable
 
     try:
-        return get_backend("opencl")
-    except (OpenCLUnavailable, ImportError) as err:
-        pytest.skip(f"no OpenCL device can be made: {err}")
+        return get_backend(name)
+    except (OpenCLUnavailable, NumbaUnavailable, ImportError) as err:
+        pytest.skip(f"backend {name!r} cannot be made here: {err}")
 
 
 def test_every_method_runs_on_the_reference_backend():
@@ -72,11 +74,11 @@ def test_method_backend_parity(name, backend, kind):
         msg = str(err.value)
         assert repr(name) in msg and repr(backend) in msg, msg
         assert str(list(method_info(name).backends)) in msg and "backend='numpy'" in msg, msg
-        if backend == "opencl":  # a backend object is refused the same way as its name
-            with pytest.raises(ValueError, match=f"method {name!r} runs on"):
-                _run(name, img, _opencl_or_skip())
+        # a backend object is refused the same way as its name
+        with pytest.raises(ValueError, match=f"method {name!r} runs on"):
+            _run(name, img, _backend_or_skip(backend))
         return
-    be = _opencl_or_skip() if backend == "opencl" else backend
+    be = _backend_or_skip(backend)
     ref_info, info = {}, {}
     ref = _run(name, img, REFERENCE, ref_info)
     out = _run(name, img, be, info)

@@ -33,7 +33,7 @@ class Method:
     summary: str
     schema: tuple
     iterate: Callable
-    backends: tuple = ("numpy", "opencl")
+    backends: tuple = ("numpy", "opencl", "numba")
     psf_in_schema: bool = False  # the schema itself carries psf_fwhm_px (paper pipeline)
     docs: str = ""
 
