@@ -5,8 +5,9 @@ in the NumPy reference) plus the Bregman update of up to seven L1 terms. The Num
 reference writes that update as ~40 whole-array NumPy passes on one core; here it is
 two fused passes over the array, split across threads by rows:
 
-1. for each voxel, every term's ``v = b + K g`` (from g's neighbours), the shrinkage
-   ``b_new = clip(v, -1, 1)`` and ``t = w (v - 2 b_new)``;
+1. for each voxel, every term's ``v = b + K g`` (from g's neighbours), stored in place
+   of b: the shrinkage ``b_new = clip(v, -1, 1)`` and ``t = w (v - 2 b_new)`` are
+   recomputed from v where they are needed, so no scratch array is kept;
 2. the next right-hand side ``fidelity f + sum_i K_i^T t_i`` (gathering neighbours).
 
 Same objective, same iteration, same boundary rules as
@@ -44,8 +45,14 @@ def _kernels():
                                f"(pip install numba): {err}") from None
     njit, prange = numba.njit, numba.prange
 
+    @njit(inline="always")
+    def tv(wi, v):
+        # t = w (d - b_new) = w (v - 2 clip(v)): what K^T spreads into the rhs
+        c = min(max(v, -1.0), 1.0)
+        return wi * (v - 2.0 * c)
+
     @njit(parallel=True, fastmath=False, cache=True)
-    def update2d(g, f, b, t, w, fid, rhs):
+    def update2d(g, f, b, w, fid, rhs):
         # terms: 0 yy, 1 xx, 2 yx (mixed), 3 identity; w[i] == 0 switches a term off
         ny, nx = g.shape
         for y in prange(ny):
@@ -72,42 +79,40 @@ def _kernels():
                         k = (g[y + 1, x + 1] - g[y + 1, x]) - (g[y, x + 1] - gc)
                     else:
                         k = gc
-                    v = b[i, y, x] + k
-                    bn = min(max(v, -1.0), 1.0)
-                    b[i, y, x] = bn
-                    t[i, y, x] = w[i] * (v - 2.0 * bn)
+                    vb = b[i, y, x]  # last step's v: its clip is the Bregman variable
+                    b[i, y, x] = min(max(vb, -1.0), 1.0) + k
         for y in prange(ny):
             for x in range(nx):
                 r = fid * f[y, x]
                 if w[0] != 0.0:
-                    tc = t[0, y, x]
+                    tc = tv(w[0], b[0, y, x])
                     if y + 1 < ny:
-                        r += t[0, y + 1, x] - tc
+                        r += tv(w[0], b[0, y + 1, x]) - tc
                     if y > 0:
-                        r += t[0, y - 1, x] - tc
+                        r += tv(w[0], b[0, y - 1, x]) - tc
                 if w[1] != 0.0:
-                    tc = t[1, y, x]
+                    tc = tv(w[1], b[1, y, x])
                     if x + 1 < nx:
-                        r += t[1, y, x + 1] - tc
+                        r += tv(w[1], b[1, y, x + 1]) - tc
                     if x > 0:
-                        r += t[1, y, x - 1] - tc
+                        r += tv(w[1], b[1, y, x - 1]) - tc
                 if w[2] != 0.0:
                     # K^T of D_y D_x: t[y-1,x-1] - t[y-1,x] - t[y,x-1] + t[y,x] (t = 0
                     # outside [0, n-1) on both axes)
                     if y < ny - 1 and x < nx - 1:
-                        r += t[2, y, x]
+                        r += tv(w[2], b[2, y, x])
                     if y > 0 and x < nx - 1:
-                        r -= t[2, y - 1, x]
+                        r -= tv(w[2], b[2, y - 1, x])
                     if y < ny - 1 and x > 0:
-                        r -= t[2, y, x - 1]
+                        r -= tv(w[2], b[2, y, x - 1])
                     if y > 0 and x > 0:
-                        r += t[2, y - 1, x - 1]
+                        r += tv(w[2], b[2, y - 1, x - 1])
                 if w[3] != 0.0:
-                    r += t[3, y, x]
+                    r += tv(w[3], b[3, y, x])
                 rhs[y, x] = r
 
     @njit(parallel=True, fastmath=False, cache=True)
-    def update3d(g, f, b, t, w, fid, rhs):
+    def update3d(g, f, b, w, fid, rhs):
         # terms: 0 yy, 1 xx, 2 yx, 3 tt, 4 ty, 5 tx, 6 identity
         nt, ny, nx = g.shape
         n = nt * ny
@@ -151,62 +156,60 @@ def _kernels():
                         k = (g[z + 1, y, x + 1] - g[z + 1, y, x]) - (g[z, y, x + 1] - gc)
                     else:
                         k = gc
-                    v = b[i, z, y, x] + k
-                    bn = min(max(v, -1.0), 1.0)
-                    b[i, z, y, x] = bn
-                    t[i, z, y, x] = w[i] * (v - 2.0 * bn)
+                    vb = b[i, z, y, x]
+                    b[i, z, y, x] = min(max(vb, -1.0), 1.0) + k
         for p in prange(n):
             z = p // ny
             y = p - z * ny
             for x in range(nx):
                 r = fid * f[z, y, x]
                 if w[0] != 0.0:
-                    tc = t[0, z, y, x]
+                    tc = tv(w[0], b[0, z, y, x])
                     if y + 1 < ny:
-                        r += t[0, z, y + 1, x] - tc
+                        r += tv(w[0], b[0, z, y + 1, x]) - tc
                     if y > 0:
-                        r += t[0, z, y - 1, x] - tc
+                        r += tv(w[0], b[0, z, y - 1, x]) - tc
                 if w[1] != 0.0:
-                    tc = t[1, z, y, x]
+                    tc = tv(w[1], b[1, z, y, x])
                     if x + 1 < nx:
-                        r += t[1, z, y, x + 1] - tc
+                        r += tv(w[1], b[1, z, y, x + 1]) - tc
                     if x > 0:
-                        r += t[1, z, y, x - 1] - tc
+                        r += tv(w[1], b[1, z, y, x - 1]) - tc
                 if w[3] != 0.0:
-                    tc = t[3, z, y, x]
+                    tc = tv(w[3], b[3, z, y, x])
                     if z + 1 < nt:
-                        r += t[3, z + 1, y, x] - tc
+                        r += tv(w[3], b[3, z + 1, y, x]) - tc
                     if z > 0:
-                        r += t[3, z - 1, y, x] - tc
+                        r += tv(w[3], b[3, z - 1, y, x]) - tc
                 if w[2] != 0.0:
                     if y < ny - 1 and x < nx - 1:
-                        r += t[2, z, y, x]
+                        r += tv(w[2], b[2, z, y, x])
                     if y > 0 and x < nx - 1:
-                        r -= t[2, z, y - 1, x]
+                        r -= tv(w[2], b[2, z, y - 1, x])
                     if y < ny - 1 and x > 0:
-                        r -= t[2, z, y, x - 1]
+                        r -= tv(w[2], b[2, z, y, x - 1])
                     if y > 0 and x > 0:
-                        r += t[2, z, y - 1, x - 1]
+                        r += tv(w[2], b[2, z, y - 1, x - 1])
                 if w[4] != 0.0:
                     if z < nt - 1 and y < ny - 1:
-                        r += t[4, z, y, x]
+                        r += tv(w[4], b[4, z, y, x])
                     if z > 0 and y < ny - 1:
-                        r -= t[4, z - 1, y, x]
+                        r -= tv(w[4], b[4, z - 1, y, x])
                     if z < nt - 1 and y > 0:
-                        r -= t[4, z, y - 1, x]
+                        r -= tv(w[4], b[4, z, y - 1, x])
                     if z > 0 and y > 0:
-                        r += t[4, z - 1, y - 1, x]
+                        r += tv(w[4], b[4, z - 1, y - 1, x])
                 if w[5] != 0.0:
                     if z < nt - 1 and x < nx - 1:
-                        r += t[5, z, y, x]
+                        r += tv(w[5], b[5, z, y, x])
                     if z > 0 and x < nx - 1:
-                        r -= t[5, z - 1, y, x]
+                        r -= tv(w[5], b[5, z - 1, y, x])
                     if z < nt - 1 and x > 0:
-                        r -= t[5, z, y, x - 1]
+                        r -= tv(w[5], b[5, z, y, x - 1])
                     if z > 0 and x > 0:
-                        r += t[5, z - 1, y, x - 1]
+                        r += tv(w[5], b[5, z - 1, y, x - 1])
                 if w[6] != 0.0:
-                    r += t[6, z, y, x]
+                    r += tv(w[6], b[6, z, y, x])
                 rhs[z, y, x] = r
 
     @njit(parallel=True, fastmath=False, cache=True)
@@ -244,10 +247,10 @@ class NumbaSparseHessian(NumpySparseHessian):
         self._w = np.zeros(len(slots), dtype=FLOAT)
         for kind, axes, w in self.terms:
             self._w[slots[(kind, axes)]] = w
-        # full-shape term arrays (b: the Bregman variables, t: this step's scratch)
+        # full-shape term arrays holding each term's last v = b + K g (b = clip(v) and
+        # t = w (v - 2 clip(v)) are recomputed from it where needed: no scratch arrays)
         del self._bufs, self._spare
         self._b3 = np.zeros((len(slots),) + self.shape, dtype=FLOAT)
-        self._t3 = np.empty_like(self._b3)
         self._rhs = np.empty(self.shape, dtype=FLOAT)
 
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
@@ -278,7 +281,7 @@ class NumbaSparseHessian(NumpySparseHessian):
         g = np.ascontiguousarray(self._g)
         rhs = self._rhs if self._rhs is not g else np.empty_like(g)
         kernel = self._update2d if self.ndim == 2 else self._update3d
-        kernel(g, self._f, self._b3, self._t3, self._w, FLOAT(self.fidelity), rhs)
+        kernel(g, self._f, self._b3, self._w, FLOAT(self.fidelity), rhs)
         # the old g's buffer becomes the next rhs buffer (the solve consumes rhs)
         self._rhs = g
         self._g = rhs
