@@ -94,13 +94,45 @@ def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
             yield Tick(frac, f"{stage} {it}/{total} \u00b7 {100 * frac:.0f}% overall", p)
 
 
+WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
+    "pandas",  # napari, for the first layer with features (~1 s)
+    "scipy.signal", "scipy.stats", "scipy.optimize", "scipy.interpolate",
+    "napari_sparsedecon.analysis.trust", "napari_sparsedecon.analysis.sweep",
+    "napari_sparsedecon.analysis.suggest", "napari_sparsedecon.psf.beads",
+    "napari_sparsedecon.psf.models", "napari_sparsedecon.largedata",
+)
+
+
 def warm_imports():
-    """Import, in the worker, the modules napari would otherwise import on the GUI thread
-    when the result is shown (pandas for the first layer with features: ~1 s)."""
+    """Import, off the GUI thread, the modules a job or napari would otherwise import
+    during an action (pandas for the first layer with features, scipy.signal/stats:
+    ~2 s in all). A module's import holds the GIL and the import lock for up to
+    ~0.25 s at a time: done during a run, that stalled the window."""
+    import importlib
     import importlib.util
 
-    if importlib.util.find_spec("pandas") is not None:
-        import pandas  # noqa: F401
+    for name in WORKER_MODULES:
+        try:
+            if importlib.util.find_spec(name.split(".")[0]) is not None:
+                importlib.import_module(name)
+        except ImportError:  # an optional dependency: the job reports it itself
+            pass
+
+
+_PREWARM = {}
+
+
+def prewarm_imports():
+    """Start :func:`warm_imports` once per session in a background thread, when a dock
+    opens (before any action). Returns the thread; ``.join()`` waits for it."""
+    import threading
+
+    t = _PREWARM.get("thread")
+    if t is None:
+        t = threading.Thread(target=warm_imports, name="sparsedecon-imports", daemon=True)
+        _PREWARM["thread"] = t
+        t.start()
+    return t
 
 
 def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, finished,
@@ -196,6 +228,68 @@ def show_reused(viewer, name, data, scale, translate, **add_kw):
         layer.contrast_limits = (lo, float(max(data.max(), lo + 1e-6)))
         return layer
     return viewer.add_image(data, name=name, scale=scale, translate=translate, **add_kw)
+
+
+def canvas_font(viewer):
+    """The texture font napari's canvas draws layer text with (points labels), or None
+    where napari's internals differ (private: ``canvas.font_info()``)."""
+    try:
+        info = viewer.window._qt_viewer.canvas.font_info()
+        return info.font_manager.get_font(info.face, False, False)
+    except Exception:  # noqa: BLE001 - another napari: no warm-up, nothing breaks
+        return None
+
+
+# vispy's text layout always reads these glyphs (line metrics) and the space
+TEXT_METRIC_CHARS = "\u00c5\u00c9\u00d1\u0150jgpqy "
+
+
+class GlyphWarmer:
+    """Rasterise the glyphs of some text ahead of its first paint, one glyph per turn of
+    the event loop.
+
+    vispy renders a glyph (a signed-distance field of a 256 pt rendering) on the GUI
+    thread the first time a text visual draws it: 10-40 ms each, so the first paint of
+    a sweep's labels (~30 new glyphs) stalled the window 1-2 s. Loading them one at a
+    time between other events keeps each step well under 100 ms; by the time the
+    labels are drawn their glyphs are cached. The glyphs are drawing state (a texture
+    atlas), so this stays on the GUI thread.
+    """
+
+    def __init__(self):
+        self._todo, self._font, self._timer = [], None, None
+
+    def warm(self, viewer, text: str):
+        font = canvas_font(viewer)
+        if font is None:
+            return
+        from qtpy.QtCore import QTimer
+
+        cached = getattr(font, "_glyphs", {})
+        new = [c for c in dict.fromkeys(TEXT_METRIC_CHARS + text)
+               if c not in "\n\t\r" and c not in cached and c not in self._todo]
+        self._font = font
+        self._todo.extend(new)
+        if self._timer is None:
+            self._timer = QTimer()
+            self._timer.setInterval(0)
+            self._timer.timeout.connect(self._step)
+        if self._todo and not self._timer.isActive():
+            self._timer.start()
+
+    def _step(self):
+        if not self._todo:
+            self._timer.stop()
+            return
+        c = self._todo.pop(0)
+        try:
+            self._font[c]  # loads and caches the glyph
+        except Exception:  # noqa: BLE001 - a glyph the font lacks: drawn as vispy would
+            pass
+
+    @property
+    def pending(self) -> int:
+        return len(self._todo)
 
 
 # -- layout: scrolling docks, collapsible sections, wrapping labels -----------------

@@ -47,6 +47,7 @@ from ._layers import (
     layer_unit,
     make_scrolling,
     make_section,
+    prewarm_imports,
     show_reused,
     start_worker,
     to_pixels,
@@ -153,6 +154,7 @@ class _DeconvBase(Container):
         super().__init__(labels=False)
         self._viewer = viewer
         self._worker = None
+        prewarm_imports()  # once per session, off the GUI thread
         self._preview_worker = None
         self._save_worker = None
         self._result_name = None

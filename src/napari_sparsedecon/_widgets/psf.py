@@ -27,6 +27,7 @@ from ._layers import (
     layer_unit,
     make_scrolling,
     make_section,
+    prewarm_imports,
     to_pixels,
     wrap_label,
 )
@@ -81,6 +82,7 @@ class PSFWidget(Container):
         super().__init__(labels=False)
         self._viewer = napari_viewer
         self._worker = None
+        prewarm_imports()  # once per session, off the GUI thread
         self.report = None
         self.last_psf = None  # (data, scale in um, metadata) of the last generated/measured
         # -- generate

@@ -14,13 +14,24 @@ from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
 from ..analysis.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
-from ._layers import EXPECTED, crop_of, place, show_reused, start_worker, units_kw, wrap_label
+from ._layers import (
+    EXPECTED,
+    GlyphWarmer,
+    crop_of,
+    place,
+    show_reused,
+    start_worker,
+    units_kw,
+    wrap_label,
+)
 
 MONTAGE_NAME = "sparse sweep"
 LABELS_NAME = "sparse sweep labels"
 
 
 SCORE_NAMES = {"residual": "residual", "sparsity": "bright px"}
+# what a montage label is written with: parameter names, values, scores, tile numbers
+LABEL_CHARS = "".join(SWEEPABLE) + "".join(SCORE_NAMES.values()) + "0123456789.,%+-e#"
 
 
 def _fmt_scores(scores: dict) -> str:
@@ -44,6 +55,8 @@ class SweepPanel(Container):
         self.grid = {}
         self._geometry = None
         self._partial = []
+        self._glyphs = GlyphWarmer()
+        self._labels_due = False
         self.param1 = ComboBox(label="sweep", choices=SWEEPABLE, value="fidelity",
                                tooltip="first parameter: rows of the montage")
         self.values1 = LineEdit(label="values", value="50:400:4 log",
@@ -78,6 +91,8 @@ class SweepPanel(Container):
         self.export_button.changed.connect(self._ask_export)
         self.param2.changed.connect(lambda *_: setattr(self.values2, "visible",
                                                        self.param2.value != "none"))
+        # the labels' usual characters, rasterised while the panel sits idle
+        self._glyphs.warm(self._viewer, LABEL_CHARS)
 
     # -- running -----------------------------------------------------------
     def read_grid(self) -> dict:
@@ -109,6 +124,7 @@ class SweepPanel(Container):
         self.tile.choices = []
         self._partial = []
         self.info.value = f"0/{n} combinations"
+        self._warm_label_glyphs(grid)
         data = layer.data
 
         def job():  # in the worker: reading the crop and the library's checks
@@ -118,6 +134,14 @@ class SweepPanel(Container):
                             returned=self._on_done, errored=self._on_error,
                             aborted=lambda: setattr(self.info, "value", "cancelled"),
                             finished=self._on_finished)
+
+    def _warm_label_glyphs(self, grid):
+        """Have the glyphs of the montage's labels rasterised while the sweep runs (a
+        glyph at a time between events), not all at the labels' first paint."""
+        from ..analysis.sweep import SweepTile, combinations
+
+        values = "".join(SweepTile(v, None).label() for v in combinations(grid))
+        self._glyphs.warm(self._viewer, values + LABEL_CHARS)
 
     def cancel(self, *_):
         if self._worker is not None:
@@ -187,8 +211,23 @@ class SweepPanel(Container):
         full = [lab + ("\n" + sc.replace(", ", "\n") if sc else "")
                 for lab, sc in zip(*self._label_parts, strict=True)]
         pts = np.array([[p[0] + 1, p[1] + 1] for p, _ in labels], dtype=float)
-        text_kw = {"string": "{label}", "color": "white", "size": size,
-                   "anchor": "lower_left"}  # the text hangs down from the tile's corner
+        self._labels_state = (pts, text, full, size, scale, translate, units)
+        if LABELS_NAME in v.layers:
+            self._put_labels()
+        elif not self._labels_due:
+            # a new labels layer: added on the next turn of the event loop, so that
+            # napari's two layer adds (montage, labels) are two short stalls, not one
+            from qtpy.QtCore import QTimer
+
+            self._labels_due = True
+            QTimer.singleShot(0, self._put_labels)
+        v.layers.selection.active = ml
+
+    def _put_labels(self):
+        """Show the montage's labels (the latest :meth:`_show`) in the Points layer."""
+        self._labels_due = False
+        v = self._viewer
+        pts, text, full, size, scale, translate, units = self._labels_state
         if LABELS_NAME in v.layers:
             pl = v.layers[LABELS_NAME]
             if not np.array_equal(pl.data, pts):
@@ -196,12 +235,14 @@ class SweepPanel(Container):
             pl.features = {"label": text, "full": full}
             pl.text.size = size
             place(pl, scale, translate)
-        else:
+        elif MONTAGE_NAME in v.layers:
+            text_kw = {"string": "{label}", "color": "white", "size": size,
+                       "anchor": "lower_left"}  # the text hangs down from the tile's corner
             v.add_points(pts, name=LABELS_NAME, features={"label": text, "full": full},
                          text=text_kw, size=0.1, scale=scale, translate=translate,
                          face_color="transparent", border_color="transparent", **units)
             self._follow_zoom()
-        v.layers.selection.active = ml
+            v.layers.selection.active = v.layers[MONTAGE_NAME]
 
     # -- labels readable at any zoom -------------------------------------------
     def _camera(self):
