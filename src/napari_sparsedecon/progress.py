@@ -36,6 +36,9 @@ class Progress(NamedTuple):
     fraction : float or None
         Overall fraction of the whole run done (0..1), across stages, when the
         runner knows it (``iter_deconvolve`` always fills it).
+    tile : SweepTile or None
+        For ``Stage.SWEEP``: the combination that just finished (its parameter values,
+        result image and scores), delivered as it finishes; None otherwise.
     """
 
     stage: str
@@ -43,3 +46,4 @@ class Progress(NamedTuple):
     total: int
     estimate: np.ndarray | None = None
     fraction: float | None = None
+    tile: object | None = None

@@ -27,7 +27,10 @@ def test_two_parameter_sweep_order_montage_and_scores():
             tiles = stop.value
             break
     assert [p.iteration for p in seen] == [1, 2, 3, 4, 5, 6]
-    assert all(p.estimate.shape == ROI.shape for p in seen)  # results as they finish
+    # results as they finish, each in its own typed record, in product order
+    assert all(p.estimate is None and p.tile.image.shape == ROI.shape for p in seen)
+    assert [p.tile.values for p in seen] == [t.values for t in tiles]
+    assert [p.fraction for p in seen] == pytest.approx([k / 6 for k in range(1, 7)])
     assert tiles[1].values == {"fidelity": 50.0, "sparsity": 5.0}
     img, labels = montage(tiles, grid)
     assert img.shape == (2 * 64 + 2, 3 * 64 + 4)

@@ -69,8 +69,8 @@ def overall_fraction(plan: dict, stage: str, iteration: int, total: int) -> floa
 
 def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
     """Drive ``gen`` (a generator of Progress records) and yield :class:`Tick` s at most
-    once per ``interval`` seconds, plus every record that carries an ``estimate`` (those
-    are results the GUI shows). Returns ``gen``'s result.
+    once per ``interval`` seconds, plus every record that carries an ``estimate`` or a
+    sweep ``tile`` (those are results the GUI shows). Returns ``gen``'s result.
 
     ``plan`` (``{stage: weight}``) gives the overall fraction; without it, the record's
     ``fraction`` when it has one (a run over time points), else the stage's own fraction.
@@ -89,7 +89,8 @@ def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
             given if given is not None else it / total if total else 0.0)
         frac = max(frac, f) if f is not None else frac
         now = clock()
-        if getattr(p, "estimate", None) is not None or now - last >= interval:
+        if (getattr(p, "estimate", None) is not None or getattr(p, "tile", None) is not None
+                or now - last >= interval):
             last = now
             yield Tick(frac, f"{stage} {it}/{total} \u00b7 {100 * frac:.0f}% overall", p)
 

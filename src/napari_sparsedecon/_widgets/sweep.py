@@ -159,8 +159,8 @@ class SweepPanel(Container):
         p = tick.progress
         self._owner.progress.value = int(round(1000 * tick.fraction))
         self.info.value = f"{p.iteration}/{p.total} combinations"
-        if p.estimate is not None:  # show results as they finish: fill the montage so far
-            self._partial.append(p.estimate)  # one Progress per finished combination
+        if p.tile is not None:  # show results as they finish: fill the montage so far
+            self._partial.append(p.tile.image)  # one Progress per finished combination
             self._show(self._partial, final=False)
 
     def _on_done(self, tiles):

@@ -2,9 +2,8 @@
 
 One or two parameters, each over a list of values (or a linear/log range);
 every combination runs the full pipeline on the ROI. Results come back as
-they finish (as the ``estimate`` of each yielded Progress), then as
-:class:`SweepTile` objects with scores, and can be laid out as a labelled
-montage.
+they finish (each yielded Progress carries its :class:`SweepTile`: values, image,
+scores), then as the list of every tile, and can be laid out as a labelled montage.
 """
 
 from __future__ import annotations
@@ -83,8 +82,8 @@ def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy"
                device=None):
     """Run every combination of ``grid`` (name -> values) on ``roi``.
 
-    Yields Progress(Stage.SWEEP, i, n, estimate=<that combination's result>) as
-    each finishes (itertools.product order of ``grid``); returns the
+    Yields ``Progress(Stage.SWEEP, i, n, fraction=i / n, tile=<SweepTile>)`` as each
+    combination finishes (itertools.product order of ``grid``); returns the
     :class:`SweepTile` list. Closing the generator cancels the sweep.
     """
     combos = list(combinations(grid))
@@ -97,7 +96,8 @@ def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy"
         fwd = deconv_psf(p, psf, np.shape(roi), np.ndim(roi)) if p.upsample == 1 else None
         tile = SweepTile(values, out, scores_for(roi, out, fwd))
         tiles.append(tile)
-        yield Progress(Stage.SWEEP, i + 1, len(combos), out)
+        yield Progress(Stage.SWEEP, i + 1, len(combos), fraction=(i + 1) / len(combos),
+                       tile=tile)
     return tiles
 
 
