@@ -217,3 +217,18 @@ def test_the_second_step_is_not_timed():
         assert ab.sparse_hessian_plan(SHAPE, **KW).be is cl_be
     finally:
         FakePlan.step = real_step
+
+
+def test_a_new_candidate_invalidates_the_disk_cache(tmp_path):
+    """A choice cached before numba (or a driver) was installed is not reused after."""
+    cache = tmp_path / "probe.json"
+    ab, np_be, cl_be = make(numpy_s=0.3, opencl_s=0.5, cache_path=cache)
+    assert ab.choose("sparse", SHAPE, make=lambda be: be.sparse_hessian_plan(SHAPE, **KW)) \
+        is np_be
+    clock = ab.clock
+    nb_be = FakeBackend("numba", clock, 0.1)
+    ab2 = AutoBackend(candidates=[("numpy", lambda: np_be), ("opencl:0", lambda: cl_be),
+                                  ("numba", lambda: nb_be)],
+                      clock=clock, cache_path=cache, min_voxels=100, steps=2)
+    chosen = ab2.choose("sparse", SHAPE, make=lambda be: be.sparse_hessian_plan(SHAPE, **KW))
+    assert chosen is nb_be and nb_be.steps > 0  # probed anew, not the cached NumPy

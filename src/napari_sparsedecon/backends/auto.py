@@ -197,9 +197,11 @@ class AutoBackend:
         from .. import __version__
         from ..ops.threads import available_cores, current_threads
 
+        # the candidate set is part of the key: installing numba or a driver probes anew
+        labels = ",".join(c.label for c in self.candidates())
         return "|".join([shape_class(kind, shape, psf_shape),
                          f"threads={current_threads()}", f"cores={available_cores()}",
-                         f"device={self.device}", f"v{__version__}"])
+                         f"device={self.device}", f"candidates={labels}", f"v{__version__}"])
 
     def _plan(self, kind, shape, psf_shape, make):
         be = self.choose(kind, shape, psf_shape, make)
