@@ -67,6 +67,7 @@ def _norm(g):
 PUBLISHED = [p.name for p in presets.list_presets("published")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_convention_is_intensity_scale_times_ours_at_convergence(name):
     """The derivation in presets.py: the published fixed point is a x ours, same values."""
@@ -96,6 +97,7 @@ def _pipelines(f, params, psf, sparsity_ours, iterations):
 
 @pytest.mark.parametrize("name", ["2d-sim-actin", "2d-sim-lysoview", "tirf-sim-caveolae",
                                   "sd-sim-tubulin"])
+@pytest.mark.slow
 def test_preset_pipeline_matches_published_convention(name):
     """Our pipeline with the converted values vs the published convention applied directly,
     through the RL stage, at the preset's own iteration count.

@@ -170,6 +170,7 @@ def _expected_shape(method, image, kw):
 
 
 # -- deconvolve: every registered method --------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("method", nsd.methods())
 @_settings(25)
 @given(data=st.data())

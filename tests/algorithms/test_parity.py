@@ -56,6 +56,7 @@ def _backend_or_skip(name):
         pytest.skip(f"backend {name!r} cannot be made here: {err}")
 
 
+@pytest.mark.slow
 def test_every_method_runs_on_the_reference_backend():
     assert nsd.methods()
     for name in nsd.methods():
@@ -63,6 +64,7 @@ def test_every_method_runs_on_the_reference_backend():
         assert set(method_info(name).backends) <= set(BACKENDS), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(SHAPES))
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b != REFERENCE])
 @pytest.mark.parametrize("name", nsd.methods())

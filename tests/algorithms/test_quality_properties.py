@@ -133,6 +133,7 @@ def test_info_reports_the_estimated_background_and_levels():
     assert info["background"] == "given"
 
 
+@pytest.mark.slow
 def test_time_continuity_helps_a_static_time_lapse():
     """2-D+t: five noisy frames of a still scene; the t terms of the Hessian prior
     (continuity) share information between frames (measured +1.0 dB at 25 photons)."""

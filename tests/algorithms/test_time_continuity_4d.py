@@ -79,6 +79,7 @@ def test_t_continuity_solves_one_4d_problem_and_couples_time():
     assert np.std(out, axis=0).mean() < np.std(sep, axis=0).mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sparse_psf", "rl_tv"])
 def test_t_continuity_helps_a_static_object_at_low_photons(method):
     """Static object, several time points, independent noise at ~15 photons peak:

@@ -53,6 +53,7 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", LAYERS)
 def test_layer_imports_no_gui_at_runtime(layer):
     """Importing every module of the layer (in a fresh interpreter) loads no GUI package."""

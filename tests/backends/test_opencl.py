@@ -101,6 +101,7 @@ def test_each_term_kernel_matches_numpy_update(host_backend, shape, rng):
 
 @pytest.mark.parametrize(("shape", "c"), [((40, 50), 0.0), ((41, 37), 0.0),
                                           ((6, 33, 40), 0.7), ((7, 32, 31), 1.0)])
+@pytest.mark.slow
 def test_sparse_step_parity(backend, shape, c, rng):
     f = rng.random(shape).astype(np.float32)
     a = nsd.sparse_hessian(f, iterations=40, continuity=c)
@@ -111,6 +112,7 @@ def test_sparse_step_parity(backend, shape, c, rng):
 @pytest.mark.parametrize("acceleration", [None, "biggs"])
 @pytest.mark.parametrize(("shape", "psf_shape"), [((48, 53), (9, 9)), ((5, 40, 48), (9, 9)),
                                                   ((12, 30, 33), (5, 7, 7))])
+@pytest.mark.slow
 def test_rl_parity(backend, shape, psf_shape, acceleration, rng):
     y = (rng.random(shape) * 100 + 1).astype(np.float32)
     fwhm = (2.0,) * len(psf_shape)
@@ -170,6 +172,7 @@ def test_full_pipeline_parity_timelapse_upsampled(backend, rng):
     _close(nsd.sparse_deconvolve(img, **kw), nsd.sparse_deconvolve(img, backend=backend, **kw))
 
 
+@pytest.mark.slow
 def test_programs_are_compiled_once(backend):
     """Kernels are built once per context: new plans of other shapes (sparse and
     RL, 2-D and 3-D) on the same backend reuse them."""

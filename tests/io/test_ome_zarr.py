@@ -50,6 +50,7 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_chunks_in_flight_when_one_fails_do_not_land_after_the_clean_up(tmp_path):
     """The other chunks are still being computed when one fails: the writer must wait for
     them before removing its temporary store, or they recreate it (a leftover .part)."""

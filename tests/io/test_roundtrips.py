@@ -81,6 +81,7 @@ def _layer_meta(ia):
             "metadata": {"napari_sparsedecon": {"k": 1}}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writer", list(_writers()))
 @pytest.mark.parametrize("unit", ["nm", "um"])
 @pytest.mark.parametrize("letters", list(CASES))

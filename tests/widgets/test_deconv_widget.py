@@ -52,6 +52,7 @@ def test_run_adds_layer_with_scale_and_metadata(viewer_and_widget, qtbot):
     assert w.status.value.startswith("done")
 
 
+@pytest.mark.slow
 def test_upsample_halves_scale(viewer_and_widget, qtbot):
     viewer, w, layer = viewer_and_widget
     w.iterations.value = 3
@@ -201,6 +202,7 @@ def test_sample_data_and_tiff_writer_reader(tmp_path):
     assert get_tiff_reader(other) is None
 
 
+@pytest.mark.slow
 @pytest.mark.opencl
 def test_opencl_backend_from_widget(viewer_and_widget, qtbot):
     from napari_sparsedecon.backends import get_backend
@@ -245,6 +247,7 @@ def test_preview_on_timelapse_uses_current_frame_and_neighbours(make_napari_view
     assert prev[22:28, 22:28].mean() > 3 * prev[40:50, 40:50].mean()
 
 
+@pytest.mark.slow
 def test_psf_layer_with_other_pixel_size_is_refused(make_napari_viewer):
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.ones((32, 32), np.float32), name="img", scale=(0.065, 0.065))
@@ -259,6 +262,7 @@ def test_psf_layer_with_other_pixel_size_is_refused(make_napari_viewer):
     assert "pixel size" in w.status.value and "img rl" not in viewer.layers
 
 
+@pytest.mark.slow
 def test_parameter_file_reproduces_widget_result_headless(viewer_and_widget, qtbot,
                                                           tmp_path):
     import tifffile
@@ -352,6 +356,7 @@ def test_lazy_layer_is_read_in_the_worker_and_result_saved(make_napari_viewer, q
         w.save_result(tmp_path / "out.tif")  # never overwrites without asking
 
 
+@pytest.mark.slow
 def test_every_parameter_widget_file_cli_tiled_equals_the_api(make_napari_viewer, qtbot,
                                                               tmp_path):
     """Issue 11: every schema field of the paper pipeline, set to a non-default value in
@@ -419,6 +424,7 @@ def test_upsampling_with_continuity_along_y_or_x_is_refused(tmp_path, capsys):
     assert not (tmp_path / "o.tif").exists()
 
 
+@pytest.mark.slow
 def test_sparse_dock_runs_a_4d_layer_one_volume_per_time_point(make_napari_viewer, qtbot):
     """A (T, Z, Y, X) layer in the sparse (paper pipeline) dock: each time point is run as
     its own volume, as deconvolve(..., 'sparse') does; T and Z keep their scale."""
@@ -449,6 +455,7 @@ def test_sparse_dock_runs_a_4d_layer_one_volume_per_time_point(make_napari_viewe
     np.testing.assert_allclose(out.data[1], alone, rtol=1e-4, atol=1e-4 * float(alone.max()))
 
 
+@pytest.mark.slow
 def test_methods_dock_shows_t_continuity_for_4d_layers_only(make_napari_viewer):
     viewer = make_napari_viewer()
     vol = viewer.add_image(np.zeros((6, 32, 32), np.float32), name="vol")

@@ -39,6 +39,7 @@ def big(make_napari_viewer):
     return viewer, w, layer
 
 
+@pytest.mark.slow
 def test_over_budget_runs_tiled_into_a_store_and_shows_it_lazily(big, qtbot, tmp_path):
     da = pytest.importorskip("dask.array")
     viewer, w, layer = big
@@ -82,6 +83,7 @@ def test_over_budget_runs_tiled_into_a_store_and_shows_it_lazily(big, qtbot, tmp
     assert info["metadata"]["method"] == "sparse_deconvolve"
 
 
+@pytest.mark.slow
 def test_within_budget_runs_in_memory_and_says_so(big, qtbot):
     viewer, w, _ = big
     w.memory_budget.value = 64
@@ -93,6 +95,7 @@ def test_within_budget_runs_in_memory_and_says_so(big, qtbot):
     assert out.metadata["napari_sparsedecon"]["path"].startswith("in memory")
 
 
+@pytest.mark.slow
 def test_cancelled_tiled_run_leaves_no_store(big, qtbot, tmp_path):
     viewer, w, _ = big
     w.memory_budget.value = 4  # 3x3 tiles of 100 iterations: a few seconds
@@ -110,6 +113,7 @@ def test_cancelled_tiled_run_leaves_no_store(big, qtbot, tmp_path):
     assert not os.path.exists(folder)
 
 
+@pytest.mark.slow
 def test_existing_store_is_refused(big, tmp_path):
     _, w, _ = big
     w.memory_budget.value = BUDGET_MIB
@@ -129,6 +133,7 @@ def _two_tiffs(folder):
                          resolution=(1 / 0.032, 1 / 0.032), metadata={"unit": "um"})
 
 
+@pytest.mark.slow
 def test_process_files_runs_the_batch_engine_on_a_folder(big, qtbot, tmp_path):
     from napari_sparsedecon.io.tiff import read_tiff
 
@@ -161,6 +166,7 @@ def test_process_files_runs_the_batch_engine_on_a_folder(big, qtbot, tmp_path):
     assert f.status.value.startswith("0 ok, 0 failed, 2 skipped"), f.status.value
 
 
+@pytest.mark.slow
 def test_process_files_cancel_keeps_no_partial_output(big, qtbot, tmp_path):
     _, w, _ = big
     src = tmp_path / "in"
@@ -178,6 +184,7 @@ def test_process_files_cancel_keeps_no_partial_output(big, qtbot, tmp_path):
     assert sorted(q.name for q in src.iterdir()) == ["a.tif", "b.tif"]  # nothing else
 
 
+@pytest.mark.slow
 def test_process_files_without_a_folder_says_so(big):
     _, w, _ = big
     assert w.files.run() is None

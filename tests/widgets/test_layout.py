@@ -44,6 +44,7 @@ def test_docks_fit_a_laptop_screen(make_napari_viewer, qtbot):
     assert canvas.width() >= SCREEN[0] // 3  # the image keeps most of the window
 
 
+@pytest.mark.slow
 def test_long_status_wraps_and_keeps_the_dock_width(make_napari_viewer, qtbot):
     viewer, win = _laptop_viewer(make_napari_viewer, qtbot)
     layer = viewer.add_image(np.zeros((64, 64), np.float32), name="img")

@@ -20,6 +20,7 @@ def _widget(viewer, scale=(0.094, 0.094), units=("um", "um")):
     return dock(viewer, SparseDeconWidget(viewer), layer), layer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sd-sim-tubulin", "tirf-sim-caveolae", "confocal"])
 def test_preset_values_land_in_the_controls(make_napari_viewer, name):
     viewer = make_napari_viewer()
@@ -47,6 +48,7 @@ def test_preset_values_land_in_the_controls(make_napari_viewer, name):
     assert "Airy" in w.psf_info.value and "94 nm/pixel" in w.psf_info.value
 
 
+@pytest.mark.slow
 def test_preset_on_a_layer_without_pixel_size_says_how_to_set_it(make_napari_viewer):
     viewer = make_napari_viewer()
     w, layer = _widget(viewer, scale=None)
@@ -56,6 +58,7 @@ def test_preset_on_a_layer_without_pixel_size_says_how_to_set_it(make_napari_vie
     assert "scale and units" in w.status.value and len(viewer.layers) == 1
 
 
+@pytest.mark.slow
 def test_preset_run_records_the_preset(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     w, layer = _widget(viewer)

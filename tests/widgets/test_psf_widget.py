@@ -62,6 +62,7 @@ def test_generate_bad_optics_reports(make_napari_viewer, qtbot):
     assert "below" in w.status.value and len(viewer.layers) == n
 
 
+@pytest.mark.slow
 def test_3d_psf_opens_at_focus_and_saves_with_optics(make_napari_viewer, qtbot, tmp_path):
     from napari_sparsedecon.io.tiff import read_tiff
 
@@ -84,6 +85,7 @@ def test_3d_psf_opens_at_focus_and_saves_with_optics(make_napari_viewer, qtbot, 
     assert info["metadata"]["scale_nm"] == [100.0, 65.0, 65.0]
 
 
+@pytest.mark.slow
 def test_pixel_size_from_a_layer(make_napari_viewer):
     viewer = make_napari_viewer()
     img = viewer.add_image(np.zeros((4, 16, 16), np.float32), name="stack",
@@ -130,6 +132,7 @@ def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_pa
     assert (tmp_path / "r.csv").read_text().startswith("bead,status")
 
 
+@pytest.mark.slow
 def test_measure_without_beads_reports_error(make_napari_viewer, qtbot, rng):
     viewer = make_napari_viewer()
     layer = viewer.add_image(rng.poisson(100, (64, 64)).astype(np.uint16), name="empty")

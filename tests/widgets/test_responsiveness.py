@@ -86,6 +86,7 @@ def sweep_labels_text():
     return texts
 
 
+@pytest.mark.slow
 def test_sweep_labels_first_paint_does_not_stall(make_napari_viewer, qtbot):
     """The first paint of a sweep's labels used to rasterise ~30 glyphs on the GUI thread
     (vispy's signed-distance fields: 1-2 s with napari's layer add). The sweep panel now

@@ -31,6 +31,7 @@ def phantom_widget(make_napari_viewer):
     return viewer, w, layer, ph
 
 
+@pytest.mark.slow
 def test_sweep_montage_click_copies_parameters_and_export(phantom_widget, qtbot, tmp_path):
     viewer, w, layer, _ = phantom_widget
     w.iterations.value = 20
@@ -66,6 +67,7 @@ def test_sweep_montage_click_copies_parameters_and_export(phantom_widget, qtbot,
     assert rows[0].startswith("fidelity,sparsity,score_") and len(rows) == 7
 
 
+@pytest.mark.slow
 def test_sweep_bad_values_error(phantom_widget, monkeypatch):
     viewer, w, _, _ = phantom_widget
     seen = []
@@ -75,6 +77,7 @@ def test_sweep_bad_values_error(phantom_widget, monkeypatch):
     assert "cannot read fidelity" in seen[0] and MONTAGE_NAME not in viewer.layers
 
 
+@pytest.mark.slow
 def test_suggest_fills_widget_and_says_why(phantom_widget, qtbot, monkeypatch):
     import threading
 
@@ -100,6 +103,7 @@ def test_suggest_fills_widget_and_says_why(phantom_widget, qtbot, monkeypatch):
     assert "SNR" in w.suggest_info.value and "noise sigma" in w.suggest_info.tooltip
 
 
+@pytest.mark.slow
 def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     viewer, w, layer, _ = phantom_widget
     w.iterations.value = 10  # far from convergence on purpose
@@ -167,6 +171,7 @@ def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qt
     assert "[two frames]" in trust and " px " in trust  # no physical pixel size: pixels
 
 
+@pytest.mark.slow
 def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_widget, qtbot):
     from napari_sparsedecon.analysis.sweep import CHAR_W, LINE_H, MIN_LABEL_PX
 
@@ -196,6 +201,7 @@ def test_sweep_labels_fit_their_tiles_at_default_zoom_and_follow_zoom(phantom_wi
     assert after != before and after[0] >= before[0]
 
 
+@pytest.mark.slow
 def test_use_tile_copies_every_sweepable_parameter(phantom_widget):
     from napari_sparsedecon.analysis.sweep import SWEEPABLE, SweepTile
 
