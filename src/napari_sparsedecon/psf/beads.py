@@ -335,20 +335,17 @@ def _border(a):
 
 
 def _remove_bead(psf, diameter_nm, scale_nm, iterations=10):
-    """A few RL iterations against the bead (a uniform sphere/disc) to undo its size."""
-    from scipy.signal import fftconvolve
+    """A few RL iterations against the bead (a uniform sphere/disc) to undo its size: the
+    project's Richardson-Lucy (mirror-padded edges) with the bead as the kernel."""
+    from ..core.richardson_lucy import richardson_lucy
 
     radius = [diameter_nm / 2 / s for s in scale_nm]
     grids = np.meshgrid(*[np.arange(-math.ceil(r), math.ceil(r) + 1) for r in radius],
                         indexing="ij")
     sphere = (sum((g / max(r, 0.5)) ** 2 for g, r in zip(grids, radius, strict=True)) <= 1)
     sphere = sphere.astype(float)
-    if sphere.sum() <= 1:
+    if sphere.sum() <= 1 or any(k > n for k, n in zip(sphere.shape, psf.shape, strict=True)):
         return psf
     sphere /= sphere.sum()
-    x = psf.copy() + 1e-12
-    for _ in range(iterations):
-        hx = fftconvolve(x, sphere, mode="same")
-        x *= fftconvolve(psf / np.maximum(hx, 1e-12), sphere[::-1, ::-1] if sphere.ndim == 2
-                         else sphere[::-1, ::-1, ::-1], mode="same")
-    return x
+    x = richardson_lucy(psf, sphere, iterations=iterations, backend="numpy")
+    return np.asarray(x, dtype=np.float64)
