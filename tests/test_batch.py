@@ -231,7 +231,7 @@ def _volumes(path, axes="TZYX", n_t=3, n_c=2, nan_at=None):
     return path
 
 
-def _cluster_run(job, params, **kw):
+def _cluster_run(job, params, progress=None, **kw):
     """process_file on a 2-worker in-process LocalCluster: (summary, tasks that ran,
     progress records)."""
     distributed = pytest.importorskip("distributed")
@@ -240,7 +240,8 @@ def _cluster_run(job, params, **kw):
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client, \
             distributed.get_task_stream(client) as ts:
-        res = batch.process_file(job, params, client=client, progress=seen.append, **kw)
+        res = batch.process_file(job, params, client=client,
+                                 progress=progress or seen.append, **kw)
     return res, ts.data, seen
 
 
@@ -288,7 +289,42 @@ def test_time_points_with_channels_on_the_cluster_match_serial(tmp_path):
 def test_failing_time_point_on_the_cluster_leaves_no_output(tmp_path):
     src = _volumes(tmp_path / "bad.tif", nan_at=(1, 2, 10, 10))
     job = batch.Job(str(src), str(tmp_path / "out" / "bad_sparse.tif"), "tif")
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN") as err:
         _cluster_run(job, {"psf_fwhm_px": 3.0, **KW}, memory_budget=2**31)
+    assert any(e.name == "_volume_task" for e in err.traceback)  # failed on a worker
     assert not Path(job.dst).exists()
     assert not _leftovers(tmp_path)
+
+
+def test_interrupted_time_points_on_the_cluster_leave_no_output(tmp_path):
+    src = _volumes(tmp_path / "tz.tif")
+    job = batch.Job(str(src), str(tmp_path / "out" / "tz_sparse.zarr"), "zarr")
+
+    def interrupt(pr):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _cluster_run(job, {"psf_fwhm_px": 3.0, **KW}, progress=interrupt,
+                     memory_budget=2**31)
+    assert not Path(job.dst).exists()
+    assert not _leftovers(tmp_path)
+
+
+def test_scratch_volume_does_not_recreate_an_aborted_store(tmp_path):
+    """A task still running when the run is aborted must not make the removed temporary
+    folder again."""
+    import shutil
+
+    import zarr
+
+    store = tmp_path / "x.part" / "volume.zarr"
+    zarr.open_array(str(store), mode="w", shape=(2, 8, 8), dtype="float32", chunks=(1, 8, 8))
+    out = batch._ScratchVolume(str(store))
+    out[0:1] = np.full((1, 8, 8), 3.0)
+    assert out.max == 3.0 and float(out[0:1].max()) == 3.0
+    shutil.rmtree(tmp_path / "x.part")
+    with pytest.raises(RuntimeError, match="aborted"):
+        out[1:2] = np.ones((1, 8, 8))
+    assert not (tmp_path / "x.part").exists()
+    with pytest.raises(FileNotFoundError):
+        batch._ScratchVolume(str(store))
