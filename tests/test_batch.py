@@ -328,3 +328,19 @@ def test_scratch_volume_does_not_recreate_an_aborted_store(tmp_path):
     assert not (tmp_path / "x.part").exists()
     with pytest.raises(FileNotFoundError):
         batch._ScratchVolume(str(store))
+
+
+@pytest.mark.slow
+def test_cli_workers_run_time_points_like_serial(tmp_path):
+    """``run --workers 2`` (worker processes) on a (T, Z, Y, X) file: the serial output."""
+    pytest.importorskip("distributed")
+    src = _volumes(tmp_path / "tz.tif")
+    args = [str(src), "--psf-fwhm-px", "3", "--no-quantitative", "--memory-budget", "2GiB",
+            *FAST]
+    assert main(["run", *args, "--out-dir", str(tmp_path / "serial")]) == 0
+    assert main(["run", *args, "--out-dir", str(tmp_path / "dist"), "--workers", "2"]) == 0
+    a, _ = read_tiff(tmp_path / "serial" / "tz_sparse.tif")
+    b, info = read_tiff(tmp_path / "dist" / "tz_sparse.tif")
+    assert info["image_axes"].axes == "TZYX"
+    np.testing.assert_array_equal(a, b)
+    assert not _leftovers(tmp_path)
