@@ -206,3 +206,141 @@ def test_plan_blocks_prefers_long_chunks_and_fits_budget():
     assert BYTES_PER_PIXEL * frames * (small.tile + 2 * small.overlap) ** 2 <= 64 * 2**20
     with pytest.raises(MemoryError, match="raise --memory-budget"):
         plan_blocks((50, 2048, 2048), p, (21, 21), task_budget=2**20)
+
+
+def _volumes(path, axes="TZYX", n_t=3, n_c=2, nan_at=None):
+    """A small time-lapse of volumes (T, Z, Y, X), or with channels (T, Z, C, Y, X, the
+    ImageJ order), 0.1 um pixels."""
+    from napari_sparsedecon.io.axes import ImageAxes
+
+    rng = np.random.default_rng(11)
+    base = make_phantom((160, 160), seed=2).blurred[40:88, 60:108].astype(np.float32)
+    vols = []
+    for t in range(n_t):
+        vol = np.stack([np.roll(base, 2 * t + z, axis=1) * (1 + 0.2 * z) for z in range(4)])
+        vols.append(vol)
+    data = np.stack(vols)  # T, Z, Y, X
+    scale, units = (2.0, 0.3, 0.1, 0.1), ("s", "um", "um", "um")
+    if "C" in axes:
+        data = np.stack([data, 3 * data[:, :, :, ::-1]], axis=2)  # T, Z, C, Y, X
+        scale, units = (2.0, 0.3, 1.0, 0.1, 0.1), ("s", "um", None, "um", "um")
+    data = rng.poisson(data + 20).astype(np.float32)
+    if nan_at is not None:
+        data[nan_at] = np.nan
+    write_tiff(path, data, image_axes=ImageAxes(axes, scale, units))
+    return path
+
+
+def _cluster_run(job, params, progress=None, **kw):
+    """process_file on a 2-worker in-process LocalCluster: (summary, tasks that ran,
+    progress records)."""
+    distributed = pytest.importorskip("distributed")
+    seen = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, \
+            distributed.get_task_stream(client) as ts:
+        res = batch.process_file(job, params, client=client,
+                                 progress=progress or seen.append, **kw)
+    return res, ts.data, seen
+
+
+@pytest.mark.parametrize("quantitative,fmt", [(True, "tif"), (False, "zarr")])
+def test_time_points_run_on_the_cluster_and_match_serial(tmp_path, quantitative, fmt):
+    """(T, Z, Y, X) with a client: one task per time point on the workers, the same output
+    as the serial run (with max-1 scaling: one scale for all time points)."""
+    src = _volumes(tmp_path / "tz.tif")
+    params = {"psf_fwhm_px": 3.0, "quantitative": quantitative, **KW}
+    serial = batch.Job(str(src), str(tmp_path / f"serial.{fmt}"), fmt)
+    assert batch.process_file(serial, params, memory_budget=2**31)["status"] == "ok"
+    dist = batch.Job(str(src), str(tmp_path / f"dist.{fmt}"), fmt)
+    res, tasks, seen = _cluster_run(dist, params, memory_budget=2**31)
+    assert res["status"] == "ok"
+    assert len(tasks) == 3  # the three volumes ran on the workers
+    read = (lambda p: read_tiff(p)[0]) if fmt == "tif" else \
+        (lambda p: np.asarray(read_ome_zarr(p)[0]))
+    a, b = read(serial.dst), read(dist.dst)
+    assert a.shape == b.shape == (3, 4, 48, 48)
+    np.testing.assert_array_equal(a, b)
+    if not quantitative:
+        assert float(b.max()) == 1.0 and float(b[0].max()) < 1.0  # one scale for all
+    assert [(pr.iteration, pr.total) for pr in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert not _leftovers(tmp_path)
+
+
+def test_time_points_with_channels_on_the_cluster_match_serial(tmp_path):
+    """(T, C, Z, Y, X): every (channel, time point) volume is a task, each channel with
+    its own PSF; the output equals the serial run's."""
+    src = _volumes(tmp_path / "tzc.tif", axes="TZCYX", n_t=2)
+    params = {"quantitative": False, **KW}
+    kw = {"psf_fwhm_nm": [300.0, 250.0], "memory_budget": 2**31}
+    serial = batch.Job(str(src), str(tmp_path / "serial.tif"), "tif")
+    assert batch.process_file(serial, params, **kw)["status"] == "ok"
+    dist = batch.Job(str(src), str(tmp_path / "dist.tif"), "tif")
+    res, tasks, _ = _cluster_run(dist, params, **kw)
+    assert res["status"] == "ok" and len(tasks) == 4
+    a, ainfo = read_tiff(serial.dst)
+    b, binfo = read_tiff(dist.dst)
+    assert binfo["image_axes"].axes == "TZCYX" and b.shape == (2, 4, 2, 48, 48)
+    np.testing.assert_array_equal(a, b)
+    assert binfo["metadata"]["psf_fwhm_px"] == pytest.approx([3.0, 2.5])
+
+
+def test_failing_time_point_on_the_cluster_leaves_no_output(tmp_path):
+    src = _volumes(tmp_path / "bad.tif", nan_at=(1, 2, 10, 10))
+    job = batch.Job(str(src), str(tmp_path / "out" / "bad_sparse.tif"), "tif")
+    with pytest.raises(ValueError, match="NaN") as err:
+        _cluster_run(job, {"psf_fwhm_px": 3.0, **KW}, memory_budget=2**31)
+    assert any(e.name == "_volume_task" for e in err.traceback)  # failed on a worker
+    assert not Path(job.dst).exists()
+    assert not _leftovers(tmp_path)
+
+
+def test_interrupted_time_points_on_the_cluster_leave_no_output(tmp_path):
+    src = _volumes(tmp_path / "tz.tif")
+    job = batch.Job(str(src), str(tmp_path / "out" / "tz_sparse.zarr"), "zarr")
+
+    def interrupt(pr):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _cluster_run(job, {"psf_fwhm_px": 3.0, **KW}, progress=interrupt,
+                     memory_budget=2**31)
+    assert not Path(job.dst).exists()
+    assert not _leftovers(tmp_path)
+
+
+def test_scratch_volume_does_not_recreate_an_aborted_store(tmp_path):
+    """A task still running when the run is aborted must not make the removed temporary
+    folder again."""
+    import shutil
+
+    import zarr
+
+    store = tmp_path / "x.part" / "volume.zarr"
+    zarr.open_array(str(store), mode="w", shape=(2, 8, 8), dtype="float32", chunks=(1, 8, 8))
+    out = batch._ScratchVolume(str(store))
+    out[0:1] = np.full((1, 8, 8), 3.0)
+    assert out.max == 3.0 and float(out[0:1].max()) == 3.0
+    shutil.rmtree(tmp_path / "x.part")
+    with pytest.raises(RuntimeError, match="aborted"):
+        out[1:2] = np.ones((1, 8, 8))
+    assert not (tmp_path / "x.part").exists()
+    with pytest.raises(FileNotFoundError):
+        batch._ScratchVolume(str(store))
+
+
+@pytest.mark.slow
+def test_cli_workers_run_time_points_like_serial(tmp_path):
+    """``run --workers 2`` (worker processes) on a (T, Z, Y, X) file: the serial output."""
+    pytest.importorskip("distributed")
+    src = _volumes(tmp_path / "tz.tif")
+    args = [str(src), "--psf-fwhm-px", "3", "--no-quantitative", "--memory-budget", "2GiB",
+            *FAST]
+    assert main(["run", *args, "--out-dir", str(tmp_path / "serial")]) == 0
+    assert main(["run", *args, "--out-dir", str(tmp_path / "dist"), "--workers", "2"]) == 0
+    a, _ = read_tiff(tmp_path / "serial" / "tz_sparse.tif")
+    b, info = read_tiff(tmp_path / "dist" / "tz_sparse.tif")
+    assert info["image_axes"].axes == "TZYX"
+    np.testing.assert_array_equal(a, b)
+    assert not _leftovers(tmp_path)

@@ -112,7 +112,8 @@ def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, t
                  ngff="0.5", psf_optics=None) -> dict:
     """Process one file end to end; write ``job.dst`` atomically; return a summary.
 
-    With a dask.distributed ``client``, the file's t-chunks run on the cluster.
+    With a dask.distributed ``client``, a stack runs in blocks on the cluster and a
+    (T, Z, Y, X) file one volume (time point, channel) per task.
     ``psf_fwhm_nm`` converts to pixels with this file's own pixel size;
     ``psf_optics`` (a preset's PSF recipe, see :mod:`napari_sparsedecon.presets`)
     makes an Airy PSF at it.
@@ -166,6 +167,10 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
     writer = _Writer(job, out_shape, out_axes, meta, ngff=ngff)
     channels = range(data.shape[c]) if c is not None else [None]
     try:
+        if volumes and client is not None:  # every (channel, time point) volume a task
+            _run_time_points_distributed(client, job, data, ia, per_ch, writer,
+                                         memory_budget, tile, backend, progress)
+            channels = []
         for ch in channels:  # channels are independent images: never coupled
             p, psf, _ = per_ch[ch or 0]  # each channel with its own PSF
             sub = _channel(data, ia, ch)
@@ -283,6 +288,124 @@ def _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend, prog
 PROCESS_OVERHEAD = 192 * 2**20
 
 
+def _task_budget(client, memory_budget) -> tuple[int, int]:
+    """(worker threads, memory for one task): ``memory_budget`` (default half the available
+    memory) less 10% margin and the resident baseline of the client and of every worker,
+    shared by one task per worker thread (and half a task's worth for the client)."""
+    from .tiling import default_budget
+
+    threads = max(1, sum(client.nthreads().values()))
+    budget = int(memory_budget) if memory_budget else default_budget()
+    task_budget = int((0.9 * budget - PROCESS_OVERHEAD * (threads + 1)) / (threads + 0.5))
+    if task_budget <= 0:
+        raise MemoryError(f"a memory budget of {budget / 2**20:.0f} MiB does not cover "
+                          f"{threads} dask worker(s) (~{PROCESS_OVERHEAD / 2**20:.0f} MiB "
+                          f"each at rest); raise --memory-budget or use fewer workers")
+    return threads, task_budget
+
+
+def _run_time_points_distributed(client, job, data, ia, per_ch, writer, memory_budget, tile,
+                                 backend, progress):
+    """A (T, Z, Y, X) file (optionally with C) on a dask cluster: one task per (channel,
+    time point) volume, each the serial path's tiled Z, Y, X solve within one worker
+    task's share of ``memory_budget``.
+
+    A task reads its volume from the input file and writes the (unscaled) result into a
+    scratch Zarr store in the output's temporary folder, returning its maximum; the client
+    copies each finished volume into the output frame by frame and deletes its scratch
+    store. With max-1 scaling every channel is then divided by its one maximum over all
+    time points, as in :func:`_run_time_points`. On a failure or interrupt the remaining
+    tasks are cancelled (the caller removes the temporary folder; a task still running
+    then finds its scratch store gone and stops without writing).
+    """
+    import zarr
+    from distributed import as_completed
+
+    from ..progress import Progress, Stage
+
+    _, task_budget = _task_budget(client, memory_budget)
+    c = ia.index("C")
+    channels = range(data.shape[c]) if c is not None else [None]
+    futs = {}
+    try:
+        for ch in channels:
+            p, psf, _ = per_ch[ch or 0]
+            q = p if p.quantitative else p.replace(quantitative=True)
+            sub = _channel(data, ia, ch)
+            up = q.upsample
+            vshape = tuple(sub.shape[1:-2]) + (sub.shape[-2] * up, sub.shape[-1] * up)
+            for t in range(sub.shape[0]):
+                store = os.path.join(writer.tmp, f"volume_c{ch or 0}_t{t}.zarr")
+                zarr.open_array(store, mode="w", shape=vshape, dtype="float32",
+                                fill_value=0.0,
+                                chunks=(1, min(vshape[1], 512), min(vshape[2], 512)))
+                fut = client.submit(_volume_task, job.src, (c, ch), t, q.to_dict(), psf,
+                                    store, task_budget, tile, backend, pure=False)
+                futs[fut] = (ch, t, store)
+        total = len(futs)
+        gmax = dict.fromkeys(channels, 0.0)
+        for done, fut in enumerate(as_completed(list(futs)), start=1):
+            vmax = fut.result()
+            ch, t, store = futs.pop(fut)
+            del fut  # let the cluster forget it
+            out, vol = writer.view(ch, time=t), zarr.open_array(store, mode="r")
+            for k in range(vol.shape[0]):  # a frame at a time
+                out[k:k + 1] = vol[k:k + 1]
+            shutil.rmtree(store, ignore_errors=True)
+            gmax[ch] = max(gmax[ch], vmax)
+            if progress:
+                progress(Progress(Stage.TILES, done, total))
+    except BaseException:
+        client.cancel(list(futs))
+        raise
+    for ch in channels:
+        if not per_ch[ch or 0][0].quantitative:  # one scale over all time points
+            for t in range(data.shape[ia.index("T")]):
+                scale_to_max_one(writer.view(ch, time=t), 1, gmax[ch])
+
+
+class _ScratchVolume:
+    """A worker's scratch Zarr array for one volume: tracks the maximum written, and
+    refuses to write once its store is gone (the run was aborted and the temporary
+    folder removed: a write would create it again)."""
+
+    def __init__(self, path):
+        import zarr
+
+        self.path = path
+        self.array = zarr.open_array(path, mode="r+")  # fails if already removed
+        self.shape = self.array.shape
+        self.max = 0.0
+
+    def __getitem__(self, key):
+        return self.array[key]
+
+    def __setitem__(self, key, value):
+        value = np.asarray(value, dtype=np.float32)
+        if not os.path.isdir(self.path):
+            raise RuntimeError(f"scratch store {self.path} is gone: the run was aborted")
+        if value.size:
+            self.max = max(self.max, float(value.max()))
+        self.array[key] = value
+
+
+def _volume_task(src, channel, t, params, psf, store, memory_budget, tile, backend) -> float:
+    """On a worker: time point ``t`` of ``src`` (of one channel: (C axis, index)) through
+    the tiled Z, Y, X path into the scratch ``store``; return the volume's maximum."""
+    p = SparseParams.from_dict(params)
+    out = _ScratchVolume(store)
+    data, info = read_image(src)
+    try:
+        if channel[0] is not None:
+            data = data[(slice(None),) * channel[0] + (channel[1],)]
+        for _ in iter_tiled(data[t], p, psf=psf, out=out, memory_budget=memory_budget,
+                            tile=tile, backend=backend):
+            pass
+    finally:
+        info.get("close", lambda: None)()
+    return out.max
+
+
 def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, backend,
                      progress, chunk_t=None, out=None, channel=(None, None)):
     """Run one stack on a dask cluster in two passes, within ``memory_budget`` in all.
@@ -303,21 +426,9 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
 
     from ..core.pipeline import deconv_psf
     from ..progress import Progress, Stage
-    from .tiling import (
-        check_scale,
-        default_budget,
-        iter_blocks,
-        plan_blocks,
-        warn_biggs_seams,
-    )
+    from .tiling import check_scale, iter_blocks, plan_blocks, warn_biggs_seams
 
-    threads = max(1, sum(client.nthreads().values()))
-    budget = int(memory_budget) if memory_budget else default_budget()
-    task_budget = int((0.9 * budget - PROCESS_OVERHEAD * (threads + 1)) / (threads + 0.5))
-    if task_budget <= 0:
-        raise MemoryError(f"a memory budget of {budget / 2**20:.0f} MiB does not cover "
-                          f"{threads} dask worker(s) (~{PROCESS_OVERHEAD / 2**20:.0f} MiB "
-                          f"each at rest); raise --memory-budget or use fewer workers")
+    threads, task_budget = _task_budget(client, memory_budget)
     up = p.upsample
     nt = data.shape[0]
     wshape = (nt, data.shape[1] * up, data.shape[2] * up)
