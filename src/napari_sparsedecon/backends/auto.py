@@ -39,8 +39,11 @@ import numpy as np
 
 log = logging.getLogger("napari_sparsedecon")
 
-#: Work smaller than this (voxels of the plan's shape) runs on NumPy without a probe.
-PROBE_MIN_VOXELS = 1 << 20
+#: Work smaller than this (voxels of the plan's shape) runs on NumPy without a probe:
+#: a 512x512 image is probed (numba and PoCL each halve its sparse step here, and the
+#: probe, once per shape class and machine, costs a few steps plus first-use builds);
+#: a 256x256 preview ROI is not.
+PROBE_MIN_VOXELS = 1 << 18
 #: Timed steps per candidate, after WARMUP_STEPS untimed ones: two, because a
 #: sparse-Hessian plan's first step is the g-solve alone (its Bregman-update kernels
 #: are built and first run in the second step; timing that step made PoCL look 3x
