@@ -709,5 +709,18 @@ def _presets(args) -> int:
     return 0
 
 
+def entry() -> None:
+    """The console script: :func:`main`, then exit. After a signal (exit code 128+N, the
+    temporary files already removed) the process ends at once with that code: a second
+    delivery of the same signal during interpreter shutdown (seen with SIGINT: the run
+    cleaned up, then died by the signal, exit -2) cannot replace it."""
+    code = main()
+    if code >= 128:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

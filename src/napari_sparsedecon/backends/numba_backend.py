@@ -224,8 +224,35 @@ def _kernels():
                 e = a + ex[x]
                 spec[z, y, x] = spec[z, y, x] / (base + e * e)
 
+    # Load (or compile) every kernel now, then give Python its signal handlers back:
+    # LLVM, which numba runs in-process, installs its own SIGINT/SIGTERM/SIGHUP
+    # handlers when it first runs, and with them a Ctrl-C during a run could be lost
+    # (seen: `run --backend numba` ran to the end after SIGINT).
+    f2, f3 = np.zeros((2, 2), FLOAT), np.zeros((2, 2, 2), FLOAT)
+    update2d(f2, f2, np.zeros((4, 2, 2), FLOAT), np.zeros(4, FLOAT), FLOAT(1), f2.copy())
+    update3d(f3, f3, np.zeros((7, 2, 2, 2), FLOAT), np.zeros(7, FLOAT), FLOAT(1), f3.copy())
+    divide3d(f3.copy(), np.zeros(2), np.zeros(2), np.zeros(2), 1.0)
+    _restore_signal_handlers()
     _KERNELS.update(update2d=update2d, update3d=update3d, divide3d=divide3d)
     return update2d, update3d
+
+
+def _restore_signal_handlers() -> None:
+    """Re-install Python's handlers (as Python knows them) for the signals a run must
+    answer, over any a native library installed behind Python's back (main thread
+    only: signals are set there)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        h = signal.getsignal(sig)
+        if h is not None:
+            signal.signal(sig, h)
 
 
 #: kernel slot of each (kind, axes) term, per dimensionality (axes as in hessian_terms)
