@@ -41,6 +41,16 @@ def energy(kind, x, eps, cont, aspect):
     return sum(w * np.sum(np.sqrt(k**2 + eps**2)) for k, w in terms)
 
 
+def _numeric_gradient(energy_of, x, h=1e-5):
+    """Central finite differences of ``energy_of`` at ``x``, one voxel at a time."""
+    num = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        num[i] = (energy_of(x + e) - energy_of(x - e)) / (2 * h)
+    return num
+
+
 @pytest.mark.parametrize("kind", ["tv", "hessian"])
 @pytest.mark.parametrize("shape, cont, aspect", [((9, 11), 0.0, 1.0),
                                                   ((5, 8, 7), 1.0, 1.0),
@@ -51,13 +61,7 @@ def test_prior_gradient_matches_finite_differences(kind, shape, cont, aspect):
     eps = 0.3
     g = PriorGradient(kind, len(shape), eps=eps, continuity=cont, aspect=aspect)(
         x.astype(np.float32)).astype(np.float64)
-    num = np.zeros_like(x)
-    h = 1e-5
-    for i in np.ndindex(shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        num[i] = (energy(kind, x + e, eps, cont, aspect)
-                  - energy(kind, x - e, eps, cont, aspect)) / (2 * h)
+    num = _numeric_gradient(lambda v: energy(kind, v, eps, cont, aspect), x)
     np.testing.assert_allclose(g, num, rtol=2e-3, atol=2e-3 * np.abs(num).max())
 
 
@@ -87,13 +91,7 @@ def test_prior_gradient_4d_matches_finite_differences(kind, ct, cz, aspect):
     eps = 0.3
     g = PriorGradient(kind, 4, eps=eps, continuity=cz, aspect=aspect, t_continuity=ct)(
         x.astype(np.float32)).astype(np.float64)
-    num = np.zeros_like(x)
-    h = 1e-5
-    for i in np.ndindex(shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        num[i] = (energy_4d(kind, x + e, eps, ct, cz, aspect)
-                  - energy_4d(kind, x - e, eps, ct, cz, aspect)) / (2 * h)
+    num = _numeric_gradient(lambda v: energy_4d(kind, v, eps, ct, cz, aspect), x)
     np.testing.assert_allclose(g, num, rtol=2e-3, atol=2e-3 * np.abs(num).max())
 
 

@@ -92,10 +92,13 @@ class NumpySparseHessian(PlanBase):
         if f.shape != self.shape:
             raise ValueError(f"data shape {f.shape} does not match the plan's {self.shape}")
         self._f = f
-        for b in self._bufs:
-            b.fill(0)
+        self._reset_terms()
         self._g = self.fidelity * f  # rhs of the first g-step (d = b = 0)
         self._pending_update = False
+
+    def _reset_terms(self) -> None:
+        for b in self._bufs:
+            b.fill(0)
 
     def step(self) -> None:
         """One split-Bregman iteration: (Bregman update of the last g, then) the g-step."""
