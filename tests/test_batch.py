@@ -36,6 +36,7 @@ def _leftovers(path: Path):
     return [p for p in path.rglob("*") if ".part" in p.name]
 
 
+@pytest.mark.slow
 def test_folder_batch_reports_failure_and_goes_on(folder, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["run", str(folder), "--out-dir", str(out), "--psf-fwhm-px", "3.44", *FAST])
@@ -245,6 +246,7 @@ def _cluster_run(job, params, progress=None, **kw):
     return res, ts.data, seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantitative,fmt", [(True, "tif"), (False, "zarr")])
 def test_time_points_run_on_the_cluster_and_match_serial(tmp_path, quantitative, fmt):
     """(T, Z, Y, X) with a client: one task per time point on the workers, the same output
@@ -268,6 +270,7 @@ def test_time_points_run_on_the_cluster_and_match_serial(tmp_path, quantitative,
     assert not _leftovers(tmp_path)
 
 
+@pytest.mark.slow
 def test_time_points_with_channels_on_the_cluster_match_serial(tmp_path):
     """(T, C, Z, Y, X): every (channel, time point) volume is a task, each channel with
     its own PSF; the output equals the serial run's."""
@@ -286,6 +289,7 @@ def test_time_points_with_channels_on_the_cluster_match_serial(tmp_path):
     assert binfo["metadata"]["psf_fwhm_px"] == pytest.approx([3.0, 2.5])
 
 
+@pytest.mark.slow
 def test_failing_time_point_on_the_cluster_leaves_no_output(tmp_path):
     src = _volumes(tmp_path / "bad.tif", nan_at=(1, 2, 10, 10))
     job = batch.Job(str(src), str(tmp_path / "out" / "bad_sparse.tif"), "tif")
@@ -296,6 +300,7 @@ def test_failing_time_point_on_the_cluster_leaves_no_output(tmp_path):
     assert not _leftovers(tmp_path)
 
 
+@pytest.mark.slow
 def test_interrupted_time_points_on_the_cluster_leave_no_output(tmp_path):
     src = _volumes(tmp_path / "tz.tif")
     job = batch.Job(str(src), str(tmp_path / "out" / "tz_sparse.zarr"), "zarr")

@@ -22,6 +22,7 @@ def test_import_is_qt_and_opencl_free():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_cli_run_bundled_data(tmp_path, capsys):
     dest = tmp_path / "out.tif"
     assert main(["run", "-o", str(dest), "--iterations", "20", "--deconv-iterations", "5"]) == 0

@@ -192,6 +192,7 @@ def test_deconvolve_parameters(method, data):
         _check_result(out, _expected_shape(method, image, kw))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", nsd.methods())
 @_settings(20)
 @given(image=images())
@@ -331,6 +332,7 @@ def _run_cli(argv, capsys):
     return rc, capsys.readouterr().err
 
 
+@pytest.mark.slow
 @_settings(60)
 @given(spec=param_files(), psf_flag=st.booleans())
 def test_params_file_is_validated_up_front(small_tif, capsys, spec, psf_flag):

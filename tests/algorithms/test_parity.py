@@ -95,6 +95,7 @@ def test_method_backend_parity(name, backend, kind):
             assert info.get(key) == pytest.approx(ref_info[key], rel=1e-4), key
 
 
+@pytest.mark.slow
 def test_auto_runs_numpy_only_methods_on_numpy():
     img = _image("2d")
     for name in nsd.methods():

@@ -58,6 +58,7 @@ def test_the_default_method_is_the_photon_sparse_method():
     assert DEFAULT_METHOD == "sparse_psf"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("photons", [25, 300])
 def test_default_method_beats_rl_at_its_best_and_resolves_closer_pairs(photons):
     """Full-size figures: benchmarks/quality.py. Fails with the settings of the first
@@ -72,6 +73,7 @@ def test_default_method_beats_rl_at_its_best_and_resolves_closer_pairs(photons):
     assert pair_resolved(out, (fy, g0 - 2), (fy, g1 + 2), dip=0.8)  # the gap stays open
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sparse_psf", "rl_tv"])
 def test_empty_field_is_not_turned_into_specks(method):
     """Background-only data: the result's fluctuation relative to the input level is

@@ -153,6 +153,7 @@ def test_negative_offset_subtracted_data_are_accepted_everywhere():
     assert np.isfinite(out).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["rl_tv", "sparse_psf"])
 def test_regularised_rl_keeps_improving_or_stays(method):
     ph, y = _offset_subtracted(photons=60)

@@ -51,6 +51,7 @@ def _time_lapse(nt, photons, seed=1):
     return truth, psf, data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sparse_psf", "rl_tv"])
 def test_t_continuity_zero_equals_volume_by_volume(method):
     """t_continuity 0 keeps today's behaviour: each time point is its own volume."""

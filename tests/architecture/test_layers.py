@@ -66,6 +66,7 @@ def test_layer_imports_no_gui_at_runtime(layer):
     assert out == "[]", f"{layer} imports {out}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", LAYERS)
 def test_layer_source_names_no_gui(layer):
     """Not even a lazy import inside a function (which the runtime test cannot see)."""

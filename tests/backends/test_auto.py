@@ -180,6 +180,7 @@ def test_get_backend_auto_is_an_auto_backend_and_runs(monkeypatch):
     assert info["backend"] == "numpy"  # small work: NumPy, no probe
 
 
+@pytest.mark.slow
 @pytest.mark.opencl
 def test_real_probe_on_this_machine_picks_a_working_backend(tmp_path):
     """The real candidates (NumPy and, where present, PoCL/GPU): whichever wins, the plan

@@ -123,6 +123,7 @@ def test_rl_parity(backend, shape, psf_shape, acceleration, rng):
     _close(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("acceleration", [None, "biggs"])
 def test_rl_steps_allocate_no_device_arrays(backend, acceleration, rng, monkeypatch):
     """Issue 14: buffers are made in set_data and reused by every iteration (the dot
@@ -165,6 +166,7 @@ def test_full_pipeline_parity_on_celegans(backend):
     _close(nsd.sparse_deconvolve(img, **kw), nsd.sparse_deconvolve(img, backend=backend, **kw))
 
 
+@pytest.mark.slow
 def test_full_pipeline_parity_timelapse_upsampled(backend, rng):
     img = (rng.poisson(30, (4, 40, 36))).astype(np.float32)
     kw = {"psf_fwhm_px": 2.5, "iterations": 20, "deconv_iterations": 5, "upsample": 2,
@@ -195,6 +197,7 @@ def test_programs_are_compiled_once(backend):
     assert len(device._PROGRAMS) == n
 
 
+@pytest.mark.slow
 def test_explicit_opencl_raises_with_reason_and_auto_falls_back(monkeypatch):
     from napari_sparsedecon.backends import get_backend, opencl, registry
 

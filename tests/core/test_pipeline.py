@@ -148,6 +148,7 @@ def test_3d_stack_with_3d_psf_and_axis(rng):
     assert out2.shape == (32, 32, 12)
 
 
+@pytest.mark.slow
 def test_real_airyscan_image_is_sharpened():
     img = nsd.datasets.celegans()
     out = nsd.sparse_deconvolve(img, psf_fwhm_px=nsd.datasets.CELEGANS_PSF_FWHM_PX)

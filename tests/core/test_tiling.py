@@ -37,6 +37,7 @@ def test_timelapse_chunks_match_untiled():
     assert _rel(out, ref) < 1e-3
 
 
+@pytest.mark.slow
 def test_upsampled_and_max_one_modes_tile():
     ph = make_phantom((160, 160), seed=2)
     p = SparseParams(psf_fwhm_px=3.44, upsample=2, upsample_method="spatial",
@@ -48,6 +49,7 @@ def test_upsampled_and_max_one_modes_tile():
     assert _rel(out, ref) < 1e-3
 
 
+@pytest.mark.slow
 def test_dask_input_and_memory_budget_make_tiles():
     da = pytest.importorskip("dask.array")
     ph = make_phantom((192, 192), seed=3)
@@ -75,6 +77,7 @@ def test_too_small_budget_is_a_clear_error():
                    memory_budget=10_000)
 
 
+@pytest.mark.slow
 def test_tiles_are_solved_on_fast_lengths_with_unchanged_blending(monkeypatch):
     """Issue 14 (batch throughput): tile spans are grown, inside the image, to fast
     DCT/FFT lengths (a prime-length DCT ran 4-5x slower per pixel). The growth is extra

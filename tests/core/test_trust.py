@@ -68,6 +68,7 @@ def test_frc_single_image_split():
     assert np.isfinite(r.resolution_px) and r.resolution_nm > 64
 
 
+@pytest.mark.slow
 def test_hallucination_guard_flags_structure_in_background_only():
     ph = make_phantom((192, 192), seed=4)
     result = nsd.sparse_deconvolve(ph.noisy, psf_fwhm_px=3.44)
@@ -79,6 +80,7 @@ def test_hallucination_guard_flags_structure_in_background_only():
     assert real.sum() < 0.001 * real.size
 
 
+@pytest.mark.slow
 def test_convergence_flags_too_few_iterations():
     ph = make_phantom((160, 160), seed=5)
     f = ph.noisy / ph.noisy.max()

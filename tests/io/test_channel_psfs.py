@@ -75,6 +75,7 @@ def test_one_fwhm_nm_per_channel(tmp_path, two_channels):
     assert [r["model"] for r in meta["psf"]] == ["gaussian", "gaussian"]
 
 
+@pytest.mark.slow
 def test_preset_with_one_wavelength_per_channel(tmp_path, two_channels):
     both, alone = two_channels
     pre = ["--preset", "widefield"]

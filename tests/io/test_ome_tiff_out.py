@@ -33,6 +33,7 @@ def _pixels(path):
         return tf.series[0].axes, ome["Image"]["Pixels"], ome
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unit", ["nm", "um"])
 @pytest.mark.parametrize("letters", list(SHAPES))
 def test_roundtrip_through_tifffile_ome_parser(tmp_path, letters, unit):
@@ -87,6 +88,7 @@ def _src(tmp_path, letters, shape):
     return src
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["-o", "--format"])
 @pytest.mark.parametrize("letters,shape", [("TYX", (3, 32, 32)), ("TZYX", (2, 3, 32, 32)),
                                            ("CZYX", (2, 3, 32, 32))])

@@ -58,6 +58,7 @@ def test_long_status_wraps_and_keeps_the_dock_width(make_napari_viewer, qtbot):
     assert win.width() <= SCREEN[0]
 
 
+@pytest.mark.slow
 def test_sections_collapse(make_napari_viewer):
     viewer = make_napari_viewer()
     w = SparseDeconWidget(viewer)

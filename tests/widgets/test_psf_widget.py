@@ -51,6 +51,7 @@ def test_generate_each_model(make_napari_viewer, qtbot):
     np.testing.assert_allclose(layer.scale, (0.2, 0.065, 0.065))
 
 
+@pytest.mark.slow
 def test_generate_bad_optics_reports(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     w = PSFWidget(viewer)
