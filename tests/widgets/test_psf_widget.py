@@ -78,7 +78,9 @@ def test_3d_psf_opens_at_focus_and_saves_with_optics(make_napari_viewer, qtbot, 
     assert focus > 0
     assert viewer.dims.current_step[0] == focus  # not the dark first plane
     assert w.save_psf_button.enabled
-    w.save_psf(tmp_path / "gen.tif")
+    w.save_psf_in_worker(tmp_path / "gen.tif")  # what the button's dialog calls
+    qtbot.waitUntil(lambda: w._save_worker is None, timeout=30000)
+    assert "PSF saved to" in w.status.value
     data, info = read_tiff(tmp_path / "gen.tif")
     np.testing.assert_allclose(data, layer.data, rtol=1e-6)
     np.testing.assert_allclose(info["scale"], (0.1, 0.065, 0.065), rtol=1e-6)
@@ -116,6 +118,9 @@ def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_pa
     psf = viewer.layers["PSF measured"]
     assert abs(float(psf.data.sum()) - 1) < 1e-4
     np.testing.assert_allclose(psf.scale, layer.scale)
+    # the bead markers come a turn after the PSF layer (one layer add per turn)
+    qtbot.waitUntil(lambda: any(ly.name.startswith("beads (") for ly in viewer.layers),
+                    timeout=5000)
     pts = [ly for ly in viewer.layers if ly.name.startswith("beads (")][0]
     assert len(pts.data) == len(w.report.beads)
     assert w.table.shape == (len(w.report.beads), len(w.report.table()[0]))

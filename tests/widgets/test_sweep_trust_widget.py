@@ -120,6 +120,8 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
         qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
     finally:
         mod.show_warning = orig
+    # the extra layers come one per event-loop turn after the result (one_per_turn)
+    qtbot.waitUntil(lambda: "ph sparse residual" in viewer.layers, timeout=5000)
     res = viewer.layers["ph sparse residual"]
     lo, hi = res.contrast_limits
     assert res.colormap.name == "PiYG" and lo == -hi  # centred on zero

@@ -47,9 +47,12 @@ from ._layers import (
     layer_unit,
     make_scrolling,
     make_section,
+    one_per_turn,
     prewarm_imports,
+    show_progress,
     show_reused,
     start_worker,
+    tick_format,
     to_pixels,
     units_kw,
     wrap_label,
@@ -290,7 +293,7 @@ class _DeconvBase(Container):
         self.cancel()
         t0 = time.perf_counter()
         self.status.value = "running"
-        self.progress.value = 0
+        show_progress(self.progress, 0.0)
         return start_worker(self, lambda: _finish(build(np.asarray(layer.data))), plan=plan,
                             yielded=self._on_progress,
                             returned=lambda out: self._on_result(out, layer, meta, upsample, t0),
@@ -303,8 +306,7 @@ class _DeconvBase(Container):
             self._worker.quit()
 
     def _on_progress(self, tick):
-        self.progress.value = int(round(1000 * tick.fraction))
-        self.status.value = tick.text
+        show_progress(self.progress, tick.fraction, tick_format(tick))
 
     def _on_result(self, done, layer, meta, upsample, t0):
         seconds = time.perf_counter() - t0
@@ -329,16 +331,19 @@ class _DeconvBase(Container):
         report = done.report
         scale, translate = list(layer.scale), list(layer.translate)
         kw = units_kw(layer)
+        steps = []  # each extra layer on its own event-loop turn (see one_per_turn)
         if report.residual is not None:
             lim = done.residual_lim
-            self._viewer.add_image(report.residual, name=f"{name} residual", colormap="PiYG",
-                                   contrast_limits=(-lim, lim), scale=scale,
-                                   translate=translate, visible=False,
-                                   metadata={"napari_sparsedecon": {
-                                       "trust": "residual y - (H x + b), input units"}}, **kw)
+            steps.append(lambda: self._viewer.add_image(
+                report.residual, name=f"{name} residual", colormap="PiYG",
+                contrast_limits=(-lim, lim), scale=scale, translate=translate, visible=False,
+                metadata={"napari_sparsedecon": {
+                    "trust": "residual y - (H x + b), input units"}}, **kw))
         if done.hallucination is not None:
-            self._viewer.add_labels(done.hallucination, name=f"{name} hallucination",
-                                    scale=scale, translate=translate, opacity=0.6, **kw)
+            steps.append(lambda: self._viewer.add_labels(
+                done.hallucination, name=f"{name} hallucination", scale=scale,
+                translate=translate, opacity=0.6, **kw))
+        one_per_turn(*steps)
         text = report.summary()
         self.status.value = text.splitlines()[0] if text else self.status.value
         show_info(f"trust checks for '{name}':\n{text}")
@@ -355,6 +360,7 @@ class _DeconvBase(Container):
 
     def _on_finished(self):
         self._worker = None
+        show_progress(self.progress, self.progress.value / 1000)  # back to "NN%"
         self.run_button.enabled = True
         self.cancel_button.enabled = False
 
@@ -670,7 +676,7 @@ class SparseDeconWidget(_DeconvBase):
         t0 = time.perf_counter()
         where = f"temporary folder {folder}" if folder else dst
         self.status.value = f"running tiled into {where}"
-        self.progress.value = 0
+        show_progress(self.progress, 0.0)
         data = layer.data
         state = {}
 

@@ -180,11 +180,14 @@ class FilesPanel(Container):
         if tick is not None and getattr(tick, "total", 0):
             part = min(tick.iteration / tick.total, 1.0)
             text = f" \u00b7 {tick.stage} {tick.iteration}/{tick.total}"
-        self.progress.value = int(round(1000 * min((i + part) / n, 1.0)))
         from pathlib import Path
 
-        if i < n:
-            self.status.value = f"file {i + 1}/{n}: {Path(st.get('name', '')).name}{text}"
+        from ._layers import show_progress
+
+        show_progress(self.progress, min((i + part) / n, 1.0), f"%p%{text}")
+        status = f"file {i + 1}/{n}: {Path(st.get('name', '')).name}"
+        if i < n and self.status.value != status:  # a new label text re-lays out the dock
+            self.status.value = status
 
     def _on_done(self, out):
         self.result = out

@@ -27,6 +27,7 @@ from ._layers import (
     layer_unit,
     make_scrolling,
     make_section,
+    one_per_turn,
     prewarm_imports,
     to_pixels,
     wrap_label,
@@ -82,6 +83,7 @@ class PSFWidget(Container):
         super().__init__(labels=False)
         self._viewer = napari_viewer
         self._worker = None
+        self._save_worker = None
         prewarm_imports()  # once per session, off the GUI thread
         self.report = None
         self.last_psf = None  # (data, scale in um, metadata) of the last generated/measured
@@ -293,13 +295,9 @@ class PSFWidget(Container):
         self._viewer.add_image(rep.psf, name="PSF measured", scale=scale, colormap="inferno",
                                metadata={"napari_sparsedecon": {"psf_model": "measured",
                                                                 **rep.summary()}}, **kw)
-        pos = np.array([b.position for b in rep.beads])
-        status = [b.status for b in rep.beads]
-        colours = ["lime" if s == "accepted" else "red" for s in status]
-        self._viewer.add_points(pos, name="beads (green used, red rejected)", scale=scale,
-                                translate=layer.translate, features={"status": status},
-                                border_color=colours, face_color="transparent", size=8,
-                                **kw)
+        # the bead markers a turn later: two layer adds in one callback stalled the
+        # window for both (napari builds each layer's controls and visual on this thread)
+        one_per_turn(lambda: self._show_beads(rep, layer, kw))
         rows = rep.table()
         self.table.value = {"data": [list(r.values()) for r in rows],
                             "index": [str(r["bead"]) for r in rows], "columns": list(rows[0])}
@@ -315,6 +313,15 @@ class PSFWidget(Container):
             show_warning(f"PSF: {w}")
         if not rep.warnings:
             show_info(f"PSF: {msg}")
+
+    def _show_beads(self, rep, layer, kw):
+        pos = np.array([b.position for b in rep.beads])
+        status = [b.status for b in rep.beads]
+        colours = ["lime" if s == "accepted" else "red" for s in status]
+        self._viewer.add_points(pos, name="beads (green used, red rejected)",
+                                scale=layer.scale, translate=layer.translate,
+                                features={"status": status}, border_color=colours,
+                                face_color="transparent", size=8, **kw)
 
     # -- saving ------------------------------------------------------------
     def save_psf(self, path):
@@ -336,11 +343,21 @@ class PSFWidget(Container):
 
         path, _ = QFileDialog.getSaveFileName(None, "Save PSF", "psf.tif", "TIFF (*.tif)")
         if path:
-            try:
-                self.save_psf(path)
-                self.status.value = f"PSF saved to {path}"
-            except (ValueError, OSError) as err:
-                self._on_error(err)
+            self.save_psf_in_worker(path)
+
+    def save_psf_in_worker(self, path):
+        """:meth:`save_psf` in a thread worker (the GUI keeps drawing); returns it."""
+        from ._layers import call_in_worker
+
+        self.status.value = "saving the PSF..."
+
+        def done(out):
+            self.status.value = f"PSF saved to {out}"
+
+        self._save_worker = call_in_worker(
+            lambda: self.save_psf(path), returned=done, errored=self._on_error,
+            finished=lambda: setattr(self, "_save_worker", None))
+        return self._save_worker
 
     def _ask_save_report(self, *_):
         from qtpy.QtWidgets import QFileDialog

@@ -19,6 +19,7 @@ from ._layers import (
     GlyphWarmer,
     crop_of,
     place,
+    show_progress,
     show_reused,
     start_worker,
     units_kw,
@@ -157,8 +158,10 @@ class SweepPanel(Container):
 
     def _on_progress(self, tick):
         p = tick.progress
-        self._owner.progress.value = int(round(1000 * tick.fraction))
-        self.info.value = f"{p.iteration}/{p.total} combinations"
+        show_progress(self._owner.progress, tick.fraction, "%p%")
+        text = f"{p.iteration}/{p.total} combinations"
+        if self.info.value != text:  # a label's new text re-lays out the dock
+            self.info.value = text
         if p.tile is not None:  # show results as they finish: fill the montage so far
             self._partial.append(p.tile.image)  # one Progress per finished combination
             self._show(self._partial, final=False)

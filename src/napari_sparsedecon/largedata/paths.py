@@ -112,7 +112,8 @@ def contrast_limits(data) -> tuple[float, float]:
     """(min, max) of the middle plane of a lazy result (what napari shows first), read
     chunk by chunk; a cheap stand-in for the whole result's range."""
     plane = data[tuple(s // 2 for s in data.shape[:-2])]
-    plane = np.asarray(plane.compute() if hasattr(plane, "compute") else plane)
+    plane = np.asarray(plane.compute(scheduler="synchronous") if hasattr(plane, "compute")
+                       else plane)
     if not plane.size:
         return 0.0, 1.0
     lo = float(np.min(plane))
