@@ -1,8 +1,9 @@
 """The event loop keeps running during a whole-layer run and PSF generation.
 
 A 20 ms QTimer probe measures the longest gap between ticks. The requirement is
-100 ms; the assertion leaves a margin for a loaded CI machine (software OpenGL,
-2 shared cores) and the figures are printed (``pytest -s``) for the record.
+100 ms; these two actions measure 40-60 ms here (benchmarks/gui_stalls.py), and the
+assertion leaves a margin for a loaded CI machine (software OpenGL, 2 shared cores;
+a repaint alone is 40-80 ms there). The figures are printed (``pytest -s``).
 
 The gap while napari adds the new result layer (its own layer controls, vispy
 visual and first paint: 0.2-0.5 s under Xvfb, whatever the plugin does) is
@@ -21,7 +22,7 @@ from napari_sparsedecon._widgets.deconv import SparseDeconWidget  # noqa: E402
 from napari_sparsedecon._widgets.psf import PSFWidget  # noqa: E402
 
 pytestmark = pytest.mark.gui
-LIMIT_MS = 250.0  # the target is 100 ms; see the module docstring
+LIMIT_MS = 150.0  # the target is 100 ms; see the module docstring
 # (the probe records gaps over two timer intervals: a printed 0 means none over 40 ms)
 ADD_LAYER_LIMIT_MS = 2000.0
 # The labels' draw itself is one canvas paint, 75-85 ms on the loaded 2-core machine
@@ -112,3 +113,34 @@ def test_sweep_labels_first_paint_does_not_stall(make_napari_viewer, qtbot):
     ms = 1000 * probe.longest
     print(f"\nsweep labels' first paint: longest stall {ms:.0f} ms ({probe.ticks} ticks)")
     assert ms < LABELS_LIMIT_MS
+
+
+def test_extra_layers_come_one_per_event_loop_turn(qtbot):
+    from qtpy.QtCore import QTimer
+
+    from napari_sparsedecon._widgets._layers import one_per_turn
+
+    order = []
+    one_per_turn(lambda: order.append("residual"), lambda: order.append("labels"))
+    QTimer.singleShot(0, lambda: order.append("other event"))
+    assert order == []  # nothing runs inside the callback that queued them
+    qtbot.waitUntil(lambda: len(order) == 3, timeout=2000)
+    # other events run between the two adds (both in one turn: the window stalled for both)
+    assert order == ["residual", "other event", "labels"]
+
+
+@pytest.mark.slow
+def test_progress_ticks_redraw_only_the_bar(make_napari_viewer):
+    from types import SimpleNamespace
+
+    from napari_sparsedecon._widgets._layers import Tick
+
+    viewer = make_napari_viewer()
+    w = SparseDeconWidget(viewer)
+    w.status.value = "running"
+    p = SimpleNamespace(stage="sparse", iteration=20, total=100)
+    w._on_progress(Tick(0.4, "sparse 20/100", p))
+    # the label is left alone (a new text re-laid out the whole dock at every tick)
+    assert w.status.value == "running"
+    assert w.progress.value == 400
+    assert w.progress.native.text() == "sparse 20/100 \u00b7 40% overall"

@@ -171,33 +171,6 @@ def warm_imports():
 
 _PREWARM = {}
 
-BACKGROUND_NICE = 10  # a worker thread's nice value (Linux): below the GUI thread's
-
-
-def background_priority() -> bool:
-    """Lower the calling thread's CPU priority (Linux: a thread's own nice value, which
-    the threads it starts inherit), so that the GUI thread and the display server get a
-    core as soon as they have work. With every core busy computing, the window otherwise
-    waited up to ~100 ms for one. Nothing is slower when the GUI is idle: the scheduler
-    gives all the time to the workers then. Elsewhere (where the priority call would
-    act on the whole process) nothing is changed. Returns whether it was lowered."""
-    import os
-    import sys
-    import threading
-
-    if os.environ.get("NAPARI_SPARSEDECON_WORKER_NICE") == "0":
-        return False
-    if not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
-        return False
-    try:
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < BACKGROUND_NICE:
-            os.setpriority(os.PRIO_PROCESS, tid, BACKGROUND_NICE)
-        return True
-    except OSError:
-        return False
-
-
 def prewarm_imports():
     """Start :func:`warm_imports` once per session in a background thread, when a dock
     opens (before any action). Returns the thread; ``.join()`` waits for it."""
@@ -231,7 +204,6 @@ def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, 
 
     @thread_worker
     def work():
-        background_priority()
         warm_imports()
         try:
             gen = job() if callable(job) else job
@@ -261,7 +233,6 @@ def call_in_worker(fn, *, returned, errored, finished=None):
 
     @thread_worker
     def work():
-        background_priority()
         warm_imports()
         try:
             return fn()
