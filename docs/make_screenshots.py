@@ -100,6 +100,8 @@ def sweep_screenshot():
         sec.set_expanded(title in ("Trust checks", "Run"))
     w.run()
     wait_for(lambda: w._worker is None)
+    # the checks' extra layers come one per event-loop turn after the result
+    wait_for(lambda: f"{layer.name} sparse residual" in viewer.layers)
     layer.visible = False
     viewer.layers[f"{layer.name} sparse"].visible = False
     viewer.layers[f"{layer.name} sparse residual"].visible = True
