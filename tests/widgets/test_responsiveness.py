@@ -25,11 +25,11 @@ pytestmark = pytest.mark.gui
 LIMIT_MS = 150.0  # the target is 100 ms; see the module docstring
 # (the probe records gaps over two timer intervals: a printed 0 means none over 40 ms)
 ADD_LAYER_LIMIT_MS = 2000.0
-# The labels' draw itself is one canvas paint, 75-85 ms on the loaded 2-core machine
-# with software OpenGL (a paint of a single image layer measures the same): so the
-# margin of LIMIT_MS here too. The old path (glyphs rasterised in that paint) measured
-# 455-483 ms there and fails it.
-LABELS_LIMIT_MS = LIMIT_MS
+# The labels' draw itself is one canvas paint of 16 multi-line texts: 75-85 ms on the
+# loaded 2-core machine with software OpenGL, 193 ms once in a full CI run (2026-12-03),
+# so this bound keeps the older 250 ms margin. The old path (glyphs rasterised in that
+# paint) measured 455-483 ms there and fails it.
+LABELS_LIMIT_MS = 250.0
 
 
 @pytest.mark.slow
