@@ -44,12 +44,14 @@ def measure(name, start, done, viewer):
     for obj, attr, fn in saved:
         setattr(obj, attr, timed(spans, fn))
     t0 = time.perf_counter()
-    with StallProbe() as probe:
-        start()
-        wait_for(done, timeout=900)
-        pump(0.15)  # the first paint of what was added
-    for obj, attr, _ in saved:
-        delattr(obj, attr)  # the subclass's wrapper: the inherited method again
+    try:
+        with StallProbe() as probe:
+            start()
+            wait_for(done, timeout=900)
+            pump(0.15)  # the first paint of what was added
+    finally:
+        for obj, attr, _ in saved:
+            delattr(obj, attr)  # the subclass's wrapper: the inherited method again
     spans = [(a, b + PAINT_MS / 1000) for a, b in spans]
     working, adding = probe.longest_ms_apart(spans)
     wall = time.perf_counter() - t0
@@ -162,7 +164,8 @@ def main(argv=None):
         out = os.path.join(os.environ.get("TMPDIR", "/tmp"), "gui_stalls_result.tif")
         measure(f"save result {size} (TIFF)", lambda: w.save_result(out, overwrite=True),
                 lambda: w._save_worker is None, viewer)
-        os.remove(out)
+        if os.path.exists(out):
+            os.remove(out)
         for cb in (w.check_residual, w.check_frc, w.check_hallucination):
             cb.value = True  # (at 2048x2048 the checks take ~50 s here)
         measure(f"run + trust checks {size}", w.run, lambda: w._worker is None, viewer)

@@ -115,13 +115,15 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
 
     orig = mod.show_warning
     mod.show_warning = warnings.append
+    from napari_sparsedecon._widgets._layers import pending_steps
+
     try:
         w.run()
         qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+        # the extra layers and the messages come one per event-loop turn after the result
+        qtbot.waitUntil(lambda: pending_steps() == 0, timeout=5000)
     finally:
         mod.show_warning = orig
-    # the extra layers come one per event-loop turn after the result (one_per_turn)
-    qtbot.waitUntil(lambda: "ph sparse residual" in viewer.layers, timeout=5000)
     res = viewer.layers["ph sparse residual"]
     lo, hi = res.contrast_limits
     assert res.colormap.name == "PiYG" and lo == -hi  # centred on zero

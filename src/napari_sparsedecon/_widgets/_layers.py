@@ -55,21 +55,42 @@ class Tick(NamedTuple):
     progress: object
 
 
-def one_per_turn(*steps, delay_ms: int = 0) -> None:
+_PENDING = {"steps": 0}
+
+
+def one_per_turn(*steps, parent=None, delay_ms: int = 0) -> None:
     """Run ``steps`` (callables) one per event-loop turn, in order. napari builds each new
     layer's controls and visual on the GUI thread (~0.1-0.3 s here): two layer adds in
-    one callback stall the window for both, one per turn lets it draw in between."""
+    one callback stall the window for both, one per turn lets it draw in between.
+
+    ``parent`` (a QObject, e.g. the dock's ``native``): the steps die with it, so none
+    runs after its widget is gone. :func:`pending_steps` counts those not run yet."""
     if not steps:
         return
     from qtpy.QtCore import QTimer
 
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    _PENDING["steps"] += len(steps)
+
     def run():
+        _PENDING["steps"] -= len(steps)
         try:
             steps[0]()
         finally:
-            one_per_turn(*steps[1:], delay_ms=delay_ms)
+            one_per_turn(*steps[1:], parent=parent, delay_ms=delay_ms)
+            if parent is not None:
+                timer.deleteLater()
 
-    QTimer.singleShot(delay_ms, run)
+    if parent is None:  # kept alive by the closure until it fires
+        run.timer = timer
+    timer.timeout.connect(run)
+    timer.start(delay_ms)
+
+
+def pending_steps() -> int:
+    """Steps queued by :func:`one_per_turn` that have not run yet."""
+    return _PENDING["steps"]
 
 
 def show_progress(bar, fraction: float, text: str = "") -> None:
@@ -150,26 +171,36 @@ WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
 )
 
 
+_WARMED = set()
+
+
 def warm_imports():
     """Import, off the GUI thread, the modules a job or napari would otherwise import
     during an action (pandas for the first layer with features, scipy.signal/stats:
     ~2 s in all). A module's import holds the GIL and the import lock for up to
-    ~0.25 s at a time: done during a run, that stalled the window."""
+    ~0.25 s at a time: done during a run, that stalled the window. Each entry is tried
+    once per session (every job calls this; after the first, it costs nothing)."""
     import importlib
     import importlib.util
+    import logging
 
     for entry in WORKER_MODULES:
+        if entry in _WARMED:
+            continue
+        _WARMED.add(entry)
         name, _, fn = entry.partition(":")
         try:
             if importlib.util.find_spec(name.split(".")[0]) is not None:
                 mod = importlib.import_module(name)
                 if fn:
                     getattr(mod, fn)()
-        except Exception:  # noqa: BLE001 - best effort: the job itself reports a failure
-            pass
+        except (ImportError, Warning) as err:  # an optional dependency, or a warning made
+            # an error (tests): the job that needs the module imports it and reports
+            logging.getLogger(__name__).debug("warm-up of %s skipped: %s", entry, err)
 
 
 _PREWARM = {}
+
 
 def prewarm_imports():
     """Start :func:`warm_imports` once per session in a background thread, when a dock

@@ -343,12 +343,15 @@ class _DeconvBase(Container):
             steps.append(lambda: self._viewer.add_labels(
                 done.hallucination, name=f"{name} hallucination", scale=scale,
                 translate=translate, opacity=0.6, **kw))
-        one_per_turn(*steps)
         text = report.summary()
-        self.status.value = text.splitlines()[0] if text else self.status.value
-        show_info(f"trust checks for '{name}':\n{text}")
-        for w in report.warnings:
-            show_warning(f"{name}: {w}")
+
+        def tell():  # the messages on a turn of their own too (notifications are widgets)
+            self.status.value = text.splitlines()[0] if text else self.status.value
+            show_info(f"trust checks for '{name}':\n{text}")
+            for w in report.warnings:
+                show_warning(f"{name}: {w}")
+
+        one_per_turn(*steps, tell, parent=self.native)
 
     def _on_error(self, err):
         show_error(f"{self.method_name} failed: {err}")

@@ -130,7 +130,7 @@ class FilesPanel(Container):
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self._timer = QTimer(self.native)
-        self._timer.setInterval(100)  # progress polled ~10 times a second
+        self._timer.setInterval(250)  # progress polled 4 times a second (each is a repaint)
         self._timer.timeout.connect(self._poll)
 
     @staticmethod
@@ -154,7 +154,9 @@ class FilesPanel(Container):
                   memory_budget=owner.budget_bytes(), backend=owner.backend.value,
                   state=state, **psf_kw)
         self.status.value = f"starting on {folder}"
-        self.progress.value = 0
+        from ._layers import show_progress
+
+        show_progress(self.progress, 0.0)  # "0%", not the last batch's stage text
         self.run_button.enabled, self.cancel_button.enabled = False, True
         self._worker = call_in_worker(lambda: process_folder(folder, params, **kw),
                                       returned=self._on_done, errored=self._on_error,
@@ -204,6 +206,9 @@ class FilesPanel(Container):
         self.status.value = f"error: {err}"
 
     def _on_finished(self):
+        from ._layers import show_progress
+
         self._timer.stop()
         self._worker = None
+        show_progress(self.progress, self.progress.value / 1000)  # back to "NN%"
         self.run_button.enabled, self.cancel_button.enabled = True, False

@@ -297,7 +297,7 @@ class PSFWidget(Container):
                                                                 **rep.summary()}}, **kw)
         # the bead markers a turn later: two layer adds in one callback stalled the
         # window for both (napari builds each layer's controls and visual on this thread)
-        one_per_turn(lambda: self._show_beads(rep, layer, kw))
+        one_per_turn(lambda: self._show_beads(rep, layer, kw), parent=self.native)
         rows = rep.table()
         self.table.value = {"data": [list(r.values()) for r in rows],
                             "index": [str(r["bead"]) for r in rows], "columns": list(rows[0])}
@@ -334,6 +334,10 @@ class PSFWidget(Container):
         data, scale, md = self.last_psf
         return write_tiff(path, data, scale=scale, metadata=_jsonable(md))
 
+    def _save_error(self, err):
+        show_error(f"PSF: saving failed: {err}")
+        self.status.value = f"error: saving failed: {err}"
+
     def save_report(self, path):
         return self.report.save_json(path) if str(path).endswith(".json") else \
             self.report.save_csv(path)
@@ -347,16 +351,27 @@ class PSFWidget(Container):
 
     def save_psf_in_worker(self, path):
         """:meth:`save_psf` in a thread worker (the GUI keeps drawing); returns it."""
+        from ..io.tiff import write_tiff
         from ._layers import call_in_worker
 
+        if self.last_psf is None:
+            self._save_error(ValueError("generate or measure a PSF first"))
+            return None
+        data, scale, md = self.last_psf  # what is shown now, whatever finishes meanwhile
+        md = _jsonable(md)
         self.status.value = "saving the PSF..."
+        self.save_psf_button.enabled = False  # one save at a time
 
         def done(out):
             self.status.value = f"PSF saved to {out}"
 
+        def finished():
+            self._save_worker = None
+            self.save_psf_button.enabled = self.last_psf is not None
+
         self._save_worker = call_in_worker(
-            lambda: self.save_psf(path), returned=done, errored=self._on_error,
-            finished=lambda: setattr(self, "_save_worker", None))
+            lambda: write_tiff(path, data, scale=scale, metadata=md), returned=done,
+            errored=self._save_error, finished=finished)
         return self._save_worker
 
     def _ask_save_report(self, *_):

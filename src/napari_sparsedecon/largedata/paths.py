@@ -110,7 +110,8 @@ def open_result(dst, perm=None):
 
 def contrast_limits(data) -> tuple[float, float]:
     """(min, max) of the middle plane of a lazy result (what napari shows first), read
-    chunk by chunk; a cheap stand-in for the whole result's range."""
+    chunk by chunk on the calling thread (dask's synchronous scheduler: no thread pool
+    of its own inside a GUI worker); a cheap stand-in for the whole result's range."""
     plane = data[tuple(s // 2 for s in data.shape[:-2])]
     plane = np.asarray(plane.compute(scheduler="synchronous") if hasattr(plane, "compute")
                        else plane)
