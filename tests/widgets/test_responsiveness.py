@@ -121,15 +121,23 @@ def test_sweep_labels_first_paint_does_not_stall(make_napari_viewer, qtbot):
 def test_extra_layers_come_one_per_event_loop_turn(qtbot):
     from qtpy.QtCore import QTimer
 
-    from napari_sparsedecon._widgets._layers import one_per_turn
+    from napari_sparsedecon._widgets._layers import one_per_turn, pending_steps
 
-    order = []
-    one_per_turn(lambda: order.append("residual"), lambda: order.append("labels"))
-    QTimer.singleShot(0, lambda: order.append("other event"))
-    assert order == []  # nothing runs inside the callback that queued them
-    qtbot.waitUntil(lambda: len(order) == 3, timeout=2000)
-    # other events run between the two adds (both in one turn: the window stalled for both)
-    assert order == ["residual", "other event", "labels"]
+    turns = {"n": 0}  # a zero-interval timer: fires once per pass of the event loop
+    ticker = QTimer()
+    ticker.setInterval(0)
+    ticker.timeout.connect(lambda: turns.__setitem__("n", turns["n"] + 1))
+    ticker.start()
+    seen = []
+    one_per_turn(lambda: seen.append(("residual", turns["n"])),
+                 lambda: seen.append(("labels", turns["n"])))
+    assert seen == [] and pending_steps() == 2  # nothing runs inside the queuing callback
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=2000)
+    ticker.stop()
+    assert [name for name, _ in seen] == ["residual", "labels"] and pending_steps() == 0
+    # other events ran between the two adds (both in one callback: the window stalled
+    # for both)
+    assert seen[1][1] > seen[0][1], seen
 
 
 @pytest.mark.slow
