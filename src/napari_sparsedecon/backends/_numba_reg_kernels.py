@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 
@@ -237,5 +238,237 @@ def update_tv(v, a, nd, x, out, dims, wts, e2, poisson, lam, sparsity, floor):
             xv = x[p]
             d += (new - xv) * (xv - out[p])
             out[p] = new
+        dot += d
+    return dot
+
+
+# -- row kernels ----------------------------------------------------------------------
+# The same passes written row by row: each term's smoothed L1 derivative is computed
+# for whole rows (straight loops over x that the compiler vectorises, in float32 like
+# the reference) into a few scratch rows per thread, then gathered. Per voxel this
+# evaluates each term at the rows its adjoint needs (3-D Hessian: 15 row evaluations
+# rather than 21 voxel evaluations with branches), at a fraction of the cost.
+
+
+@njit(cache=True)
+def _row_c2(v, q, s, ok, w, e2, out, nx):
+    # w * phi(v[q+s] - 2 v[q] + v[q-s]) for the row starting at q; zeros when not ok
+    if not ok:
+        for i in range(nx):
+            out[i] = 0.0
+        return
+    for i in range(nx):
+        c = v[q + i]
+        k = v[q + s + i] - (c + c) + v[q - s + i]
+        out[i] = w * k / np.sqrt(k * k + e2)
+
+
+@njit(cache=True)
+def _row_cm(v, q, sa, sb, ok, w, e2, out, nx):
+    # w * phi(D_a D_b v) for two row axes (strides sa, sb)
+    if not ok:
+        for i in range(nx):
+            out[i] = 0.0
+        return
+    for i in range(nx):
+        k = (v[q + sa + sb + i] - v[q + sa + i]) - (v[q + sb + i] - v[q + i])
+        out[i] = w * k / np.sqrt(k * k + e2)
+
+
+@njit(cache=True)
+def _row_cmx(v, q, sa, ok, w, e2, out, nx):
+    # w * phi(D_a D_x v): a row axis with x (0 at the last x)
+    out[nx - 1] = 0.0
+    if not ok:
+        for i in range(nx - 1):
+            out[i] = 0.0
+        return
+    for i in range(nx - 1):
+        k = (v[q + sa + i + 1] - v[q + sa + i]) - (v[q + i + 1] - v[q + i])
+        out[i] = w * k / np.sqrt(k * k + e2)
+
+
+@njit(cache=True)
+def _row_cxx(v, q, w, e2, out, nx):
+    # w * phi(second difference along x), 0 at both ends
+    out[0] = 0.0
+    out[nx - 1] = 0.0
+    for i in range(1, nx - 1):
+        c = v[q + i]
+        k = v[q + i + 1] - (c + c) + v[q + i - 1]
+        out[i] = w * k / np.sqrt(k * k + e2)
+
+
+@njit(cache=True)
+def _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor):
+    d = 0.0
+    for i in range(nx):
+        p = q + i
+        gg = lam * g[i]
+        if poisson:
+            num = a[p]
+            den = np.float32(1.0)
+        else:
+            num = nd[p]
+            den = a[p]
+        if gg < 0:
+            num = num - gg
+        else:
+            den = den + gg
+        den = den + sparsity
+        if den < 1e-12:
+            den = np.float32(1e-12)
+        if num < 0:
+            num = np.float32(0.0)
+        new = num * v[p] / den
+        if new < floor:
+            new = floor
+        xv = x[p]
+        d += np.float64(new - xv) * np.float64(xv - out[p])
+        out[p] = new
+    return d
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def update_hessian_rows(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsity,
+                        floor):
+    """:func:`update_hessian` row by row (float32 arithmetic; ``s2``, ``mx`` float32)."""
+    nt, nz, ny, nx = dims[0], dims[1], dims[2], dims[3]
+    st = (nz * ny * nx, ny * nx, nx)  # strides of the row axes t, z, y
+    n = (nt, nz, ny)
+    rows = nt * nz * ny
+    nblk = min(rows, 256)
+    blk = (rows + nblk - 1) // nblk
+    e2 = np.float32(e2)
+    lam = np.float32(lam)
+    sparsity = np.float32(sparsity)
+    floor = np.float32(floor)
+    dot = 0.0
+    for b in prange(nblk):
+        buf = np.empty((4, nx), np.float32)
+        g = np.empty(nx, np.float32)
+        d = 0.0
+        for r in range(b * blk, min(rows, (b + 1) * blk)):
+            c = (r // (nz * ny), (r // ny) % nz, r % ny)
+            q = r * nx
+            for i in range(nx):
+                g[i] = 0.0
+            for ax in range(3):  # second differences along t, z, y
+                w = s2[ax]
+                if w == 0.0:
+                    continue
+                s, ca, na = st[ax], c[ax], n[ax]
+                _row_c2(v, q - s, s, 1 <= ca - 1 <= na - 2, w, e2, buf[0], nx)
+                _row_c2(v, q, s, 1 <= ca <= na - 2, w, e2, buf[1], nx)
+                _row_c2(v, q + s, s, 1 <= ca + 1 <= na - 2, w, e2, buf[2], nx)
+                for i in range(nx):
+                    g[i] += buf[0, i] - (buf[1, i] + buf[1, i]) + buf[2, i]
+            if s2[3] != 0.0 and nx >= 3:  # along x
+                cx = buf[0]
+                _row_cxx(v, q, s2[3], e2, cx, nx)
+                g[0] += cx[1] - (cx[0] + cx[0])
+                for i in range(1, nx - 1):
+                    g[i] += cx[i - 1] - (cx[i] + cx[i]) + cx[i + 1]
+                g[nx - 1] += cx[nx - 2] - (cx[nx - 1] + cx[nx - 1])
+            for ia in range(3):  # mixed terms of two row axes
+                for ib in range(ia + 1, 3):
+                    w = mx[ia, ib]
+                    if w == 0.0:
+                        continue
+                    sa, sb, ca, cb = st[ia], st[ib], c[ia], c[ib]
+                    la, lb = n[ia] - 1, n[ib] - 1
+                    _row_cm(v, q, sa, sb, ca < la and cb < lb, w, e2, buf[0], nx)
+                    _row_cm(v, q - sa, sa, sb, 0 <= ca - 1 and cb < lb, w, e2, buf[1], nx)
+                    _row_cm(v, q - sb, sa, sb, ca < la and 0 <= cb - 1, w, e2, buf[2], nx)
+                    _row_cm(v, q - sa - sb, sa, sb, 0 <= ca - 1 and 0 <= cb - 1, w, e2,
+                            buf[3], nx)
+                    for i in range(nx):
+                        g[i] += (buf[0, i] - buf[1, i]) - (buf[2, i] - buf[3, i])
+            for ia in range(3):  # mixed terms of a row axis with x
+                w = mx[ia, 3]
+                if w == 0.0 or nx < 2:
+                    continue
+                sa, ca, la = st[ia], c[ia], n[ia] - 1
+                _row_cmx(v, q, sa, ca < la, w, e2, buf[0], nx)
+                _row_cmx(v, q - sa, sa, 0 <= ca - 1, w, e2, buf[1], nx)
+                g[0] += buf[0, 0] - buf[1, 0]
+                for i in range(1, nx):
+                    g[i] += (buf[0, i] - buf[0, i - 1]) - (buf[1, i] - buf[1, i - 1])
+            d += _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor)
+        dot += d
+    return dot
+
+
+@njit(cache=True)
+def _row_tv(v, q, c, n, st, w, e2, ga, nx):
+    # ga[k] (k = t, z, y, x): w_k g_k / n at each x of the row at q (coordinates c)
+    for i in range(nx):
+        ga[4, i] = e2
+    for ax in range(3):
+        if w[ax] == 0.0:
+            continue
+        if c[ax] < n[ax] - 1:
+            s = st[ax]
+            for i in range(nx):
+                dd = v[q + s + i] - v[q + i]
+                ga[ax, i] = dd
+                ga[4, i] += w[ax] * dd * dd
+        else:
+            for i in range(nx):
+                ga[ax, i] = 0.0
+    if w[3] != 0.0:
+        for i in range(nx - 1):
+            dd = v[q + i + 1] - v[q + i]
+            ga[3, i] = dd
+            ga[4, i] += w[3] * dd * dd
+        ga[3, nx - 1] = 0.0
+    for i in range(nx):
+        inv = np.float32(1.0) / np.sqrt(ga[4, i])
+        for ax in range(4):
+            ga[ax, i] = w[ax] * ga[ax, i] * inv
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def update_tv_rows(v, a, nd, x, out, dims, wts, e2, poisson, lam, sparsity, floor):
+    """:func:`update_tv` row by row (float32; ``wts`` float32)."""
+    nt, nz, ny, nx = dims[0], dims[1], dims[2], dims[3]
+    st = (nz * ny * nx, ny * nx, nx)
+    n = (nt, nz, ny)
+    rows = nt * nz * ny
+    nblk = min(rows, 256)
+    blk = (rows + nblk - 1) // nblk
+    e2 = np.float32(e2)
+    lam = np.float32(lam)
+    sparsity = np.float32(sparsity)
+    floor = np.float32(floor)
+    dot = 0.0
+    for b in prange(nblk):
+        q0 = np.empty((5, nx), np.float32)
+        q1 = np.empty((5, nx), np.float32)
+        g = np.empty(nx, np.float32)
+        d = 0.0
+        for r in range(b * blk, min(rows, (b + 1) * blk)):
+            c = (r // (nz * ny), (r // ny) % nz, r % ny)
+            q = r * nx
+            _row_tv(v, q, c, n, st, wts, e2, q0, nx)
+            # gradient = sum_a q_a(p - e_a) - q_a(p)
+            for i in range(nx):
+                g[i] = -(q0[0, i] + q0[1, i] + q0[2, i] + q0[3, i])
+            if wts[3] != 0.0:
+                for i in range(1, nx):
+                    g[i] += q0[3, i - 1]
+            for ax in range(3):
+                if wts[ax] == 0.0 or c[ax] < 1:
+                    continue
+                if ax == 0:
+                    cc = (c[0] - 1, c[1], c[2])
+                elif ax == 1:
+                    cc = (c[0], c[1] - 1, c[2])
+                else:
+                    cc = (c[0], c[1], c[2] - 1)
+                _row_tv(v, q - st[ax], cc, n, st, wts, e2, q1, nx)
+                for i in range(nx):
+                    g[i] += q1[ax, i]
+            d += _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor)
         dot += d
     return dot

@@ -71,9 +71,10 @@ def _reg_kernels():
         dims = np.array([1, 1, 4, 4], np.int64)
         k.extrapolate(f, f, f.copy(), 0.5, 1e-3)
         k.ratio_chi2(f.copy(), f, f, True, 0.0, f, True, 1e-3)
-        k.update_hessian(f, f, f, f, f.copy(), dims, np.zeros(4), np.zeros((4, 4)), 1.0,
-                         True, 1.0, 0.0, 1e-3)
-        k.update_tv(f, f, f, f, f.copy(), dims, np.zeros(4), 1.0, True, 1.0, 0.0, 1e-3)
+        z4 = np.zeros(4, FLOAT)
+        k.update_hessian_rows(f, f, f, f, f.copy(), dims, z4, np.zeros((4, 4), FLOAT), 1.0,
+                              True, 1.0, 0.0, 1e-3)
+        k.update_tv_rows(f, f, f, f, f.copy(), dims, z4, 1.0, True, 1.0, 0.0, 1e-3)
         _restore_signal_handlers()
         _KERNELS["reg"] = k
     return _KERNELS["reg"]
@@ -177,9 +178,9 @@ class NumbaRegularised(NumpyRegularised):
         nd = len(self.shape)
         self._dims = np.array((1,) * (4 - nd) + tuple(self.pshape), np.int64)
         off = 4 - nd
-        self._s2 = np.zeros(4)
-        self._mx = np.zeros((4, 4))
-        self._tvw = np.zeros(4)
+        self._s2 = np.zeros(4, FLOAT)
+        self._mx = np.zeros((4, 4), FLOAT)
+        self._tvw = np.zeros(4, FLOAT)
         pr = self.prior
         self._kind = "none" if pr is None else pr.kind
         if self._kind == "hessian":
@@ -248,9 +249,9 @@ class NumbaRegularised(NumpyRegularised):
         args = (vf, af, ndf, xf, xpf, self._dims)
         tail = (poisson, lam, float(self.sparsity), self._floor)
         if self._kind == "tv":
-            dot = k.update_tv(*args, self._tvw, self._e2, *tail)
+            dot = k.update_tv_rows(*args, self._tvw, self._e2, *tail)
         else:
-            dot = k.update_hessian(*args, self._s2, self._mx, self._e2, *tail)
+            dot = k.update_hessian_rows(*args, self._s2, self._mx, self._e2, *tail)
         if self.momentum and self.k > 0 and dot < 0:
             t_next = 1.0  # adaptive restart: the step turned against the momentum
         self.t = t_next
