@@ -1,7 +1,8 @@
 """numba kernels of the regularised RL plan (:class:`.numba_backend.NumbaRegularised`).
 
 Module-level ``@njit(cache=True)`` functions (numba's on-disk cache serves them to every
-later process; kernels defined inside functions were recompiled in each one). Arrays are
+later process; kernels defined inside functions were recompiled in each one), with
+``error_model="numpy"`` (no zero-division checks, so the row loops vectorise). Arrays are
 seen as (T, Z, Y, X): 2-D data as (1, 1, Y, X), 3-D as (1, Z, Y, X); an axis whose
 weight is 0 costs one test per voxel. Three threaded passes per iteration, none of
 which makes a temporary array:
@@ -23,7 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def extrapolate(x, xp, v, beta, floor):
     """v = max(x + beta (x - xp), floor) on flat arrays."""
     n = x.size
@@ -32,7 +33,7 @@ def extrapolate(x, xp, v, beta, floor):
         v[i] = a if a > floor else floor
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def ratio_chi2(hv, y, b, has_b, b0, w, poisson, floor):
     """In place on flat ``hv``: r = max(hv + b, floor); returns sum((y - r)^2 / r); hv
     becomes y / r (Poisson) or w r (weighted least squares). ``b`` is used when
@@ -117,7 +118,7 @@ def _finish(g, vp, a, nd, poisson, lam, sparsity, floor):
     return new if new > floor else floor
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def update_hessian(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsity, floor):
     """Hessian prior + split-gradient update on flat arrays of shape ``dims`` (T, Z, Y, X).
 
@@ -194,7 +195,7 @@ def _tvq(v, p, t, z, y, xx, nt, nz, ny, nx, st, sz, sy, w0, w1, w2, w3, e2):
     return g0, g1, g2, g3, 1.0 / math.sqrt(n)
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def update_tv(v, a, nd, x, out, dims, wts, e2, poisson, lam, sparsity, floor):
     """TV prior + split-gradient update (as :func:`update_hessian`); ``wts[i]``: the
     weight of axis i's squared difference inside the norm (0: axis off)."""
@@ -250,7 +251,7 @@ def update_tv(v, a, nd, x, out, dims, wts, e2, poisson, lam, sparsity, floor):
 # rather than 21 voxel evaluations with branches), at a fraction of the cost.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _row_c2(v, q, s, ok, w, e2, out, nx):
     # w * phi(v[q+s] - 2 v[q] + v[q-s]) for the row starting at q; zeros when not ok
     if not ok:
@@ -263,7 +264,7 @@ def _row_c2(v, q, s, ok, w, e2, out, nx):
         out[i] = w * k / np.sqrt(k * k + e2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _row_cm(v, q, sa, sb, ok, w, e2, out, nx):
     # w * phi(D_a D_b v) for two row axes (strides sa, sb)
     if not ok:
@@ -275,7 +276,7 @@ def _row_cm(v, q, sa, sb, ok, w, e2, out, nx):
         out[i] = w * k / np.sqrt(k * k + e2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _row_cmx(v, q, sa, ok, w, e2, out, nx):
     # w * phi(D_a D_x v): a row axis with x (0 at the last x)
     out[nx - 1] = 0.0
@@ -288,7 +289,7 @@ def _row_cmx(v, q, sa, ok, w, e2, out, nx):
         out[i] = w * k / np.sqrt(k * k + e2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _row_cxx(v, q, w, e2, out, nx):
     # w * phi(second difference along x), 0 at both ends
     out[0] = 0.0
@@ -299,7 +300,7 @@ def _row_cxx(v, q, w, e2, out, nx):
         out[i] = w * k / np.sqrt(k * k + e2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor):
     d = 0.0
     for i in range(nx):
@@ -329,7 +330,7 @@ def _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor):
     return d
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def update_hessian_rows(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsity,
                         floor):
     """:func:`update_hessian` row by row (float32 arithmetic; ``s2``, ``mx`` float32)."""
@@ -399,13 +400,15 @@ def update_hessian_rows(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsi
     return dot
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _row_tv(v, q, c, n, st, w, e2, ga, nx):
     # ga[k] (k = t, z, y, x): w_k g_k / n at each x of the row at q (coordinates c)
     for i in range(nx):
         ga[4, i] = e2
     for ax in range(3):
-        if w[ax] == 0.0:
+        if w[ax] == 0.0:  # an axis that is off: zeros, not the buffer's old contents
+            for i in range(nx):
+                ga[ax, i] = 0.0
             continue
         if c[ax] < n[ax] - 1:
             s = st[ax]
@@ -422,13 +425,16 @@ def _row_tv(v, q, c, n, st, w, e2, ga, nx):
             ga[3, i] = dd
             ga[4, i] += w[3] * dd * dd
         ga[3, nx - 1] = 0.0
+    else:
+        for i in range(nx):
+            ga[3, i] = 0.0
     for i in range(nx):
         inv = np.float32(1.0) / np.sqrt(ga[4, i])
         for ax in range(4):
             ga[ax, i] = w[ax] * ga[ax, i] * inv
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def update_tv_rows(v, a, nd, x, out, dims, wts, e2, poisson, lam, sparsity, floor):
     """:func:`update_tv` row by row (float32; ``wts`` float32)."""
     nt, nz, ny, nx = dims[0], dims[1], dims[2], dims[3]
@@ -472,3 +478,172 @@ def update_tv_rows(v, a, nd, x, out, dims, wts, e2, poisson, lam, sparsity, floo
             d += _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor)
         dot += d
     return dot
+
+
+# -- plane kernels --------------------------------------------------------------------
+# The fastest form: (Y, X) planes in order, each term's smoothed L1 derivative computed
+# once per voxel into plane buffers (the z terms in a ring of the last two or three
+# planes), then gathered row by row in parallel. Per voxel: one evaluation per term (the
+# minimum; 3-D Hessian: 6 rather than 15 row or 21 voxel evaluations), and v, the
+# buffers and the output stay in cache between the two parallel loops of a plane. The
+# t terms of (T, Z, Y, X) data are evaluated row by row (as update_hessian_rows).
+
+
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
+def update_hessian_planes(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsity,
+                          floor, nchunks):
+    """:func:`update_hessian` plane by plane (float32; ``s2``, ``mx`` float32).
+
+    One parallel loop over chunks of consecutive planes (``nchunks`` per time point);
+    each chunk runs its planes in order with its own plane buffers (the ring's first
+    planes recomputed at the chunk's start), so threads meet once per call, not once
+    per plane (on a loaded machine every meeting waits for a descheduled thread)."""
+    nt, nz, ny, nx = dims[0], dims[1], dims[2], dims[3]
+    P = ny * nx
+    S = nz * P
+    e2 = np.float32(e2)
+    lam = np.float32(lam)
+    sparsity = np.float32(sparsity)
+    floor = np.float32(floor)
+    w0, w1, w2, w3 = s2[0], s2[1], s2[2], s2[3]
+    m01, m02, m03 = mx[0, 1], mx[0, 2], mx[0, 3]
+    m12, m13, m23 = mx[1, 2], mx[1, 3], mx[2, 3]
+    nc = max(1, min(nchunks, nz))
+    zstep = (nz + nc - 1) // nc
+    nc = (nz + zstep - 1) // zstep
+    dot = 0.0
+    for job in prange(nt * nc):
+        t = job // nc
+        z0 = (job % nc) * zstep
+        z1 = min(nz, z0 + zstep)
+        cyy = np.zeros(P, np.float32)
+        cxx = np.zeros(P, np.float32)
+        cyx = np.zeros(P, np.float32)
+        czz = np.zeros((3, P), np.float32)  # planes k at slots k % 3 (k >= -1: (k+3) % 3)
+        czy = np.zeros((2, P), np.float32)  # planes k at slots (k + 2) % 2
+        czx = np.zeros((2, P), np.float32)
+        g = np.empty(nx, np.float32)
+        d = 0.0
+        # the ring's planes before z0: zz at z0 - 1 and z0, zy and zx at z0 - 1
+        for k in range(z0 - 1, z0 + 1):
+            if w1 != 0.0 and 0 <= k < nz:
+                for y in range(ny):
+                    q = t * S + k * P + y * nx
+                    _row_c2(v, q, P, 1 <= k <= nz - 2, w1, e2,
+                            czz[(k + 3) % 3, y * nx:(y + 1) * nx], nx)
+        k = z0 - 1
+        if k >= 0:
+            for y in range(ny):
+                q = t * S + k * P + y * nx
+                r0, r1 = y * nx, (y + 1) * nx
+                if m12 != 0.0:
+                    _row_cm(v, q, P, nx, k < nz - 1 and y < ny - 1, m12, e2,
+                            czy[(k + 2) % 2, r0:r1], nx)
+                if m13 != 0.0 and nx >= 2:
+                    _row_cmx(v, q, P, k < nz - 1, m13, e2, czx[(k + 2) % 2, r0:r1], nx)
+        for z in range(z0, z1):
+            base = t * S + z * P
+            snew = (z + 1) % 3
+            zc, zm = z % 3, (z + 2) % 3
+            yc, ym = z % 2, (z + 1) % 2
+            for y in range(ny):
+                q = base + y * nx
+                r0, r1 = y * nx, (y + 1) * nx
+                if w2 != 0.0:
+                    _row_c2(v, q, nx, 1 <= y <= ny - 2, w2, e2, cyy[r0:r1], nx)
+                if w3 != 0.0 and nx >= 3:
+                    _row_cxx(v, q, w3, e2, cxx[r0:r1], nx)
+                if m23 != 0.0 and nx >= 2:
+                    _row_cmx(v, q, nx, y < ny - 1, m23, e2, cyx[r0:r1], nx)
+                if w1 != 0.0:
+                    if z + 1 < nz:
+                        _row_c2(v, q + P, P, 1 <= z + 1 <= nz - 2, w1, e2,
+                                czz[snew, r0:r1], nx)
+                    else:
+                        czz[snew, r0:r1] = 0.0
+                if m12 != 0.0:
+                    _row_cm(v, q, P, nx, z < nz - 1 and y < ny - 1, m12, e2,
+                            czy[yc, r0:r1], nx)
+                if m13 != 0.0 and nx >= 2:
+                    _row_cmx(v, q, P, z < nz - 1, m13, e2, czx[yc, r0:r1], nx)
+            for y in range(ny):
+                q = base + y * nx
+                r0 = y * nx
+                rm = r0 - nx  # the row above (valid when y > 0)
+                for i in range(nx):
+                    g[i] = 0.0
+                if w2 != 0.0:
+                    for i in range(nx):
+                        g[i] -= cyy[r0 + i] + cyy[r0 + i]
+                    if y > 0:
+                        for i in range(nx):
+                            g[i] += cyy[rm + i]
+                    if y < ny - 1:
+                        for i in range(nx):
+                            g[i] += cyy[r0 + nx + i]
+                if w3 != 0.0 and nx >= 3:
+                    g[0] += cxx[r0 + 1] - (cxx[r0] + cxx[r0])
+                    for i in range(1, nx - 1):
+                        g[i] += cxx[r0 + i - 1] - (cxx[r0 + i] + cxx[r0 + i]) + \
+                            cxx[r0 + i + 1]
+                    g[nx - 1] += cxx[r0 + nx - 2] - (cxx[r0 + nx - 1] + cxx[r0 + nx - 1])
+                if m23 != 0.0 and nx >= 2:
+                    g[0] += cyx[r0]
+                    for i in range(1, nx):
+                        g[i] += cyx[r0 + i] - cyx[r0 + i - 1]
+                    if y > 0:
+                        g[0] -= cyx[rm]
+                        for i in range(1, nx):
+                            g[i] -= cyx[rm + i] - cyx[rm + i - 1]
+                if w1 != 0.0:
+                    for i in range(nx):
+                        g[i] += czz[zm, r0 + i] - (czz[zc, r0 + i] + czz[zc, r0 + i]) + \
+                            czz[snew, r0 + i]
+                if m12 != 0.0:
+                    for i in range(nx):
+                        g[i] += czy[yc, r0 + i] - czy[ym, r0 + i]
+                    if y > 0:
+                        for i in range(nx):
+                            g[i] -= czy[yc, rm + i] - czy[ym, rm + i]
+                if m13 != 0.0 and nx >= 2:
+                    g[0] += czx[yc, r0] - czx[ym, r0]
+                    for i in range(1, nx):
+                        g[i] += (czx[yc, r0 + i] - czx[yc, r0 + i - 1]) - \
+                            (czx[ym, r0 + i] - czx[ym, r0 + i - 1])
+                if w0 != 0.0 or m01 != 0.0 or m02 != 0.0 or m03 != 0.0:
+                    _t_terms(v, q, t, z, y, nt, nz, ny, nx, S, P, w0, m01, m02, m03, e2, g)
+                d += _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor)
+        dot += d
+    return dot
+
+
+@njit(cache=True, error_model="numpy")
+def _t_terms(v, q, t, z, y, nt, nz, ny, nx, S, P, w0, m01, m02, m03, e2, g):
+    # the t terms of (T, Z, Y, X) data at the row q, evaluated row by row
+    buf = np.empty((4, nx), np.float32)
+    if w0 != 0.0:
+        _row_c2(v, q - S, S, 1 <= t - 1 <= nt - 2, w0, e2, buf[0], nx)
+        _row_c2(v, q, S, 1 <= t <= nt - 2, w0, e2, buf[1], nx)
+        _row_c2(v, q + S, S, 1 <= t + 1 <= nt - 2, w0, e2, buf[2], nx)
+        for i in range(nx):
+            g[i] += buf[0, i] - (buf[1, i] + buf[1, i]) + buf[2, i]
+    for j in range(2):
+        if j == 0:
+            sb, cb, nb, w = P, z, nz, m01
+        else:
+            sb, cb, nb, w = nx, y, ny, m02
+        if w == 0.0:
+            continue
+        lt, lb = nt - 1, nb - 1
+        _row_cm(v, q, S, sb, t < lt and cb < lb, w, e2, buf[0], nx)
+        _row_cm(v, q - S, S, sb, 0 <= t - 1 and cb < lb, w, e2, buf[1], nx)
+        _row_cm(v, q - sb, S, sb, t < lt and 0 <= cb - 1, w, e2, buf[2], nx)
+        _row_cm(v, q - S - sb, S, sb, 0 <= t - 1 and 0 <= cb - 1, w, e2, buf[3], nx)
+        for i in range(nx):
+            g[i] += (buf[0, i] - buf[1, i]) - (buf[2, i] - buf[3, i])
+    if m03 != 0.0 and nx >= 2:
+        _row_cmx(v, q, S, t < nt - 1, m03, e2, buf[0], nx)
+        _row_cmx(v, q - S, S, 0 <= t - 1, m03, e2, buf[1], nx)
+        g[0] += buf[0, 0] - buf[1, 0]
+        for i in range(1, nx):
+            g[i] += (buf[0, i] - buf[0, i - 1]) - (buf[1, i] - buf[1, i - 1])

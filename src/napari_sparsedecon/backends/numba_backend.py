@@ -75,6 +75,8 @@ def _reg_kernels():
         k.update_hessian_rows(f, f, f, f, f.copy(), dims, z4, np.zeros((4, 4), FLOAT), 1.0,
                               True, 1.0, 0.0, 1e-3)
         k.update_tv_rows(f, f, f, f, f.copy(), dims, z4, 1.0, True, 1.0, 0.0, 1e-3)
+        k.update_hessian_planes(f, f, f, f, f.copy(), dims, z4, np.zeros((4, 4), FLOAT),
+                                1.0, True, 1.0, 0.0, 1e-3, 2)
         _restore_signal_handlers()
         _KERNELS["reg"] = k
     return _KERNELS["reg"]
@@ -250,7 +252,12 @@ class NumbaRegularised(NumpyRegularised):
         tail = (poisson, lam, float(self.sparsity), self._floor)
         if self._kind == "tv":
             dot = k.update_tv_rows(*args, self._tvw, self._e2, *tail)
-        else:
+        elif self._dims[1] > 1:  # volumes: plane by plane, one chunk of planes per thread
+            import numba
+
+            dot = k.update_hessian_planes(*args, self._s2, self._mx, self._e2, *tail,
+                                          numba.get_num_threads())
+        else:  # 2-D: row by row (one plane cannot be split into chunks of planes)
             dot = k.update_hessian_rows(*args, self._s2, self._mx, self._e2, *tail)
         if self.momentum and self.k > 0 and dot < 0:
             t_next = 1.0  # adaptive restart: the step turned against the momentum
