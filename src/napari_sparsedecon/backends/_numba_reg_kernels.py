@@ -300,34 +300,36 @@ def _row_cxx(v, q, w, e2, out, nx):
         out[i] = w * k / np.sqrt(k * k + e2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 def _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor):
-    d = 0.0
-    for i in range(nx):
-        p = q + i
-        gg = lam * g[i]
-        if poisson:
-            num = a[p]
-            den = np.float32(1.0)
-        else:
-            num = nd[p]
-            den = a[p]
-        if gg < 0:
-            num = num - gg
-        else:
-            den = den + gg
-        den = den + sparsity
-        if den < 1e-12:
-            den = np.float32(1e-12)
-        if num < 0:
-            num = np.float32(0.0)
-        new = num * v[p] / den
-        if new < floor:
-            new = floor
-        xv = x[p]
-        d += np.float64(new - xv) * np.float64(xv - out[p])
-        out[p] = new
-    return d
+    # the split-gradient update of one row (g: the prior's gradient without lam), written
+    # over x_prev in out; returns the row's (new - x) . (x - x_prev). Branch-free loops,
+    # one per data term, so that they vectorise (the dot is summed in any order).
+    zero = np.float32(0.0)
+    tiny = np.float32(1e-12)
+    one = np.float32(1.0)
+    d = np.float32(0.0)
+    if poisson:
+        for i in range(nx):
+            p = q + i
+            gg = lam * g[i]
+            num = max(a[p] - min(gg, zero), zero)
+            den = max(one + max(gg, zero) + sparsity, tiny)
+            new = max(num * v[p] / den, floor)
+            xv = x[p]
+            d += (new - xv) * (xv - out[p])
+            out[p] = new
+    else:
+        for i in range(nx):
+            p = q + i
+            gg = lam * g[i]
+            num = max(nd[p] - min(gg, zero), zero)
+            den = max(a[p] + max(gg, zero) + sparsity, tiny)
+            new = max(num * v[p] / den, floor)
+            xv = x[p]
+            d += (new - xv) * (xv - out[p])
+            out[p] = new
+    return np.float64(d)
 
 
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
@@ -344,6 +346,7 @@ def update_hessian_rows(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsi
     lam = np.float32(lam)
     sparsity = np.float32(sparsity)
     floor = np.float32(floor)
+    one = np.float32(1.0)
     dot = 0.0
     for b in prange(nblk):
         buf = np.empty((4, nx), np.float32)
@@ -362,15 +365,12 @@ def update_hessian_rows(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsi
                 _row_c2(v, q - s, s, 1 <= ca - 1 <= na - 2, w, e2, buf[0], nx)
                 _row_c2(v, q, s, 1 <= ca <= na - 2, w, e2, buf[1], nx)
                 _row_c2(v, q + s, s, 1 <= ca + 1 <= na - 2, w, e2, buf[2], nx)
-                for i in range(nx):
-                    g[i] += buf[0, i] - (buf[1, i] + buf[1, i]) + buf[2, i]
+                _acc(g, buf[0], one, nx)
+                _acc(g, buf[1], np.float32(-2.0), nx)
+                _acc(g, buf[2], one, nx)
             if s2[3] != 0.0 and nx >= 3:  # along x
-                cx = buf[0]
-                _row_cxx(v, q, s2[3], e2, cx, nx)
-                g[0] += cx[1] - (cx[0] + cx[0])
-                for i in range(1, nx - 1):
-                    g[i] += cx[i - 1] - (cx[i] + cx[i]) + cx[i + 1]
-                g[nx - 1] += cx[nx - 2] - (cx[nx - 1] + cx[nx - 1])
+                _row_cxx(v, q, s2[3], e2, buf[0], nx)
+                _acc_xx(g, buf[0], nx)
             for ia in range(3):  # mixed terms of two row axes
                 for ib in range(ia + 1, 3):
                     w = mx[ia, ib]
@@ -383,8 +383,10 @@ def update_hessian_rows(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsi
                     _row_cm(v, q - sb, sa, sb, ca < la and 0 <= cb - 1, w, e2, buf[2], nx)
                     _row_cm(v, q - sa - sb, sa, sb, 0 <= ca - 1 and 0 <= cb - 1, w, e2,
                             buf[3], nx)
-                    for i in range(nx):
-                        g[i] += (buf[0, i] - buf[1, i]) - (buf[2, i] - buf[3, i])
+                    _acc(g, buf[0], one, nx)
+                    _acc(g, buf[1], -one, nx)
+                    _acc(g, buf[2], -one, nx)
+                    _acc(g, buf[3], one, nx)
             for ia in range(3):  # mixed terms of a row axis with x
                 w = mx[ia, 3]
                 if w == 0.0 or nx < 2:
@@ -392,9 +394,8 @@ def update_hessian_rows(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsi
                 sa, ca, la = st[ia], c[ia], n[ia] - 1
                 _row_cmx(v, q, sa, ca < la, w, e2, buf[0], nx)
                 _row_cmx(v, q - sa, sa, 0 <= ca - 1, w, e2, buf[1], nx)
-                g[0] += buf[0, 0] - buf[1, 0]
-                for i in range(1, nx):
-                    g[i] += (buf[0, i] - buf[0, i - 1]) - (buf[1, i] - buf[1, i - 1])
+                _acc_dx(g, buf[0], one, nx)
+                _acc_dx(g, buf[1], -one, nx)
             d += _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor)
         dot += d
     return dot
@@ -489,6 +490,30 @@ def update_tv_rows(v, a, nd, x, out, dims, wts, e2, poisson, lam, sparsity, floo
 # t terms of (T, Z, Y, X) data are evaluated row by row (as update_hessian_rows).
 
 
+@njit(cache=True, error_model="numpy")
+def _acc(g, r, sign, nx):
+    # g += sign * r
+    for i in range(nx):
+        g[i] += sign * r[i]
+
+
+@njit(cache=True, error_model="numpy")
+def _acc_dx(g, r, sign, nx):
+    # g += sign * (r - r shifted by one along x), r[-1] = 0: the adjoint of D_x
+    g[0] += sign * r[0]
+    for i in range(1, nx):
+        g[i] += sign * (r[i] - r[i - 1])
+
+
+@njit(cache=True, error_model="numpy")
+def _acc_xx(g, c, nx):
+    # g += c[i-1] - 2 c[i] + c[i+1] (c = 0 outside the row)
+    g[0] += c[1] - (c[0] + c[0])
+    for i in range(1, nx - 1):
+        g[i] += c[i - 1] - (c[i] + c[i]) + c[i + 1]
+    g[nx - 1] += c[nx - 2] - (c[nx - 1] + c[nx - 1])
+
+
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def update_hessian_planes(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, sparsity,
                           floor, nchunks):
@@ -508,6 +533,7 @@ def update_hessian_planes(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, spar
     w0, w1, w2, w3 = s2[0], s2[1], s2[2], s2[3]
     m01, m02, m03 = mx[0, 1], mx[0, 2], mx[0, 3]
     m12, m13, m23 = mx[1, 2], mx[1, 3], mx[2, 3]
+    one = np.float32(1.0)
     nc = max(1, min(nchunks, nz))
     zstep = (nz + nc - 1) // nc
     nc = (nz + zstep - 1) // zstep
@@ -568,48 +594,35 @@ def update_hessian_planes(v, a, nd, x, out, dims, s2, mx, e2, poisson, lam, spar
                     _row_cmx(v, q, P, z < nz - 1, m13, e2, czx[yc, r0:r1], nx)
             for y in range(ny):
                 q = base + y * nx
-                r0 = y * nx
+                r0, r1 = y * nx, (y + 1) * nx
                 rm = r0 - nx  # the row above (valid when y > 0)
                 for i in range(nx):
                     g[i] = 0.0
                 if w2 != 0.0:
-                    for i in range(nx):
-                        g[i] -= cyy[r0 + i] + cyy[r0 + i]
+                    _acc(g, cyy[r0:r1], np.float32(-2.0), nx)
                     if y > 0:
-                        for i in range(nx):
-                            g[i] += cyy[rm + i]
+                        _acc(g, cyy[rm:r0], one, nx)
                     if y < ny - 1:
-                        for i in range(nx):
-                            g[i] += cyy[r0 + nx + i]
+                        _acc(g, cyy[r1:r1 + nx], one, nx)
                 if w3 != 0.0 and nx >= 3:
-                    g[0] += cxx[r0 + 1] - (cxx[r0] + cxx[r0])
-                    for i in range(1, nx - 1):
-                        g[i] += cxx[r0 + i - 1] - (cxx[r0 + i] + cxx[r0 + i]) + \
-                            cxx[r0 + i + 1]
-                    g[nx - 1] += cxx[r0 + nx - 2] - (cxx[r0 + nx - 1] + cxx[r0 + nx - 1])
+                    _acc_xx(g, cxx[r0:r1], nx)
                 if m23 != 0.0 and nx >= 2:
-                    g[0] += cyx[r0]
-                    for i in range(1, nx):
-                        g[i] += cyx[r0 + i] - cyx[r0 + i - 1]
+                    _acc_dx(g, cyx[r0:r1], one, nx)
                     if y > 0:
-                        g[0] -= cyx[rm]
-                        for i in range(1, nx):
-                            g[i] -= cyx[rm + i] - cyx[rm + i - 1]
+                        _acc_dx(g, cyx[rm:r0], -one, nx)
                 if w1 != 0.0:
-                    for i in range(nx):
-                        g[i] += czz[zm, r0 + i] - (czz[zc, r0 + i] + czz[zc, r0 + i]) + \
-                            czz[snew, r0 + i]
+                    _acc(g, czz[zm, r0:r1], one, nx)
+                    _acc(g, czz[zc, r0:r1], np.float32(-2.0), nx)
+                    _acc(g, czz[snew, r0:r1], one, nx)
                 if m12 != 0.0:
-                    for i in range(nx):
-                        g[i] += czy[yc, r0 + i] - czy[ym, r0 + i]
+                    _acc(g, czy[yc, r0:r1], one, nx)
+                    _acc(g, czy[ym, r0:r1], -one, nx)
                     if y > 0:
-                        for i in range(nx):
-                            g[i] -= czy[yc, rm + i] - czy[ym, rm + i]
+                        _acc(g, czy[yc, rm:r0], -one, nx)
+                        _acc(g, czy[ym, rm:r0], one, nx)
                 if m13 != 0.0 and nx >= 2:
-                    g[0] += czx[yc, r0] - czx[ym, r0]
-                    for i in range(1, nx):
-                        g[i] += (czx[yc, r0 + i] - czx[yc, r0 + i - 1]) - \
-                            (czx[ym, r0 + i] - czx[ym, r0 + i - 1])
+                    _acc_dx(g, czx[yc, r0:r1], one, nx)
+                    _acc_dx(g, czx[ym, r0:r1], -one, nx)
                 if w0 != 0.0 or m01 != 0.0 or m02 != 0.0 or m03 != 0.0:
                     _t_terms(v, q, t, z, y, nt, nz, ny, nx, S, P, w0, m01, m02, m03, e2, g)
                 d += _row_finish(v, a, nd, x, out, q, g, nx, poisson, lam, sparsity, floor)
