@@ -341,7 +341,7 @@ def test_params_file_is_validated_up_front(small_tif, capsys, spec, psf_flag):
         pfile = Path(d) / "params.json"
         pfile.write_text(text, encoding="utf-8")
         before = pfile.read_bytes(), small_tif.read_bytes()
-        argv = ["run", str(small_tif), "--params", str(pfile), "--dry-run",
+        argv = ["run", "--method", "sparse", str(small_tif), "--params", str(pfile), "--dry-run",
                 "--out-dir", d] + (["--psf-fwhm-px", "2"] if psf_flag else [])
         rc, err = _run_cli(argv, capsys)
         assert (pfile.read_bytes(), small_tif.read_bytes()) == before
@@ -363,7 +363,8 @@ def test_params_file_runs(small_tif, capsys, spec):
         pfile = Path(d) / "params.json"
         pfile.write_text(text, encoding="utf-8")
         out = Path(d) / "out.tif"
-        rc, err = _run_cli(["run", str(small_tif), "--params", str(pfile), "-o", str(out),
+        rc, err = _run_cli(["run", "--method", "sparse",
+                            str(small_tif), "--params", str(pfile), "-o", str(out),
                             "--psf-fwhm-px", "2"], capsys)
         assert "Traceback" not in err
         assert rc in (0, 2), (rc, err)
@@ -381,7 +382,8 @@ def test_bad_params_file_names_the_file(small_tif, capsys, tmp_path, text):
     file nor a parameter; malformed JSON named no file."""
     pfile = tmp_path / "p.json"
     pfile.write_text(text, encoding="utf-8")
-    rc, err = _run_cli(["run", str(small_tif), "--params", str(pfile), "--dry-run",
+    rc, err = _run_cli(["run", "--method", "sparse",
+                        str(small_tif), "--params", str(pfile), "--dry-run",
                         "--psf-fwhm-px", "2"], capsys)
     assert rc == 2
     assert f"--params {pfile}" in err, err
@@ -398,8 +400,8 @@ def test_params_record_from_dict_refuses_non_mappings():
 
 # -- unbounded work (issue 16 item 9): every entry point refuses above 10 000 ---------
 @pytest.mark.parametrize("argv", [
-    ["run", "--iterations", "1000000000", "--dry-run"],
-    ["run", "--deconv-iterations", "1000000000", "--dry-run"],
+    ["run", "--method", "sparse", "--iterations", "1000000000", "--dry-run"],
+    ["run", "--method", "sparse", "--deconv-iterations", "1000000000", "--dry-run"],
     ["rl", "--iterations", "1000000000"], ["rl_tv", "--iterations", "10001"],
     ["sparse_psf", "--iterations", "1000000000"],
 ])
@@ -414,7 +416,8 @@ def test_params_file_refuses_unbounded_iterations(small_tif, capsys, tmp_path):
     """The file format the widget saves and `run --params` reads."""
     pfile = tmp_path / "p.json"
     pfile.write_text('{"iterations": 1000000000}')
-    rc, err = _run_cli(["run", str(small_tif), "--params", str(pfile), "--dry-run"], capsys)
+    rc, err = _run_cli(["run", "--method", "sparse",
+                        str(small_tif), "--params", str(pfile), "--dry-run"], capsys)
     assert rc == 2 and "iterations must be <= 10000" in err and str(pfile) in err, err
 
 

@@ -118,7 +118,28 @@ def _add_method_commands(sub) -> None:
         c.set_defaults(method=m.name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def method_of(argv) -> str:
+    """The ``--method`` of a ``run`` command line (its flags depend on it), or the
+    library's default method."""
+    from .algorithms.registry import DEFAULT_METHOD
+
+    argv = list(argv or [])
+    for i, a in enumerate(argv):
+        if a == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--method="):
+            return a.split("=", 1)[1]
+    return DEFAULT_METHOD
+
+
+def build_parser(method: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``run`` gets the flags of ``method`` (default: the library's default
+    method; ``run --method NAME --help`` lists another method's)."""
+    from .algorithms.registry import DEFAULT_METHOD, get_method, methods
+
+    method = method or DEFAULT_METHOD
+    known = methods()
+    m = get_method(method) if method in known else get_method(DEFAULT_METHOD)
     ap = argparse.ArgumentParser(prog="napari-sparsedecon",
                                  description="Sparse deconvolution and Richardson-Lucy, headless.",
                                  epilog="exit status: 0 ok, 1 some file failed, 2 bad usage, "
@@ -126,10 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
                                         "and parameter files are never overwritten.")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser(
-        "run", help="sparse deconvolution of files, lists, globs or folders",
-        description="Sparse deconvolution (background, sparse-Hessian step, RL) of TIFF, "
-                    "OME-TIFF or OME-Zarr files, a glob or a folder; large stacks are "
-                    "processed in overlapping tiles and t-chunks within a memory budget.")
+        "run", help="deconvolution of files, lists, globs or folders with any method",
+        description=f"Deconvolution of TIFF, OME-TIFF or OME-Zarr files, a glob or a folder "
+                    f"with any registered method ({', '.join(known)}; default "
+                    f"{DEFAULT_METHOD}); large images are processed in overlapping tiles "
+                    f"within a memory budget. The flags below are those of method "
+                    f"{m.name!r} ({m.title}); 'run --method NAME --help' lists another's.")
+    r.add_argument("--method", choices=list(known), default=DEFAULT_METHOD,
+                   help=f"deconvolution method (default {DEFAULT_METHOD}: {m.summary}); "
+                        f"'sparse' is the paper pipeline of Zhao et al. 2022")
     r.add_argument("inputs", nargs="*",
                    help="files, globs or folders (*.tif, *.tiff, *.zarr); default: the "
                         "bundled C. elegans image")
@@ -170,17 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default="numpy", choices=list(BACKENDS))
     r.add_argument("--params", help="JSON parameter file (as the widget exports); flags "
                                     "given explicitly override it")
-    _add_preset_flag(r)
     # every algorithm parameter, with its type, range and help, from the method's schema
-    from .algorithms.sparse import SCHEMA
     from .params import add_cli_flags
 
-    add_cli_flags(r.add_argument_group("sparse deconvolution parameters"), SCHEMA,
+    add_cli_flags(r.add_argument_group(f"{m.name} parameters"), m.schema,
                   skip=("psf_fwhm_px",))
     r.add_argument("--device", help="OpenCL device index or name part")
     _add_threads_flag(r)
-    r.add_argument("--max-one", action="store_true",
-                   help="scale the output to max 1 instead of keeping intensity units")
+    if m.name == "sparse":  # the paper pipeline's presets and max-1 scaling
+        _add_preset_flag(r)
+        r.add_argument("--max-one", action="store_true",
+                       help="scale the output to max 1 instead of keeping intensity units")
+    else:
+        r.add_argument("--clip-negative", action="store_true",
+                       help="set negative input values to 0 first (not needed: offset-"
+                            "subtracted data with negative values are accepted as they are)")
+    r.set_defaults(preset=None, max_one=False, clip_negative=False)
     _add_method_commands(sub)
     sub.add_parser("devices", help="list OpenCL devices with their memory")
     _add_presets_parser(sub)
@@ -250,7 +281,11 @@ def _env_kept():
 
 def main(argv=None) -> int:
     """Exit codes: 0 ok, 1 some file failed, 2 bad usage, 128+N on signal N (130 Ctrl-C)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ap = build_parser(method_of(argv) if argv[:1] == ["run"] else None)
+    args, unknown = ap.parse_known_args(argv)
+    if unknown:
+        ap.error(f"unrecognized arguments: {' '.join(unknown)}{_other_method_hint(unknown)}")
     with _signals_unwind(), _env_kept():
         try:
             if args.command == "devices":
@@ -270,6 +305,19 @@ def main(argv=None) -> int:
             print(f"napari-sparsedecon: interrupted ({name}); temporary files removed, no "
                   f"partial output left", file=sys.stderr)
             return 128 + int(signum)
+
+
+def _other_method_hint(unknown) -> str:
+    """' (--x is a parameter of method 'y': add --method y)' for a flag of another method."""
+    from .algorithms.registry import get_method, methods
+
+    for flag in unknown:
+        name = flag.lstrip("-").split("=")[0].replace("-", "_")
+        owners = [n for n in methods() if name in {p.name for p in get_method(n).schema}]
+        if flag.startswith("--") and owners:
+            return (f" ({flag} is a parameter of method {' / '.join(map(repr, owners))}: "
+                    f"add --method {owners[0]})")
+    return ""
 
 
 def _check_per_channel_flags(args) -> None:
@@ -415,6 +463,7 @@ def _client(args):
 
 
 def _run(args) -> int:
+    """``run``: files, globs or folders through ``--method`` (any registered method)."""
     from . import datasets
     from .largedata import batch
 
@@ -432,21 +481,12 @@ def _run(args) -> int:
     _check_per_channel_flags(args)
     _check_run_numbers(args)
     _apply_threads(args)
-    params = _params_from_args(args)
-    _check_params_up_front(params)
-    if args.wavelength_nm and _preset_psf(args, params) is None:
-        raise ValueError("--wavelength-nm is for the preset's Airy PSF, but the parameter "
-                         "file sets psf_fwhm_px (a Gaussian); drop one of them")
+    dry_lines, run_jobs = (_sparse_run(args) if args.method == "sparse"
+                           else _method_run(args))
     if args.device is not None:  # read by every backend lookup, here and on dask workers
         from .backends import ENV_DEVICE
 
         os.environ[ENV_DEVICE] = str(args.device)
-    if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
-        params = params.replace(psf_fwhm_px=None)
-    elif (params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none"
-          and not _preset_psf(args)):
-        raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
-                         "(or --deconv-method none)")
     files, earlier = batch.expand_inputs(inputs)
     for f in earlier:
         print(f"skip: {f} is named like an output of an earlier run (give its name on its "
@@ -461,9 +501,8 @@ def _run(args) -> int:
     for s in skipped:
         print(f"skip: {s} exists (use --overwrite to replace it)", file=sys.stderr)
     budget = batch.parse_size(args.memory_budget) if args.memory_budget else None
-    pdict = params.to_dict()
     if args.dry_run:
-        for line in batch.dry_run_lines(jobs, pdict, memory_budget=budget):
+        for line in dry_lines(jobs, budget):
             print(line)
         print(f"dry run: {len(jobs)} file(s) to process, {len(skipped)} skipped")
         return 0
@@ -480,11 +519,7 @@ def _run(args) -> int:
             print(f"{head} FAILED {r['src']}: {r['error']}", file=sys.stderr, flush=True)
 
     try:
-        results = batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,
-                                  tile=args.tile, backend=args.backend, client=client,
-                                  on_file=on_file, progress=show,
-                                  psf_fwhm_nm=args.psf_fwhm_nm, ngff=args.ngff,
-                                  psf_optics=_preset_psf(args, params))
+        results = run_jobs(jobs, budget, client, on_file, show)
     finally:
         if client is not None:
             client.close()
@@ -494,6 +529,102 @@ def _run(args) -> int:
     print(f"done: {len(results) - len(failed)} ok, {len(failed)} failed, {len(skipped)} "
           f"skipped in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _sparse_run(args):
+    """(dry-run lines, job runner) of the paper pipeline (presets, t-chunks, max-1)."""
+    from .largedata import batch
+
+    params = _params_from_args(args)
+    _check_params_up_front(params)
+    if args.wavelength_nm and _preset_psf(args, params) is None:
+        raise ValueError("--wavelength-nm is for the preset's Airy PSF, but the parameter "
+                         "file sets psf_fwhm_px (a Gaussian); drop one of them")
+    if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
+        params = params.replace(psf_fwhm_px=None)
+    elif (params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none"
+          and not _preset_psf(args)):
+        raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
+                         "(or --deconv-method none)")
+    pdict = params.to_dict()
+
+    def dry(jobs, budget):
+        return batch.dry_run_lines(jobs, pdict, memory_budget=budget)
+
+    def run_jobs(jobs, budget, client, on_file, progress):
+        return batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,
+                               tile=args.tile, backend=args.backend, client=client,
+                               on_file=on_file, progress=progress,
+                               psf_fwhm_nm=args.psf_fwhm_nm, ngff=args.ngff,
+                               psf_optics=_preset_psf(args, params))
+
+    return dry, run_jobs
+
+
+def _method_params(args, m) -> tuple[dict, set]:
+    """(validated parameters, names given explicitly) of ``m`` from --params and flags.
+
+    A parameter file holds the parameters as a flat object, or a result's record
+    (``{"method": ..., "params": {...}}``, which must name this method)."""
+    from .params import cli_values
+
+    base: dict = {}
+    if args.params:
+        try:
+            d = json.loads(Path(args.params).read_text())
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"--params {args.params}: {err}") from None
+        if isinstance(d, dict) and isinstance(d.get("params"), dict):
+            if d.get("method", m.name) != m.name:
+                raise ValueError(f"--params {args.params} holds parameters of method "
+                                 f"{d['method']!r}; add --method {d['method']} or use a "
+                                 f"file of {m.name!r}")
+            d = d["params"]
+        if not isinstance(d, dict):
+            raise ValueError(f"--params {args.params}: expected a JSON object of name: value")
+        base = m.validate(d)  # unknown names and bad values raise, naming the file's keys
+    given = cli_values(args, m.schema)
+    return m.validate({**base, **given}), set(base) | set(given)
+
+
+def _method_run(args):
+    """(dry-run lines, job runner) of any method but the paper pipeline."""
+    from .algorithms.registry import get_method
+    from .largedata import method_batch
+
+    m = get_method(args.method)
+    params, explicit = _method_params(args, m)
+    if args.psf is None and args.psf_fwhm_px is None and args.psf_fwhm_nm is None:
+        raise ValueError(f"method {m.name!r} needs --psf, --psf-fwhm-px or --psf-fwhm-nm")
+    if args.psf_fwhm_px is not None:
+        _check_fwhm(args.psf_fwhm_px)
+    backend = "numpy" if args.backend == "auto" and m.backends == ("numpy",) else args.backend
+    if backend not in (*m.backends, "auto"):
+        raise ValueError(f"method {m.name!r} runs on {list(m.backends)} (got --backend "
+                         f"{backend})")
+    kw = {"psf_path": args.psf, "psf_fwhm_px": args.psf_fwhm_px,
+          "psf_fwhm_nm": args.psf_fwhm_nm, "tile": args.tile, "backend": backend,
+          "device": args.device, "ngff": args.ngff, "clip_negative": args.clip_negative,
+          "explicit": tuple(explicit)}
+
+    def dry(jobs, budget):
+        return method_batch.method_dry_run_lines(jobs, m.name, params, memory_budget=budget,
+                                                 tile=args.tile)
+
+    def run_jobs(jobs, budget, client, on_file, progress):
+        return method_batch.run_method_batch(jobs, m.name, params, client=client,
+                                             on_file=on_file, progress=progress,
+                                             memory_budget=budget, **kw)
+
+    return dry, run_jobs
+
+
+def _check_fwhm(f) -> None:
+    from .core.validation import per_axis
+
+    if len(f) not in (1, 2, 3):
+        raise ValueError(f"--psf-fwhm-px needs 1 to 3 values, got {len(f)}")
+    per_axis(f[0] if len(f) == 1 else tuple(f), len(f), "psf_fwhm_px")
 
 
 def _method(args) -> int:

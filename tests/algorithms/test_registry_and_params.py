@@ -76,7 +76,7 @@ class _nullcontext:
 def test_every_schema_parameter_has_a_cli_flag_and_round_trips_a_file(tmp_path):
     from napari_sparsedecon.cli import build_parser
 
-    helptext = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    helptext = build_parser("sparse")._subparsers._group_actions[0].choices["run"].format_help()
     for p in get_method("sparse").schema:
         if p.name != "psf_fwhm_px":
             assert p.flag in helptext, p.flag
@@ -102,7 +102,8 @@ def test_cli_run_axis_equals_the_api(tmp_path):
     ref = nsd.sparse_deconvolve(img, **kw)
     (tmp_path / "p.json").write_text(nsd.SparseParams(**kw).to_json())
     out = tmp_path / "out.tif"
-    assert main(["run", str(src), "--params", str(tmp_path / "p.json"), "-o", str(out)]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(src), "--params", str(tmp_path / "p.json"), "-o", str(out)]) == 0
     got = tifffile.imread(out)
     assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
 
