@@ -77,8 +77,11 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
         res = yield from m.iterate(img, psf, params, prep=prep, info=info, **kw)
         blocks = 1
     else:
-        res = yield from _blocks(m, img, psf, params, prep, side, h, kw)
-        blocks = len(_solve_spans(ny, side, h)) * len(_solve_spans(nx, side, h))
+        runs: list = []
+        res = yield from _blocks(m, img, psf, params, prep, side, h, kw, runs)
+        blocks = len(runs)
+        if info is not None:
+            info.update(_block_summary(runs))
     if info is not None:
         info.update({**prep.record(), "blocks": blocks, "halo_px": h,
                      "block_px": min(side, max(ny, nx))})
@@ -87,7 +90,20 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
     return res
 
 
-def _blocks(m, img, psf, params, prep, side, h, kw):
+def _block_summary(runs: list) -> dict:
+    """What the blocks' runs said, compactly: the values every block agreed on, the range
+    of the numbers that differ (e.g. ``iterations_run`` of a stopping rule)."""
+    out: dict = {}
+    for k in dict.fromkeys(k for r in runs for k in r):
+        vals = [r[k] for r in runs if k in r]
+        if all(v == vals[0] for v in vals):
+            out[k] = vals[0]
+        elif all(isinstance(v, int | float) for v in vals):
+            out[k] = {"min": min(vals), "max": max(vals), "per_block": len(vals)}
+    return out
+
+
+def _blocks(m, img, psf, params, prep, side, h, kw, runs):
     from ..core.sparse_hessian import run
 
     ny, nx = img.shape[-2:]
@@ -101,7 +117,8 @@ def _blocks(m, img, psf, params, prep, side, h, kw):
             wx = _ramp(nx, xlo, xhi, xa, xb, h) / wsum_x[xlo:xhi]
             sl = (Ellipsis, slice(ylo, yhi), slice(xlo, xhi))
             block = np.ascontiguousarray(img[sl])
-            res = run(m.iterate(block, psf, params, prep=prep.block(sl), info=None, **kw))
+            runs.append({})
+            res = run(m.iterate(block, psf, params, prep=prep.block(sl), info=runs[-1], **kw))
             acc[sl] += res * np.outer(wy, wx).astype(FLOAT)
             i += 1
             yield Progress(Stage.TILES, i, n)
