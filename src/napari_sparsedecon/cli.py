@@ -329,7 +329,7 @@ def _check_run_numbers(args) -> None:
 
 def _check_params_up_front(params) -> None:
     """Values the files would each fail on, refused once before any file is read."""
-    from .core.validation import per_axis
+    from .base.validation import per_axis
 
     f = params.psf_fwhm_px
     if f is not None:
@@ -598,7 +598,7 @@ def _method_run(args):
 
 
 def _check_fwhm(f) -> None:
-    from .core.validation import per_axis
+    from .base.validation import per_axis
 
     if len(f) not in (1, 2, 3):
         raise ValueError(f"--psf-fwhm-px needs 1 to 3 values, got {len(f)}")

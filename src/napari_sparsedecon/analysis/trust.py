@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 
 FRC_THRESHOLD = 1.0 / 7.0
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..base.validation import FLOAT, as_float_image, check_psf, per_axis
 from ..progress import Progress, Stage
 from ..psf.basic import gaussian_psf, zoom_psf
 from .background import estimate_background
@@ -18,7 +19,6 @@ from .params import SparseParams
 from .richardson_lucy import iter_richardson_lucy
 from .sparse_hessian import iter_sparse_hessian, relay, run
 from .upsample import upsample2x
-from .validation import FLOAT, as_float_image, check_psf, per_axis
 
 
 def _working_psf(psf, fwhm, img_shape, upsample, ndim_data):

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from ..progress import Progress, Stage
 from .tiling import _ramp, _ramp_sum, _solve_spans, default_budget, to_numpy
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft as sfft
 
+from ..base.resources import available_memory, default_budget  # noqa: F401 - re-exported
+from ..base.validation import FLOAT, check_block
 from ..core.params import SparseParams
 from ..core.pipeline import deconv_psf, iter_solve, prepare
 from ..core.sparse_hessian import relay, run
-from ..core.validation import FLOAT, check_block
 from ..progress import Progress, Stage
 
 _log = logging.getLogger("napari_sparsedecon")
@@ -34,23 +35,6 @@ BYTES_PER_PIXEL = 4 * 20
 #: Bytes per pixel of a t-chunk held whole: the prepared frames, the blend
 #: accumulator and the result (float32 each), plus the background estimate.
 CHUNK_BYTES_PER_PIXEL = 4 * 4
-
-
-def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable), or 4 GiB if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 * 2**30
-
-
-def default_budget() -> int:
-    """Half of the memory available now."""
-    return available_memory() // 2
 
 
 def choose_overlap(params: SparseParams, psf_shape) -> int:
