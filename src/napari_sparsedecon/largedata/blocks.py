@@ -17,9 +17,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..base.resources import default_budget
 from ..base.validation import FLOAT
 from ..progress import Progress, Stage
-from .tiling import _ramp, _ramp_sum, _solve_spans, default_budget, to_numpy
+from .spans import _ramp, _ramp_sum, _solve_spans
+from .tiling import to_numpy
 
 #: Working-set bytes per voxel of a block of the photon methods (the padded
 #: estimate, its extrapolation, two spectra, the prior's terms and the data).
