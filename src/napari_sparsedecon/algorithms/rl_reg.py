@@ -17,11 +17,11 @@ import math
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from ..ops.regularised import DATA_TERMS
 from ..params import Param
 from ..progress import Progress, Stage
-from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
+from .common import CAMERA, MAX_ITERATIONS, PhotonPrep, block_photons, from_photons, photon_data
 
 ITERATIONS = Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
                    low=1, high=MAX_ITERATIONS)
@@ -122,11 +122,11 @@ def _output_sigma(psf: np.ndarray, ndim: int, resolution: float):
     return [0.0] * (ndim - len(fw)) + [resolution * f / FWHM_PER_SIGMA for f in fw]
 
 
-def _iterate(image, psf, params, *, prior, backend, device, return_estimate, info=None,
-             clip_negative=False):
-    from scipy.ndimage import gaussian_filter
-
-    from ..backends import get_backend
+def prepare(image, psf, params, *, clip_negative=False):
+    """The whole-image estimates of ``rl_tv`` / ``sparse_psf``: camera model, background
+    (the given constant, or a smooth map), and the signal and background photon levels
+    the automatic weights scale with. Tiles, ROI previews and time points of one image
+    pass the result to :func:`_iterate` (``prep=``) so that they use the same weights."""
     from ..ops.noise import smooth_background
     from ..psf.basic import measure_fwhm
 
@@ -137,6 +137,38 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
     if given is None:
         bg = smooth_background(ye, fw)
     signal, bmean = signal_levels(ye, bg, fw)
+    return PhotonPrep(cam, bg, "estimated smooth map" if given is None else "given",
+                      {"signal_photons": signal, "background_photons": bmean},
+                      ye.shape), ye, p
+
+
+def halo(params, psf) -> int:
+    """Y/X margin (pixels) a block needs so that a tiled run equals the whole-image run
+    within 1e-3 of the range: the PSF's support twice over (the data term couples pixels
+    through H^T H), four lateral FWHMs for the priors and the output blur, plus 8."""
+    from ..psf.basic import measure_fwhm, psf_support
+
+    p = np.asarray(psf)
+    box = psf_support(p)
+    half = max((s.stop - s.start) // 2 for s in box[-2:])
+    fw = max(measure_fwhm(p)[-2:])
+    return int(2 * half + math.ceil(4 * fw) + 8)
+
+
+def _iterate(image, psf, params, *, prior, backend, device, return_estimate, info=None,
+             clip_negative=False, prep=None):
+    from scipy.ndimage import gaussian_filter
+
+    from ..backends import get_backend
+
+    if prep is None:
+        prep, ye, p = prepare(image, psf, params, clip_negative=clip_negative)
+    else:
+        ye, p, _, _ = block_photons(image, psf, params, prep, clip_negative=clip_negative,
+                                    max_ndim=4)
+    cam, bg = prep.camera, prep.background
+    signal = prep.levels["signal_photons"]
+    bmean = prep.levels["background_photons"]
     weight = params["strength"] / math.sqrt(signal)
     sparsity = params.get("sparsity", 0.0) / math.sqrt(bmean)
     cont = params["continuity"] if ye.ndim >= 3 else 0.0
@@ -166,7 +198,7 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
                     sparsity_weight=sparsity, continuity_used=cont, backend=be.name,
                     device=be.device_name, **_choice(be),
                     t_continuity_used=t_cont,
-                    background=("estimated smooth map" if given is None else "given"),
+                    background=prep.background_kind,
                     background_mean=(float(np.mean(bg)) - float(shift)) * cam.gain,
                     output_sigma_px=[round(float(v), 4) for v in sigma])
     n = params["iterations"]
@@ -202,10 +234,11 @@ def _make():
         Method(name="sparse_psf", title="Sparse deconvolution, PSF in the data term",
                summary="Poisson/WLS data term + sparse-Hessian and L1 priors, accelerated",
                schema=SPARSE_PSF_SCHEMA, iterate=hess, backends=reg_backends,
+               prepare=prepare, halo=halo,
                docs="docs/algorithms.md#sparse-deconvolution-with-the-psf-in-the-data-term"),
         Method(name="rl_tv", title="Richardson-Lucy with total variation",
                summary="RL with a TV prior and Nesterov momentum", schema=TV_SCHEMA,
-               iterate=tv, backends=reg_backends,
+               iterate=tv, backends=reg_backends, prepare=prepare, halo=halo,
                docs="docs/algorithms.md#regularised-richardson-lucy"),
     )
 
