@@ -133,11 +133,28 @@ class DeconvModel:
                 continue
             if p.acts_on == ACTS_ON_T:
                 out[p.name] = ndim is None or ndim >= 4
-            elif p.acts_on == "t/z" or p.name == "axis":
+            elif p.name == "axis":  # the axis continuity takes among a stack's three
+                out[p.name] = ndim is None or ndim == 3
+            elif p.acts_on == "t/z":
                 out[p.name] = ndim is None or ndim >= 3
             else:
                 out[p.name] = True
         return out
+
+    def dims_note(self) -> str:
+        """What the t/z parameters do on the current image, in words ('' when plain)."""
+        img = self.image
+        if img is None or img.ndim == 3:
+            return ""
+        if img.ndim == 4:
+            if "t_continuity" in self.values:
+                return (f"'{img.name}' is (T, Z, Y, X): t_continuity > 0 solves the time "
+                        f"points as one problem, 0 runs each time point as its own volume")
+            return (f"'{img.name}' is (T, Z, Y, X): each time point runs as its own volume, "
+                    f"continuity along z within it; time points are not coupled")
+        if any(p.acts_on for p in self.method.schema):
+            return f"the t/z parameters apply to stacks; '{img.name}' is {img.ndim}-D"
+        return ""
 
     # -- image, PSF ------------------------------------------------------------------
     def set_image(self, info: ImageInfo | None) -> None:
@@ -147,11 +164,20 @@ class DeconvModel:
 
     def set_psf(self, **changes) -> None:
         """Change PSF controls (:class:`PSFChoice` fields)."""
+        changed = False
         for k, v in changes.items():
             if not hasattr(self.psf, k):
                 raise ValueError(f"unknown PSF setting {k!r}")
-            setattr(self.psf, k, v)
-        self.events.psf.emit(self.psf)
+            old = getattr(self.psf, k)
+            same = (old is v or (isinstance(old, np.ndarray) and isinstance(v, np.ndarray)
+                                 and old.shape == v.shape and np.array_equal(old, v))
+                    or (not isinstance(old, np.ndarray) and not isinstance(v, np.ndarray)
+                        and old == v))
+            if not same:
+                setattr(self.psf, k, v)
+                changed = True
+        if changed:
+            self.events.psf.emit(self.psf)
 
     def resolved_psf(self, image: ImageInfo | None = None) -> ResolvedPSF:
         img = image or self.image
