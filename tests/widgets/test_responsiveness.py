@@ -38,7 +38,7 @@ def test_whole_layer_run_does_not_stall(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     img = np.random.default_rng(0).poisson(50, (256, 256)).astype(np.float32)
     layer = viewer.add_image(img, name="cell", scale=(0.032, 0.032), units=("um", "um"))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     spans = []
     w._on_result = timed(spans, w._on_result)
     prewarm_imports().join()  # the docks' one-time background imports, done first

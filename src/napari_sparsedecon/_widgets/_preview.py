@@ -27,19 +27,22 @@ class PreviewMixin:
     def _hook_viewer(self):
         """Follow the z/t slider and every Shapes layer's rectangles (drawn, moved,
         resized, removed); unhooked when the dock goes."""
-        dims_event = self._viewer.dims.events.current_step
-        dims_event.connect(self._slice_changed)
-        layers = self._viewer.layers.events
-        layers.inserted.connect(self._layer_inserted)
-        for ly in self._viewer.layers:
+        viewer = self._viewer
+        on_slice, on_insert, on_shape = (self._slice_changed, self._layer_inserted,
+                                         self._schedule_preview)
+        dims_event = viewer.dims.events.current_step
+        dims_event.connect(on_slice)
+        layers = viewer.layers.events
+        layers.inserted.connect(on_insert)
+        for ly in viewer.layers:
             self._hook_shapes(ly)
 
-        def unhook(*_):
-            dims_event.disconnect(self._slice_changed)
-            layers.inserted.disconnect(self._layer_inserted)
-            for ly in list(self._viewer.layers):
+        def unhook(*_):  # only the captured references: the dock is going
+            dims_event.disconnect(on_slice)
+            layers.inserted.disconnect(on_insert)
+            for ly in list(viewer.layers):
                 if isinstance(ly, napari.layers.Shapes):
-                    ly.events.data.disconnect(self._schedule_preview)
+                    ly.events.data.disconnect(on_shape)
 
         self.native.destroyed.connect(unhook)
 

@@ -50,7 +50,8 @@ def image_info(layer) -> ImageInfo:
 
     ia = from_layer(layer)
     return ImageInfo(tuple(layer.data.shape), ia.axes,
-                     tuple(ia.size_nm(a) for a in ia.axes), layer.name)
+                     tuple(ia.size_nm(a) for a in ia.axes), layer.name,
+                     tuple(float(v) for v in layer.scale))
 
 
 class SparseDeconWidget(PreviewMixin, RunMixin, Container):
@@ -367,9 +368,10 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         p = self.psf_layer.value
         if self.psf_source.value == LAYER and p is not None:
             self.model.set_psf(array=np.asarray(p.data, dtype=np.float32), name=p.name,
-                               layer_pixel_nm=layer_pixel_nm(p))
+                               layer_pixel_nm=layer_pixel_nm(p),
+                               layer_scale=tuple(float(v) for v in p.scale[-2:]))
         else:
-            self.model.set_psf(array=None, name="")
+            self.model.set_psf(array=None, name="", layer_scale=None)
         self.model.set_params(self.ctrl.values())
         self.model.backend = self.backend.value
         self.model.threads = int(self.threads.value)

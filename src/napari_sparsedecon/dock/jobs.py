@@ -99,12 +99,12 @@ def run_job(model, *, with_checks: bool = True, frame: int | None = None) -> Job
     info: dict = {}
     arr = psf.array if m.psf_in_schema else psf.as_array()
     conv = checks["convergence"] and checked
+    threads = int(model.threads) or None
 
     def build(data):
         data = np.asarray(data)
-        kw = {} if m.psf_in_schema else {"info": info}
         gen = iter_deconvolve(data, m.name, psf=arr, backend=be, return_estimate=conv,
-                              **kw, **params)
+                              info=info, threads=threads, **params)
         if not checked:
             return gen
         tracker = ConvergenceTracker() if conv else None

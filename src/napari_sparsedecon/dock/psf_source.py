@@ -28,6 +28,7 @@ class ImageInfo:
     axes: str = ""
     sizes_nm: tuple = ()
     name: str = "image"
+    scale: tuple = ()  # the layer's scale as given (compared with a PSF layer's)
 
     def __post_init__(self):
         n = len(self.shape)
@@ -66,6 +67,7 @@ class PSFChoice:
     array: object = None
     name: str = ""
     layer_pixel_nm: float | None = None
+    layer_scale: tuple | None = None  # the PSF layer's Y/X scale as given
     effective_na: float = 1.4
     wavelength_nm: float = 520.0
     extra: dict = field(default_factory=dict)
@@ -149,10 +151,15 @@ def resolve_psf(choice: PSFChoice, image: ImageInfo, *, fwhm_in_params=False) ->
         if a.ndim not in (2, 3):
             raise ValueError(f"a PSF layer must be 2-D or 3-D, '{choice.name}' is {a.ndim}-D")
         px, lp = image.pixel_nm, choice.layer_pixel_nm
-        if px is not None and lp is not None and not np.isclose(px, lp, rtol=1e-3):
-            raise ValueError(f"the PSF layer's pixel size ({lp:g} nm) differs from the "
-                             f"image's ({px:g} nm); generate or measure the PSF at the "
-                             f"image's pixel size")
+        ps, ls = choice.layer_scale, tuple(image.scale[-2:])
+        if px is not None and lp is not None:
+            bad, what = not np.isclose(px, lp, rtol=1e-3), f"({lp:g} nm vs {px:g} nm)"
+        else:  # uncalibrated: the scales as given
+            bad = bool(ps) and len(ls) == 2 and not np.allclose(ps[-2:], ls, rtol=1e-3)
+            what = f"{tuple(ps or ())} vs {ls}"
+        if bad:
+            raise ValueError(f"the PSF layer's pixel size differs from the image's {what}; "
+                             f"generate or measure the PSF at the image's pixel size")
         text = f"layer '{choice.name}' {a.shape}, {a.ndim}-D" + _dims_text(a.ndim, image)
         rec = psf_record(a, model="layer", name=choice.name, image_ndim=image.ndim)
         return ResolvedPSF(a, None, a.ndim, text, rec)
