@@ -46,31 +46,6 @@ def _progress_printer(stream=None, prefix=""):
     return show
 
 
-def _load(path):
-    from .io.tiff import read_tiff
-
-    data, info = read_tiff(path)
-    return data, info
-
-
-def _add_common(p):
-    p.add_argument("input", nargs="?", help="input TIFF; default: the bundled C. elegans image")
-    p.add_argument("-o", "--output", help="output TIFF (default: <input>_<method>.tif here)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output (never an input; default: skip it)")
-    p.add_argument("--psf", help="PSF TIFF (odd-sized, centred, summing to 1) at the input "
-                                 "pixel size")
-    p.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
-                   help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
-    p.add_argument("--backend", default="auto", choices=list(BACKENDS),
-                   help="auto (default): OpenCL on a GPU where the method has it, else NumPy")
-    p.add_argument("--device", help="OpenCL device index or name part")
-    _add_threads_flag(p)
-    p.add_argument("--clip-negative", action="store_true",
-                   help="set negative input values to 0 first (not needed: offset-"
-                        "subtracted data with negative values are accepted as they are)")
-
-
 def _add_threads_flag(p):
     p.add_argument("--threads", metavar="N",
                    help="worker threads for the FFTs of each process (default: the "
@@ -98,24 +73,15 @@ def _add_ngff_flag(p):
                         "v2 for tools that cannot read Zarr v3 (Fiji n5-ij, MoBIE)")
 
 
-def _add_method_commands(sub) -> None:
-    """One command per registered method besides the paper pipeline (which is ``run``):
-    ``rl``, ``rl_tv``, ``sparse_psf``, ..., each with the flags of its schema."""
+def _add_method_aliases(sub) -> None:
+    """``rl``, ``rl_tv``, ``sparse_psf``, ...: aliases of ``run --method NAME`` (listed in
+    the help; :func:`main` rewrites them before parsing)."""
     from .algorithms.registry import get_method, methods
-    from .params import add_cli_flags
 
     for m in map(get_method, methods()):
-        if m.name == "sparse":
-            continue
-        c = sub.add_parser(m.name, help=f"{m.title} of one file ({m.summary})",
-                           description=f"{m.title}: {m.summary}. Reads TIFF/OME-TIFF; writes "
-                                       "an ImageJ TIFF with the input's axes and pixel sizes "
-                                       "and every parameter used (estimated ones too). "
-                                       "Channels are processed one by one.")
-        _add_common(c)
-        add_cli_flags(c.add_argument_group(f"{m.name} parameters"), m.schema,
-                      skip=("psf_fwhm_px",))
-        c.set_defaults(method=m.name)
+        if m.name != "sparse":
+            sub.add_parser(m.name, help=f"alias of 'run --method {m.name}' ({m.title}); "
+                                        f"'{m.name} --help' lists its flags", add_help=False)
 
 
 def method_of(argv) -> str:
@@ -193,7 +159,10 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--wavelength-nm", type=float, nargs="+", metavar="NM",
                    help="with --preset: emission wavelength(s) of the preset's Airy PSF "
                         "instead of the preset's; one value, or one per channel")
-    r.add_argument("--backend", default="numpy", choices=list(BACKENDS))
+    r.add_argument("--backend", default="numpy" if m.name == "sparse" else "auto",
+                   choices=list(BACKENDS),
+                   help="numpy (default of the paper pipeline), auto (default of the other "
+                        "methods: the fastest backend the method has here), opencl, numba")
     r.add_argument("--params", help="JSON parameter file (as the widget exports); flags "
                                     "given explicitly override it")
     # every algorithm parameter, with its type, range and help, from the method's schema
@@ -212,7 +181,7 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                        help="set negative input values to 0 first (not needed: offset-"
                             "subtracted data with negative values are accepted as they are)")
     r.set_defaults(preset=None, max_one=False, clip_negative=False)
-    _add_method_commands(sub)
+    _add_method_aliases(sub)
     sub.add_parser("devices", help="list OpenCL devices with their memory")
     _add_presets_parser(sub)
     return ap
@@ -282,6 +251,7 @@ def _env_kept():
 def main(argv=None) -> int:
     """Exit codes: 0 ok, 1 some file failed, 2 bad usage, 128+N on signal N (130 Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _expand_alias(argv)
     ap = build_parser(method_of(argv) if argv[:1] == ["run"] else None)
     args, unknown = ap.parse_known_args(argv)
     if unknown:
@@ -292,9 +262,7 @@ def main(argv=None) -> int:
                 return _devices()
             if args.command == "presets":
                 return _presets(args)
-            if args.command == "run":
-                return _run(args)
-            return _method(args)
+            return _run(args)
         except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError,
                 OverflowError) as err:
             print(f"napari-sparsedecon: error: {err}", file=sys.stderr)
@@ -305,6 +273,16 @@ def main(argv=None) -> int:
             print(f"napari-sparsedecon: interrupted ({name}); temporary files removed, no "
                   f"partial output left", file=sys.stderr)
             return 128 + int(signum)
+
+
+def _expand_alias(argv: list) -> list:
+    """``NAME args`` (a registered method but the paper pipeline) -> ``run --method NAME
+    args``."""
+    from .algorithms.registry import methods
+
+    if argv and argv[0] in methods() and argv[0] != "sparse":
+        return ["run", "--method", argv[0], *argv[1:]]
+    return argv
 
 
 def _other_method_hint(unknown) -> str:
@@ -351,7 +329,7 @@ def _check_run_numbers(args) -> None:
 
 def _check_params_up_front(params) -> None:
     """Values the files would each fail on, refused once before any file is read."""
-    from .core.validation import per_axis
+    from .base.validation import per_axis
 
     f = params.psf_fwhm_px
     if f is not None:
@@ -620,145 +598,11 @@ def _method_run(args):
 
 
 def _check_fwhm(f) -> None:
-    from .core.validation import per_axis
+    from .base.validation import per_axis
 
     if len(f) not in (1, 2, 3):
         raise ValueError(f"--psf-fwhm-px needs 1 to 3 values, got {len(f)}")
     per_axis(f[0] if len(f) == 1 else tuple(f), len(f), "psf_fwhm_px")
-
-
-def _method(args) -> int:
-    """One file through one registered method (``rl``, ``rl_tv``, ``sparse_psf``...)."""
-    from . import __version__, datasets
-    from .algorithms.registry import get_method
-    from .api import iter_deconvolve
-    from .core.sparse_hessian import run
-    from .io.outputs import output_format
-    from .io.tiff import write_ome_tiff, write_tiff
-    from .ops.threads import current_threads
-    from .params import cli_values
-    from .psf.basic import gaussian_psf
-
-    m = get_method(args.method)
-    params = m.validate(cli_values(args, m.schema))  # bad values: exit 2 before any work
-    _apply_threads(args)
-    src = Path(str(datasets.celegans_path())) if args.input is None else Path(args.input)
-    dest = Path(args.output) if args.output else Path(f"{src.stem}_{m.name}.tif")
-    if not _rl_output_ok(args, src, dest):
-        return 0
-    if args.input is None:
-        image, info = datasets.celegans(), {"scale": None, "axes": "YX"}
-        if args.psf is None and args.psf_fwhm_px is None:
-            args.psf_fwhm_px = [datasets.CELEGANS_PSF_FWHM_PX]
-    else:
-        image, info = _load(src)
-    ia = info.get("image_axes")
-    axes = ia.axes if ia is not None else ("YX" if image.ndim == 2 else None)
-    aspect_note = _aspect_from_axes(m, params, ia, given=getattr(args, "aspect", None))
-    if args.psf:
-        psf, _ = _load(args.psf)
-        psf_note = {"psf_file": str(Path(args.psf).resolve())}
-    elif args.psf_fwhm_px:
-        f = args.psf_fwhm_px
-        psf = gaussian_psf(None, f[0] if len(f) == 1 else tuple(f))
-        psf_note = {"psf_fwhm_px": f[0] if len(f) == 1 else list(f)}
-    else:
-        raise ValueError(f"{m.name} needs --psf or --psf-fwhm-px")
-    chan = axes.index("C") if axes and "C" in axes else None
-    per = axes.replace("C", "") if axes else None
-    if image.ndim - (chan is not None) > 3 and per != "TZYX":
-        raise ValueError(f"{src}: axes {axes} shape {image.shape}; {m.name} takes (Y, X), "
-                         f"(T, Y, X), (Z, Y, X) or (T, Z, Y, X), with or without channels")
-    # channels one by one; a (T, Z, Y, X) stack one volume per time point, or whole
-    # (one 4-D problem) when the method couples time points (t_continuity > 0)
-    split_t = per == "TZYX" and not params.get("t_continuity")
-    loop = [i for i, a in enumerate(axes or "") if a == "C" or (a == "T" and split_t)]
-    idx = list(np.ndindex(*[image.shape[i] for i in loop]))
-    t0 = time.perf_counter()
-    out = None
-    infos = []
-    for k in idx:
-        sel = [slice(None)] * image.ndim
-        for i, v in zip(loop, k, strict=True):
-            sel[i] = v
-        info_run: dict = {}
-        prefix = "" if not loop else " ".join(f"{axes[i]}{v}" for i, v in zip(loop, k,
-                                                                            strict=True)) + ": "
-        gen = iter_deconvolve(image[tuple(sel)], m.name, psf=psf, backend=args.backend,
-                              device=args.device, clip_negative=args.clip_negative,
-                              info=info_run, **params)
-        res = run(gen, _progress_printer(prefix=prefix))
-        if out is None:
-            out = np.empty(image.shape, dtype=res.dtype)
-        out[tuple(sel)] = res
-        infos.append(_jsonable(info_run))
-    dt = time.perf_counter() - t0
-    meta = {"method": m.name, "params": _jsonable(params), "version": __version__,
-            "seconds": round(dt, 3), "threads": current_threads(), "source": str(src),
-            **psf_note, **aspect_note, "estimated": infos[0] if len(infos) == 1 else infos}
-    try:
-        write = write_ome_tiff if output_format(dest) == "ome.tif" else write_tiff
-        write(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
-              overwrite=args.overwrite)
-    except FileExistsError as err:
-        print(f"napari-sparsedecon: FAILED: {err}", file=sys.stderr)
-        return 1
-    print(f"wrote {dest} shape {out.shape} float32, range "
-          f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
-          file=sys.stderr)
-    return 0
-
-
-def _aspect_from_axes(m, params: dict, ia, *, given) -> dict:
-    """Set ``aspect`` (z step / pixel size) from the file's calibration when the method has
-    it and it was not given; returns what to record."""
-    if given is not None or ia is None or "Z" not in ia.axes or \
-            "aspect" not in {p.name for p in m.schema}:
-        return {}
-    z, x = ia.size_nm("Z"), ia.size_nm("X")
-    if not (z and x):
-        return {"aspect_note": "z step or pixel size unknown: aspect left at "
-                               f"{params['aspect']}"}
-    params.update(m.validate({**params, "aspect": z / x}))
-    return {"aspect_note": f"aspect {z / x:.4g} from the file (z step {z:g} nm, pixel "
-                           f"{x:g} nm)"}
-
-
-def _jsonable(d):
-    """Numbers, strings, lists and dicts only (numpy scalars and arrays converted)."""
-    if isinstance(d, dict):
-        return {str(k): _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    if isinstance(d, np.ndarray):
-        return d.tolist() if d.size <= 16 else f"array{d.shape}"
-    if isinstance(d, np.generic):
-        return d.item()
-    return d
-
-
-def _rl_axes(info, ndim):
-    """The input's axes and pixel sizes for the output (uncalibrated for the bundled image)."""
-    from .io.axes import ImageAxes
-
-    ia = info.get("image_axes")
-    return ia if ia is not None and ia.ndim == ndim else ImageAxes.default(ndim)
-
-
-def _rl_output_ok(args, src, dest) -> bool:
-    """Refuse (ValueError) an output that is not a TIFF or would replace an input; False
-    (skip) when it exists without --overwrite. Removes stale parts of it."""
-    from .io.outputs import output_format
-
-    if output_format(dest) not in ("tif", "ome.tif"):
-        raise ValueError(f"-o {dest}: {args.method} writes TIFF; name the output .tif, .tiff "
-                         f"(ImageJ) or .ome.tif (OME-TIFF)")
-    _check_outputs([dest], _protected_paths([src], psf=args.psf))
-    _clean_parts([dest])
-    if os.path.lexists(dest) and not args.overwrite:
-        print(f"skip: {dest} exists (use --overwrite to replace it)", file=sys.stderr)
-        return False
-    return True
 
 
 # -- presets (napari-sparsedecon presets; run --preset NAME) -----------------------------

@@ -206,3 +206,12 @@ def test_a_flag_of_another_method_names_the_method(capsys, tmp_path):
         main(["run", str(src), "--fidelity", "100", "--psf-fwhm-px", "2"])
     assert exc.value.code == 2
     assert "add --method sparse" in capsys.readouterr().err
+
+
+def test_an_image_whose_estimates_do_not_fit_the_budget_is_refused_up_front(toy):
+    from napari_sparsedecon.largedata.blocks import check_whole_fits
+
+    check_whole_fits((512, 512), "toy_diffuse", memory_budget=64 * 2**20)
+    with pytest.raises(MemoryError, match="raise --memory-budget"):
+        run(iter_method_tiled(np.zeros((2048, 2048), np.float32), toy, toy.validate({}),
+                              psf=None, memory_budget=32 * 2**20))

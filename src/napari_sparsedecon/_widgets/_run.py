@@ -39,7 +39,6 @@ class RunMixin:
         budget, else tile by tile into an OME-Zarr store (:meth:`run_tiled`); the status
         and the result's metadata say which path ran. The layer's data is read in the
         worker (a lazy layer is not materialised on the GUI thread)."""
-        from ..dock.jobs import run_job
         from ..dock.tiled import choose_path
         from ..largedata.paths import IN_MEMORY
 
@@ -47,7 +46,7 @@ class RunMixin:
             layer = self.sync()
             choice = choose_path(self.model, tuple(layer.data.shape), self.budget_bytes())
             frame = self.current_frame(layer) if layer.ndim == 3 else None
-            job = None if choice.path != IN_MEMORY else run_job(self.model, frame=frame)
+            job = None if choice.path != IN_MEMORY else self.make_job(frame=frame)
         except EXPECTED as err:
             self._fail(err)
             return None
@@ -65,6 +64,12 @@ class RunMixin:
                             returned=lambda out: self._on_result(out, layer, job, t0),
                             errored=self._on_error, aborted=self._on_aborted,
                             finished=self._on_finished)
+
+    def make_job(self, *, frame=None):
+        """The model's whole-layer job (read on the GUI thread; built in the worker)."""
+        from ..dock.jobs import run_job
+
+        return run_job(self.model, frame=frame)
 
     def cancel(self, *_):
         """Stop the running job at its next iteration; no layer is added."""

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..core.validation import FLOAT, as_float_image, check_psf
+from ..base.validation import FLOAT, as_float_image, check_psf
 from ..params import Param
 
 MAX_ITERATIONS = 10_000

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..base.validation import FLOAT
 from ..core.sparse_hessian import _host
-from ..core.validation import FLOAT
 from ..ops.padding import fft_convolve, mirror_pad
 from ..params import Param
 from ..progress import Progress, Stage

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from ..ops.regularised import DATA_TERMS
 from ..params import Param
 from ..progress import Progress, Stage

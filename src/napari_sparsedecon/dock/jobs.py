@@ -20,7 +20,7 @@ import numpy as np
 
 from ..params import jsonable
 from ..progress import Progress
-from .checks import run_checked, run_method_checked
+from .checks import run_checked
 from .psf_source import ResolvedPSF
 
 
@@ -114,10 +114,8 @@ def run_job(model, *, with_checks: bool = True, frame: int | None = None) -> Job
             return run_checked(gen, data, SparseParams(**params), arr, checks,
                                pixel_size_nm=img.pixel_nm, frame=frame, backend=be,
                                tracker=tracker)
-        prep = model.prep_for(data, arr, params) if m.prepare is not None else None
-        return run_method_checked(gen, data, m, params, arr, checks, prep=prep,
-                                  pixel_size_nm=img.pixel_nm, frame=frame, backend=be,
-                                  tracker=tracker, axes=img.axes)
+        return run_checked(gen, data, params, arr, checks, pixel_size_nm=img.pixel_nm,
+                           frame=frame, backend=be, tracker=tracker, method=m.name)
 
     return Job("run", m.name, params, psf, build, plan, int(params.get("upsample", 1)),
                info, extra, _record_fn(model, params, psf, be))

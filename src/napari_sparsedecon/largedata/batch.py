@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.validation import check_block
 from ..core.params import SparseParams
-from ..core.validation import check_block
 from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
 from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
 from .writer import _MappedTiff, _ome_tiff_output, _View, _Writer, check_output_scale  # noqa: F401

@@ -17,13 +17,31 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.resources import default_budget
+from ..base.validation import FLOAT
 from ..progress import Progress, Stage
-from .tiling import _ramp, _ramp_sum, _solve_spans, default_budget, to_numpy
+from .spans import _ramp, _ramp_sum, _solve_spans
+from .tiling import to_numpy
 
 #: Working-set bytes per voxel of a block of the photon methods (the padded
 #: estimate, its extrapolation, two spectra, the prior's terms and the data).
 BYTES_PER_VOXEL = 4 * 24
+#: Bytes per voxel held for the whole image while its blocks run: the image (float32),
+#: the method's whole-image estimates (a background map) and the blended result.
+WHOLE_BYTES_PER_VOXEL = 4 * 4
+
+
+def check_whole_fits(shape, method_name: str, memory_budget=None) -> None:
+    """Refuse, before any work, an image whose whole-image estimates do not fit the budget
+    (the blocks bound the solver's memory, not the image's)."""
+    budget = int(memory_budget) if memory_budget else default_budget()
+    need = WHOLE_BYTES_PER_VOXEL * int(np.prod(shape))
+    if need > budget:
+        raise MemoryError(
+            f"method {method_name!r} holds one image of {tuple(shape)} in memory for its "
+            f"whole-image estimates (~{need / 2**20:.0f} MiB, over the budget of "
+            f"{budget / 2**20:.0f} MiB); raise --memory-budget, split the file, or use "
+            f"--method sparse (its t-chunks stream the stack)")
 
 
 def _method(method):
@@ -63,6 +81,7 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
         return res
     if not m.tileable:
         raise ValueError(f"method {m.name!r} cannot run in blocks (it has no prepare/halo)")
+    check_whole_fits(np.shape(image), m.name, memory_budget)
     img = to_numpy(image)
     if prep is None:
         prep, _, _ = m.prepare(img, psf, params, clip_negative=clip_negative)
@@ -77,8 +96,11 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
         res = yield from m.iterate(img, psf, params, prep=prep, info=info, **kw)
         blocks = 1
     else:
-        res = yield from _blocks(m, img, psf, params, prep, side, h, kw)
-        blocks = len(_solve_spans(ny, side, h)) * len(_solve_spans(nx, side, h))
+        runs: list = []
+        res = yield from _blocks(m, img, psf, params, prep, side, h, kw, runs)
+        blocks = len(runs)
+        if info is not None:
+            info.update(_block_summary(runs))
     if info is not None:
         info.update({**prep.record(), "blocks": blocks, "halo_px": h,
                      "block_px": min(side, max(ny, nx))})
@@ -87,7 +109,20 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
     return res
 
 
-def _blocks(m, img, psf, params, prep, side, h, kw):
+def _block_summary(runs: list) -> dict:
+    """What the blocks' runs said, compactly: the values every block agreed on, the range
+    of the numbers that differ (e.g. ``iterations_run`` of a stopping rule)."""
+    out: dict = {}
+    for k in dict.fromkeys(k for r in runs for k in r):
+        vals = [r[k] for r in runs if k in r]
+        if all(v == vals[0] for v in vals):
+            out[k] = vals[0]
+        elif all(isinstance(v, int | float) for v in vals):
+            out[k] = {"min": min(vals), "max": max(vals), "per_block": len(vals)}
+    return out
+
+
+def _blocks(m, img, psf, params, prep, side, h, kw, runs):
     from ..core.sparse_hessian import run
 
     ny, nx = img.shape[-2:]
@@ -101,7 +136,8 @@ def _blocks(m, img, psf, params, prep, side, h, kw):
             wx = _ramp(nx, xlo, xhi, xa, xb, h) / wsum_x[xlo:xhi]
             sl = (Ellipsis, slice(ylo, yhi), slice(xlo, xhi))
             block = np.ascontiguousarray(img[sl])
-            res = run(m.iterate(block, psf, params, prep=prep.block(sl), info=None, **kw))
+            runs.append({})
+            res = run(m.iterate(block, psf, params, prep=prep.block(sl), info=runs[-1], **kw))
             acc[sl] += res * np.outer(wy, wx).astype(FLOAT)
             i += 1
             yield Progress(Stage.TILES, i, n)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..algorithms.record import make_record, psf_record
 from ..algorithms.registry import get_method
+from ..params import jsonable
 from .batch import (
     _backend_used,
     _channel,
@@ -25,7 +26,7 @@ from .batch import (
     _read_psf_file,
     read_image,
 )
-from .blocks import BYTES_PER_VOXEL, block_side, iter_method_tiled
+from .blocks import BYTES_PER_VOXEL, block_side, check_whole_fits, iter_method_tiled
 from .tiling import to_numpy
 from .writer import _Writer
 
@@ -91,6 +92,13 @@ def _aspect(m, params, ia, explicit) -> tuple[dict, str | None]:
             f"aspect {z / x:.4g} from the file (z step {z:g} nm, pixel {x:g} nm)")
 
 
+def _run_record(info: dict) -> dict:
+    """A unit's run info as the record keeps it (camera and levels, what the solver
+    used and ran), without the large or transient entries."""
+    drop = ("output_sigma_px",)
+    return jsonable({k: v for k, v in info.items() if k not in drop})
+
+
 def process_method_file(job, method, params: dict, *, explicit=(), psf_path=None,
                         psf_fwhm_px=None, psf_fwhm_nm=None, memory_budget=None, tile=None,
                         backend="numpy", device=None, progress=None, ngff="0.5",
@@ -129,16 +137,20 @@ def process_method_file(job, method, params: dict, *, explicit=(), psf_path=None
             **({"aspect_note": aspect_note} if aspect_note else {}))
         writer = _Writer(job, tuple(data.shape), ia, meta, ngff=ngff)
         try:
+            ran = []
             for ch, t in units:
                 out = writer.view(ch, time=t)
+                ran.append({"channel": ch, "time": t})
                 gen = iter_method_tiled(_unit(data, ia, ch, t), m, params,
                                         psf=psfs[ch or 0][0], out=out,
                                         memory_budget=memory_budget, tile=tile,
                                         backend=backend, device=device,
-                                        clip_negative=clip_negative)
+                                        clip_negative=clip_negative, info=ran[-1])
                 for pr in gen:
                     if progress:
                         progress(pr)
+            ran = [_run_record(r) for r in ran]
+            writer.update_metadata({**meta, "estimates": ran[0] if len(ran) == 1 else ran})
             writer.commit()
         except BaseException:
             writer.abort()
@@ -169,6 +181,7 @@ def method_dry_run_lines(jobs, method, params: dict, *, psf_shape=None, memory_b
             ia = info.get("image_axes") or ImageAxes.default(data.ndim)
             units = _units(data, ia, params)
             unit_shape = _unit(data, ia, *units[0]).shape
+            check_whole_fits(unit_shape, m.name, memory_budget)
             h = int(m.halo(params, np.ones(psf_shape) if psf_shape else
                            gaussian_psf(None, 3.0))) if m.halo else 0
             side = tile or block_side(unit_shape, h, memory_budget)
