@@ -209,3 +209,15 @@ def test_the_model_imports_no_gui():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_preview_of_a_4d_layer_solves_the_time_point_shown():
+    data = np.stack([_stack(nz=6, seed=0), _stack(nz=6, seed=1) * 3])
+    m = DeconvModel("rl")
+    m.set_image(ImageInfo(data.shape, "TZYX", (None,) * 4, "tl"))
+    m.set_psf(source="FWHM (pixels)", fwhm=3.0)
+    m.set_params({"iterations": 2, "stop": "none"})
+    a = run(J.preview_job(m, (0, 48, 0, 48), plane=3, time=0, token="tl").build(data))
+    b = run(J.preview_job(m, (0, 48, 0, 48), plane=3, time=1, token="tl").build(data))
+    assert a.shape == b.shape == (48, 48) and b.mean() > 2 * a.mean()
+    assert len(m._prep) == 2  # one set of estimates per time point

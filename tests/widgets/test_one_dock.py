@@ -155,3 +155,30 @@ def test_run_lands_a_layer_with_scale_and_the_record(make_napari_viewer, qtbot):
     assert "residual" in rec["trust"]
     expect = nsd.deconvolve(img, "rl_tv", psf_fwhm_px=3.0, iterations=4)
     np.testing.assert_allclose(out.data, expect, rtol=1e-4, atol=1e-4 * float(expect.max()))
+
+
+def test_process_files_runs_the_dock_method_on_a_folder(make_napari_viewer, qtbot, tmp_path):
+    import tifffile
+
+    from napari_sparsedecon.io.tiff import read_tiff
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    for name in ("a", "b"):
+        tifffile.imwrite(src / f"{name}.tif", rng.poisson(30, (48, 40)).astype(np.uint16))
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((8, 8), np.float32))
+    w = dock(viewer, SparseDeconWidget(viewer, method="rl"), layer)
+    w.psf_source.value = "FWHM (pixels)"
+    w.fwhm.value = 3.0
+    w.iterations.value = 3
+    w.files.folder.value = str(src)
+    w.files.out_dir.value = str(tmp_path / "out")
+    w.files.run()
+    qtbot.waitUntil(lambda: w.files._worker is None, timeout=120000)
+    assert w.files.status.value.startswith("2 ok"), w.files.status.value
+    outs = sorted((tmp_path / "out").iterdir())
+    assert len(outs) == 2
+    _, info = read_tiff(outs[0])
+    assert info["metadata"]["method"] == "rl" and info["metadata"]["params"]["iterations"] == 3
