@@ -87,13 +87,13 @@ def test_preview_of_sparse_psf_on_a_stack_with_a_3d_psf_follows_roi_and_slider(
     main, threads = threading.current_thread(), []
     import napari_sparsedecon.dock.jobs as jobs
 
-    orig = jobs._image_of
+    orig = jobs._read
 
     def spy(*a):
         threads.append(threading.current_thread())
         return orig(*a)
 
-    jobs._image_of = spy
+    jobs._read = spy
     try:
         w.preview.value = True
         qtbot.waitUntil(lambda: w.previews >= 1, timeout=60000)
@@ -108,7 +108,7 @@ def test_preview_of_sparse_psf_on_a_stack_with_a_3d_psf_follows_roi_and_slider(
         viewer.dims.set_point(0, 3)  # the slider: another plane
         qtbot.waitUntil(lambda: w.previews > n, timeout=60000)
     finally:
-        jobs._image_of = orig
+        jobs._read = orig
     assert threads and all(t is not main for t in threads)  # read in the workers
     assert len(w.model._prep) == 1  # one set of whole-image estimates for every preview
 

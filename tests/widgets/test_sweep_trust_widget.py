@@ -86,13 +86,13 @@ def test_suggest_fills_widget_and_says_why(phantom_widget, qtbot, monkeypatch):
     _, w, _, _ = phantom_widget
     w.fidelity.value, w.sparsity.value = 5.0, 0.0
     readers, main = [], threading.current_thread()
-    image_of = jobs._image_of
+    read = jobs._read
 
     def spy(*args):  # records the thread that reads the image
         readers.append(threading.current_thread())
-        return image_of(*args)
+        return read(*args)
 
-    monkeypatch.setattr(jobs, "_image_of", spy)
+    monkeypatch.setattr(jobs, "_read", spy)
     worker = w.suggest()
     assert worker is not None
     qtbot.waitUntil(lambda: w._suggest_worker is None, timeout=30000)

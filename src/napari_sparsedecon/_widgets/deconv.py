@@ -37,6 +37,9 @@ from .methods import UPSAMPLE_CHOICES, MethodControls
 __all__ = ["AIRY", "PREVIEW_NAME", "PSF_SOURCES", "SparseDeconWidget", "UPSAMPLE_CHOICES",
            "image_info", "layer_pixel_nm"]
 NO_PRESET = ""
+BACKEND_TIP = ("numpy: the reference on the CPU; opencl: the OpenCL device "
+               "(NAPARI_SPARSEDECON_DEVICE picks one); auto: whichever a short timed probe "
+               "found fastest here")
 
 
 def layer_pixel_nm(layer) -> float | None:
@@ -181,9 +184,7 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         from ..ops.threads import ENV_THREADS, available_cores
 
         self.backend = ComboBox(label="backend", choices=list(backends()), value="numpy",
-                                tooltip="numpy: the reference on the CPU; opencl: the OpenCL "
-                                        "device (NAPARI_SPARSEDECON_DEVICE picks one); auto: "
-                                        "whichever a short timed probe found fastest here")
+                                tooltip=BACKEND_TIP)
         self.threads = SpinBox(label="threads", value=0, min=0, max=available_cores(),
                                tooltip=f"threads for the FFTs of a run: 0 = the default "
                                        f"({ENV_THREADS} if set, else every core)")
@@ -270,8 +271,8 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         self.backend.enabled = len(m.backends) > 1
         if not self.backend.enabled:
             self.backend.value = "numpy"
-        self.backend.tooltip = ("" if self.backend.enabled else f"{m.name} runs on NumPy "
-                                                                f"only for now; ") + "backend"
+        self.backend.tooltip = (BACKEND_TIP if self.backend.enabled else
+                                f"{m.name} runs on NumPy only for now")
         self.suggest_button.enabled = can_suggest(self.model)
         self.sweep.method_changed()
         self._applicability()
@@ -301,6 +302,8 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         self.psf_layer.visible = src == LAYER
         self.eff_na.visible = self.wavelength.visible = src == AIRY
         self.fwhm.label = "PSF FWHM (nm)" if src == FWHM_NM else "PSF FWHM (pixels)"
+        self.axial_fwhm.label = ("axial FWHM (planes)" if src == FWHM_PX
+                                 else "axial FWHM (nm)")
         self._applicability()
         self._schedule_preview()
 

@@ -126,12 +126,30 @@ def _box(box):
     return (y0, y1), (x0, x1)
 
 
-def _image_of(data, img, time):
-    """The image the method prepares on: the whole layer, or one time point of a
-    (T, Z, Y, X) layer."""
-    if img.ndim == 4:
-        return np.asarray(data[int(time or 0)], dtype=np.float32)
-    return np.asarray(data, dtype=np.float32)
+def _read(data, index) -> np.ndarray:
+    """``data[index]`` (NumPy, dask or zarr) as float32 NumPy: every read of a job (in
+    its worker)."""
+    return np.ascontiguousarray(np.asarray(data[index]), dtype=np.float32)
+
+
+class _Image:
+    """The image a job works on (the layer, or a time point of a (T, Z, Y, X) layer),
+    read lazily: a window reads only itself, and the whole image is read (once) only
+    where the method's whole-image estimates are not cached yet."""
+
+    def __init__(self, data, img, time):
+        self.data = data
+        self.lead = (int(time or 0),) if img.ndim == 4 else ()
+        self.shape = tuple(img.shape[len(self.lead):])
+        self._whole = None
+
+    def block(self, sl) -> np.ndarray:
+        return _read(self.data, self.lead + tuple(sl))
+
+    def whole(self) -> np.ndarray:
+        if self._whole is None:
+            self._whole = _read(self.data, self.lead + (Ellipsis,))
+        return self._whole
 
 
 def _window(model, m, arr, params, shape, box, plane):
@@ -153,10 +171,10 @@ def _keep(w, up: int, plane):
     return (z - a,) + sl
 
 
-def _block_kw(model, m, img, arr, params, w, token):
+def _block_kw(model, m, im, arr, params, w, token):
     kw = {}
     if m.prepare is not None:
-        prep = model.prep_for(img, arr, params, token=token)
+        prep = model.prep_for(im.whole, arr, params, token=token)
         kw["prep"] = prep.block(w.solve)
     return kw
 
@@ -174,10 +192,10 @@ def preview_job(model, box, *, plane=None, time=None, token=None) -> Job:
     info: dict = {}
 
     def build(data):
-        im = _image_of(data, img, time)
+        im = _Image(data, img, time)
         w = _window(model, m, arr, params, im.shape, box, plane)
         info["window"] = w.describe()
-        block = np.ascontiguousarray(im[w.solve])
+        block = im.block(w.solve)
         kw = _block_kw(model, m, im, arr, params, w, (token, time))
         if m.prepare is not None:
             kw["info"] = None
@@ -212,10 +230,10 @@ def sweep_job(model, box, grid: dict, *, plane=None, time=None, token=None) -> J
     info: dict = {}
 
     def build(data):
-        im = _image_of(data, img, time)
+        im = _Image(data, img, time)
         w = _window(model, m, arr, params, im.shape, box, plane)
         info["window"] = w.describe()
-        block = np.ascontiguousarray(im[w.solve])
+        block = im.block(w.solve)
         keep = _keep(w, up, plane)
         if m.psf_in_schema:
             from ..core.params import SparseParams
@@ -261,15 +279,16 @@ def suggest_job(model, box, *, plane=None, time=None, token=None) -> Job:
     fw = psf.lateral_fwhm_px()  # a 3-D PSF: its in-focus plane's width
 
     def build(data):
-        im = _image_of(data, img, time)
+        im = _Image(data, img, time)
         if m.psf_in_schema:
             from ..analysis.suggest import suggest_parameters
             from ..core.params import SparseParams
 
-            (y0, y1), (x0, x1) = _box(box)
-            crop = im[..., y0:y1, x0:x1]
-            if crop.ndim == 3:
-                crop = crop[int(np.clip(plane or 0, 0, crop.shape[0] - 1))]
+            y0, y1, x0, x1 = box
+            sl = (slice(y0, y1), slice(x0, x1))
+            if len(im.shape) == 3:  # the plane shown
+                sl = (int(np.clip(plane or 0, 0, im.shape[0] - 1)),) + sl
+            crop = im.block(sl)
             yield Progress("suggest", 0, 1)
             s = suggest_parameters(crop, psf_fwhm_px=fw, base=SparseParams(**params))
             q = s.params.to_dict()
@@ -278,7 +297,7 @@ def suggest_job(model, box, *, plane=None, time=None, token=None) -> Job:
                     f"SNR {s.snr:.0f}: fidelity {q['fidelity']:g}, sparsity "
                     f"{q['sparsity']:g}", s.message())
         yield Progress("suggest", 0, 1)
-        prep = model.prep_for(im, psf.as_array(), params, token=(token, time))
+        prep = model.prep_for(im.whole, psf.as_array(), params, token=(token, time))
         cam = prep.camera
         vals = {"offset": float(cam.offset), "gain": float(cam.gain),
                 "read_noise": float(cam.read_noise)}

@@ -307,7 +307,8 @@ class DeconvModel:
     def prep_for(self, image, psf, params: dict, *, token=None):
         """The method's whole-image estimates of ``image`` (``Method.prepare``), made once
         and cached under :meth:`prep_key` (``token`` names the image; default its id),
-        so that previews, sweeps and Suggest reuse them. None for a method without."""
+        so that previews, sweeps and Suggest reuse them. None for a method without.
+        ``image`` may be a function returning it: called only when not cached."""
         m = self.method
         if m.prepare is None:
             return None
@@ -316,6 +317,8 @@ class DeconvModel:
             hit = self._prep.get(key)
         if hit is not None:
             return hit
+        if callable(image):
+            image = image()
         prep, _, _ = m.prepare(np.asarray(image, dtype=np.float32), psf, params)
         with self._prep_lock:
             if len(self._prep) > 8:
