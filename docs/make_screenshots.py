@@ -145,6 +145,39 @@ def dock_screenshots():
     QApplication.processEvents()
     viewer.screenshot(str(OUT / "deconv_dock_result.png"), canvas_only=False)
     viewer.close()
+    stack_screenshot()
+
+
+def stack_screenshot():
+    """A z-stack: a FWHM with an axial FWHM gives a 3-D PSF ("PSF used" says so), and the
+    preview solves the planes that PSF needs around the plane shown."""
+    from scipy.ndimage import gaussian_filter
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SCREEN)
+    rng = np.random.default_rng(0)
+    x = np.zeros((20, 128, 128), np.float32)
+    x[10, 40:44, 20:110] = 3000
+    x[7, 80, 80] = 20000
+    x[13, 60:90, 60] = 3000
+    img = rng.poisson(gaussian_filter(x, (2.5, 1.5, 1.5)) + 20).astype(np.float32)
+    layer = viewer.add_image(img, name="stack", scale=(0.2, 0.05, 0.05), units=("um",) * 3)
+    w = SparseDeconWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Deconvolution", area="right")
+    w.image.reset_choices()
+    w.image.value = layer
+    for title, sec in w.sections.items():
+        sec.set_expanded(title in ("Image and PSF", "Parameters", "Preview, Suggest, files"))
+    w.fwhm.value, w.axial_fwhm.value, w.iterations.value = 150.0, 600.0, 20
+    viewer.add_shapes([np.array([[1.0, 0.5], [5.0, 6.0]])], shape_type="rectangle",
+                      name="ROI", edge_color="yellow", face_color="transparent",
+                      edge_width=0.02, units=("um", "um"))
+    viewer.dims.set_point(0, 2.0)
+    w.preview.value = True
+    wait_for(lambda: w.previews >= 1)
+    QApplication.processEvents()
+    viewer.screenshot(str(OUT / "deconv_dock_stack.png"), canvas_only=False)
+    viewer.close()
 
 
 GROUPS = {"dock": dock_screenshots, "psf": psf_screenshot, "sweep": sweep_screenshot}

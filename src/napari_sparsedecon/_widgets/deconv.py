@@ -110,6 +110,7 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         self.body.extend(sections)
         self.append(self.body)
         make_scrolling(self, self.body)
+        _keep_heights(self.body)
         self._debounce = QTimer(self.native)  # dies with the widget
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
@@ -265,6 +266,8 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
             self.advanced_section.body.extend(self.ctrl.advanced)
             self.advanced_section.visible = bool(self.ctrl.advanced)
             self.ctrl.show(self.model.values)
+            _keep_heights(self.params_section)
+            _keep_heights(self.advanced_section)
         finally:
             self._showing = False
         self.summary.value = m.summary + (f" ({m.docs})" if m.docs else "")
@@ -432,6 +435,17 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
                 self.load_params(path)
             except EXPECTED as err:
                 show_error(f"{self.method_name}: {err}")
+
+
+def _keep_heights(container) -> None:
+    """Buttons, boxes and fields keep their height when wrapped labels (PSF used, the
+    preview's window) take more lines than the layout's minimum foresaw: the dock
+    scrolls instead of squashing them."""
+    from qtpy.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+
+    for kind in (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit):
+        for q in container.native.findChildren(kind):
+            q.setMinimumHeight(q.sizeHint().height())
 
 
 def _title(name: str) -> str:
