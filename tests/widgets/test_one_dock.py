@@ -107,6 +107,10 @@ def test_preview_of_sparse_psf_on_a_stack_with_a_3d_psf_follows_roi_and_slider(
         n = w.previews
         viewer.dims.set_point(0, 3)  # the slider: another plane
         qtbot.waitUntil(lambda: w.previews > n, timeout=60000)
+        n = w.previews  # a rectangle drawn in a new Shapes layer: the preview goes there
+        viewer.add_shapes([np.array([[0.0, 0.0], [24.0, 56.0]])], shape_type="rectangle")
+        qtbot.waitUntil(lambda: w.previews > n and
+                        viewer.layers[PREVIEW_NAME].data.shape == (24, 56), timeout=60000)
     finally:
         jobs._read = orig
     assert threads and all(t is not main for t in threads)  # read in the workers
