@@ -14,6 +14,62 @@ def layer_unit(layer) -> str | None:
     return None if units is None else str(units[-1])
 
 
+def calibrate_from_source(layer) -> str | None:
+    """Give an uncalibrated image layer the pixel sizes, units and axis names of the
+    file it was read from (napari's own TIFF reader opens every TIFF at scale 1).
+
+    Only a layer whose units are all 'pixel' and whose scale is all 1 is changed, and
+    only when its file (``layer.source.path``) states a physical size for axes that
+    match the layer's. Returns what was set, for a notification, or None.
+    """
+    import napari
+
+    from ..io.axes import NGFF_UNIT, source_axes
+
+    if not isinstance(layer, napari.layers.Image) or getattr(layer, "rgb", False):
+        return None
+    units = [str(u) for u in (getattr(layer, "units", None) or ())]
+    if any(u != "pixel" for u in units) or not np.allclose(layer.scale, 1.0):
+        return None
+    ia = source_axes(layer)
+    if ia is None or ia.ndim != layer.ndim:
+        return None
+    layer.scale = ia.scale_or_ones()
+    layer.units = [NGFF_UNIT[u] if u else "pixel" for u in ia.units]
+    layer.axis_labels = [a.lower() for a in ia.axes]
+    px = ia.pixel_nm()
+    what = f"pixel size {px[1]:g} nm" if px else "its scale"
+    return f"'{layer.name}': {what} from the file's metadata"
+
+
+_WATCHED: dict = {}
+
+
+def watch_sources(viewer):
+    """Calibrate (:func:`calibrate_from_source`) the viewer's image layers now and each
+    one added later; once per viewer. Returns the messages for the layers changed now."""
+    import weakref
+
+    from napari.utils.notifications import show_info
+
+    done = [m for m in map(calibrate_from_source, list(viewer.layers)) if m]
+    for msg in done:
+        show_info(msg)
+    key = id(viewer)
+    ref = _WATCHED.get(key)
+    if ref is not None and ref() is viewer:
+        return done
+
+    def inserted(event):
+        msg = calibrate_from_source(event.value)
+        if msg:
+            show_info(msg)
+
+    viewer.layers.events.inserted.connect(inserted)
+    _WATCHED[key] = weakref.ref(viewer)
+    return done
+
+
 def units_kw(layer, n: int | None = None) -> dict:
     """``{"units": ...}`` for a new layer placed like ``layer`` (its last ``n`` axes), or
     nothing when ``layer`` has no units."""
@@ -159,11 +215,10 @@ WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
     "napari_sparsedecon.analysis.suggest", "napari_sparsedecon.psf.beads",
     "napari_sparsedecon.psf.models", "napari_sparsedecon.largedata",
     # saving and tiled runs: tifffile alone, imported by a worker during a save, stalled
-    # the window ~200 ms; the OME-Zarr stack (zarr, ome-zarr, dask) ~1 s
+    # the window ~200 ms; the OME-Zarr stack (zarr, dask) ~1 s
     "tifffile", "napari_sparsedecon._napari_io", "napari_sparsedecon.io.tiff",
     "napari_sparsedecon.io.ome_zarr", "napari_sparsedecon.largedata.writer",
     "napari_sparsedecon.largedata.discovery", "zarr", "dask.array",
-    "napari_sparsedecon.io.ome_zarr:_ome_writer",  # ome-zarr, its import-time warning muted
     # dask imports dask.distributed, when installed, at the first compute of a lazy layer
     # (~1 s of import): in a worker during a tiled run, or on the GUI thread when napari
     # first draws a lazy layer

@@ -55,6 +55,7 @@ from ._layers import (
     tick_format,
     to_pixels,
     units_kw,
+    watch_sources,
     wrap_label,
 )
 
@@ -158,6 +159,7 @@ class _DeconvBase(Container):
         self._viewer = viewer
         self._worker = None
         prewarm_imports()  # once per session, off the GUI thread
+        watch_sources(self._viewer)  # TIFFs napari opened at scale 1: the file's sizes
         self._preview_worker = None
         self._save_worker = None
         self._result_name = None

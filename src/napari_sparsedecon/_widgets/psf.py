@@ -30,6 +30,7 @@ from ._layers import (
     one_per_turn,
     prewarm_imports,
     to_pixels,
+    watch_sources,
     wrap_label,
 )
 
@@ -85,6 +86,7 @@ class PSFWidget(Container):
         self._worker = None
         self._save_worker = None
         prewarm_imports()  # once per session, off the GUI thread
+        watch_sources(self._viewer)  # TIFFs napari opened at scale 1: the file's sizes
         self.report = None
         self.last_psf = None  # (data, scale in um, metadata) of the last generated/measured
         # -- generate
