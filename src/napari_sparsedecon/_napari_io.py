@@ -55,6 +55,8 @@ def _layer(data, info, path):
     kw = {"name": name, "metadata": md, **napari_kwargs(info["image_axes"])}
     if info.get("multiscale"):
         kw["multiscale"] = True
+    if names and len(names) == 1 and "channel_axis" not in kw:
+        kw["name"] = names[0]  # the file's one channel, named (the layer saved into it)
     if "channel_axis" in kw:
         n = (data[0] if isinstance(data, list) else data).shape[kw["channel_axis"]]
         kw["name"] = list(names) if names and len(names) == n else \

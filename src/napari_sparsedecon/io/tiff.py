@@ -227,13 +227,14 @@ def _own_metadata(tf) -> dict:
 
 
 def channel_names(tf, ia: ImageAxes) -> list[str] | None:
-    """Channel names of ``tf``'s first series (OME ``Channel/@Name``, or ImageJ slice
-    labels that repeat once per channel), or None when the file does not name them."""
-    c = ia.index("C")
-    if c is None:
-        return None
-    n = int(tf.series[0].shape[tf.series[0].axes.index("C")]) if "C" in tf.series[0].axes \
-        else None
+    """Channel names of ``tf``'s first series (OME ``Channel/@Name``, also of a single
+    channel, or ImageJ slice labels that repeat once per channel), or None when the file
+    does not name them."""
+    s = tf.series[0]
+    if ia.index("C") is None:
+        n = 1  # one channel: OME may still name it
+    else:
+        n = int(s.shape[s.axes.index("C")]) if "C" in s.axes else None
     names = None
     if tf.is_ome and tf.ome_metadata:
         import tifffile
@@ -243,7 +244,7 @@ def channel_names(tf, ia: ImageAxes) -> list[str] | None:
         chans = images[0].get("Pixels", {}).get("Channel", []) if images else []
         chans = chans if isinstance(chans, list) else [chans]
         names = [str(ch.get("Name", "")) if isinstance(ch, dict) else "" for ch in chans]
-    elif tf.imagej_metadata:
+    elif tf.imagej_metadata and ia.index("C") is not None:
         labels = tf.imagej_metadata.get("Labels")
         if isinstance(labels, list) and n and len(labels) >= n and all(
                 labels[i] == labels[i % n] for i in range(len(labels))):
