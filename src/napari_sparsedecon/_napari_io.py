@@ -77,6 +77,11 @@ def _layer_axes(data, meta):
     return from_layer(meta, data.ndim)
 
 
+def _full_resolution(data):
+    """A multiscale layer's data is a list of levels: the writers save the first."""
+    return data[0] if isinstance(data, list | tuple) else data
+
+
 def _params(meta):
     md = meta.get("metadata") or {}
     return _jsonable(md.get("napari_sparsedecon", md))
@@ -99,6 +104,7 @@ def _channel_names(data, meta, ia) -> list[str] | None:
 def write_tiff_layer(path: str, data, meta: dict):
     """Write one image layer to TIFF with its axes, scale, units and parameters: an
     ImageJ hyperstack, or an OME-TIFF when the name ends in ``.ome.tif``/``.ome.tiff``."""
+    data = _full_resolution(data)
     from .io.tiff import write_tiff
 
     if str(path).lower().endswith(OME_TIFF_SUFFIXES):
@@ -112,6 +118,7 @@ def write_tiff_layer(path: str, data, meta: dict):
 def write_ome_tiff_layer(path: str, data, meta: dict):
     """Write one image layer to OME-TIFF: axes, physical sizes with units, channel
     names (the layer's name for one channel) and the parameters (a MapAnnotation)."""
+    data = _full_resolution(data)
     from .io.tiff import write_ome_tiff
 
     ia = _layer_axes(data, meta)
@@ -145,6 +152,7 @@ def _read_ome_zarr(path):
 def write_ome_zarr_layer(path: str, data, meta: dict):
     """Write one image layer to OME-Zarr (NGFF 0.5): axes, units, scale, channel names
     (``omero``), the parameters, and a pyramid for large images."""
+    data = _full_resolution(data)
     from .io.ome_zarr import write_ome_zarr
 
     ia = _layer_axes(data, meta)

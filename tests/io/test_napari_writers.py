@@ -92,3 +92,16 @@ def test_small_ome_zarr_from_napari_has_one_level_and_the_layer_name(tmp_path):
     assert not info["multiscale"] and data.shape == (3, 16, 16)
     assert info["channel_names"] == ["GFP"]
     assert info["image_axes"].pixel_nm() == pytest.approx((65.0, 65.0))
+
+
+def test_multiscale_layer_saves_its_full_resolution(tmp_path):
+    a = np.arange(2 * 3 * 16 * 16, dtype=np.float32).reshape(2, 3, 16, 16)
+    for name in ("m.tif", "m.ome.tif", "m.zarr"):
+        p = str(tmp_path / name)
+        write = nio.write_ome_zarr_layer if name.endswith("zarr") else nio.write_tiff_layer
+        write(p, [a, a[..., ::2, ::2]], CZYX)
+        read = nio.get_ome_zarr_reader if name.endswith("zarr") else nio.get_tiff_reader
+        (data, kw, _), = read(p)(p)
+        # ImageJ stores Z, C, Y, X; napari splits at channel_axis either way
+        np.testing.assert_array_equal(np.moveaxis(np.asarray(data), kw["channel_axis"], 0), a)
+        assert kw["name"] == ["DAPI", "actin"]
