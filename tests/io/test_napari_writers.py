@@ -105,3 +105,23 @@ def test_multiscale_layer_saves_its_full_resolution(tmp_path):
         # ImageJ stores Z, C, Y, X; napari splits at channel_axis either way
         np.testing.assert_array_equal(np.moveaxis(np.asarray(data), kw["channel_axis"], 0), a)
         assert kw["name"] == ["DAPI", "actin"]
+
+
+def test_ome_zarr_needs_no_ome_zarr_py(tmp_path):
+    """The base install has no ome-zarr-py (it brings scikit-image, s3fs, aiohttp)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.modules["ome_zarr"] = None  # any import of ome-zarr-py fails
+import numpy as np
+from napari_sparsedecon._napari_io import get_ome_zarr_reader, write_ome_zarr_layer
+p = {str(tmp_path / "x.zarr")!r}
+write_ome_zarr_layer(p, np.ones((3, 16, 16), np.float32), {LAYER!r})
+(data, kw, _), = get_ome_zarr_reader(p)(p)
+assert kw["scale"] == [0.2, 0.065, 0.065], kw
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
