@@ -219,6 +219,8 @@ WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
     "tifffile", "napari_sparsedecon._napari_io", "napari_sparsedecon.io.tiff",
     "napari_sparsedecon.io.ome_zarr", "napari_sparsedecon.largedata.writer",
     "napari_sparsedecon.largedata.discovery", "zarr", "dask.array",
+    # napari's numba shape code, compiled on first use (the ROI and bead boxes)
+    "napari_sparsedecon._widgets._layers:warm_napari_shapes",
     # dask imports dask.distributed, when installed, at the first compute of a lazy layer
     # (~1 s of import): in a worker during a tiled run, or on the GUI thread when napari
     # first draws a lazy layer
@@ -227,6 +229,35 @@ WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
 
 
 _WARMED = set()
+
+
+def warm_napari_shapes():
+    """Have napari compile its numba shape code now, off the GUI thread.
+
+    With numba installed (the ``[all]`` extra), napari compiles its triangulation
+    helpers the first time a Shapes layer is made and the first time a shape is added
+    (cached on disk afterwards): the first ROI or bead box froze the window 20 s + 20 s
+    on a loaded 2-core machine (benchmarks/first_shapes.py). A throw-away layer (a
+    model, no Qt; never shown) with one shape of each kind the tools draw compiles it
+    here instead. Without numba there is nothing to compile.
+    """
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("numba") is None:
+        return
+    try:
+        from napari.layers import Shapes
+
+        layer = Shapes(ndim=2)
+        box = np.array([[[0.0, 0.0], [8.0, 10.0]]])
+        layer.add_rectangles(box)
+        layer.add_ellipses(box)
+        layer.add_polygons([np.array([[0.0, 0.0], [6.0, 9.0], [2.0, 7.0], [0.0, 5.0]])])
+        layer.add_paths([np.array([[0.0, 0.0], [4.0, 5.0], [9.0, 1.0]])])
+        layer.add_lines(box)
+    except Exception as err:  # noqa: BLE001 - another napari: the first box compiles it
+        logging.getLogger(__name__).debug("napari shapes warm-up skipped: %s", err)
 
 
 def warm_imports():
@@ -365,11 +396,27 @@ def show_reused(viewer, name, data, scale, translate, **add_kw):
     return viewer.add_image(data, name=name, scale=scale, translate=translate, **add_kw)
 
 
+def qt_viewer_of(viewer):
+    """The ``napari.qt.QtViewer`` showing ``viewer``, found among the application's
+    widgets (napari's public Qt class; ``Window._qt_viewer`` is private), or None."""
+    from napari.qt import QtViewer
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    for top in app.topLevelWidgets() if app is not None else ():
+        found = [top] if isinstance(top, QtViewer) else top.findChildren(QtViewer)
+        for qv in found:
+            if qv.viewer is viewer:
+                return qv
+    return None
+
+
 def canvas_font(viewer):
     """The texture font napari's canvas draws layer text with (points labels), or None
-    where napari's internals differ (private: ``canvas.font_info()``)."""
+    where there is no canvas or napari draws text otherwise (``QtViewer.canvas``,
+    its ``font_info()``, the font manager's ``get_font``: public names)."""
     try:
-        info = viewer.window._qt_viewer.canvas.font_info()
+        info = qt_viewer_of(viewer).canvas.font_info()
         return info.font_manager.get_font(info.face, False, False)
     except Exception:  # noqa: BLE001 - another napari: no warm-up, nothing breaks
         return None
@@ -393,6 +440,7 @@ class GlyphWarmer:
 
     def __init__(self):
         self._todo, self._font, self._timer = [], None, None
+        self._done = set()  # (font, character) already loaded through this warmer
 
     def warm(self, viewer, text: str):
         font = canvas_font(viewer)
@@ -400,9 +448,10 @@ class GlyphWarmer:
             return
         from qtpy.QtCore import QTimer
 
-        cached = getattr(font, "_glyphs", {})
+        if font is not self._font:
+            self._done = set()
         new = [c for c in dict.fromkeys(TEXT_METRIC_CHARS + text)
-               if c not in "\n\t\r" and c not in cached and c not in self._todo]
+               if c not in "\n\t\r" and c not in self._done and c not in self._todo]
         self._font = font
         self._todo.extend(new)
         if self._timer is None:
@@ -417,8 +466,9 @@ class GlyphWarmer:
             self._timer.stop()
             return
         c = self._todo.pop(0)
+        self._done.add(c)
         try:
-            self._font[c]  # loads and caches the glyph
+            self._font[c]  # loads and caches the glyph (instant when already cached)
         except Exception:  # noqa: BLE001 - a glyph the font lacks: drawn as vispy would
             pass
 
