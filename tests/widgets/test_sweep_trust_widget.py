@@ -125,6 +125,8 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     finally:
         mod.show_warning = orig
     res = viewer.layers["ph sparse residual"]
+    # the helper layers leave the result active (no labels paint tools on a check)
+    assert viewer.layers.selection.active is viewer.layers["ph sparse"]
     lo, hi = res.contrast_limits
     assert res.colormap.name == "PiYG" and lo == -hi  # centred on zero
     assert res.data.shape == layer.data.shape

@@ -70,6 +70,17 @@ def watch_sources(viewer):
     return done
 
 
+def add_helper(viewer, add):
+    """``add()`` adds a helper layer (bead markers, a residual, hallucination labels)
+    and returns it; the layer that was active stays active, so the helper never takes
+    the layer controls or the active tool (a labels layer's paint brush)."""
+    before = viewer.layers.selection.active
+    layer = add()
+    if before is not None and before in viewer.layers and layer is not before:
+        viewer.layers.selection.active = before
+    return layer
+
+
 def units_kw(layer, n: int | None = None) -> dict:
     """``{"units": ...}`` for a new layer placed like ``layer`` (its last ``n`` axes), or
     nothing when ``layer`` has no units."""
