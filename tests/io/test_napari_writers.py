@@ -125,3 +125,29 @@ assert kw["scale"] == [0.2, 0.065, 0.065], kw
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_add_pyramid_to_a_store_written_chunk_by_chunk(tmp_path):
+    """What a tiled run writes (create_ome_zarr, filled block by block) can get levels
+    and channel names afterwards, and still validates."""
+    models = pytest.importorskip("ome_zarr_models")
+    from napari_sparsedecon.io.axes import ImageAxes
+    from napari_sparsedecon.io.ome_zarr import (
+        add_pyramid,
+        create_ome_zarr,
+        read_ome_zarr,
+        set_channel_names,
+    )
+
+    ia = ImageAxes("ZYX", (0.2, 0.05, 0.05), ("um", "um", "um"))
+    arr = create_ome_zarr(tmp_path / "t.zarr", (2, 1100, 2300), ia, chunks=(1, 512, 512))
+    arr[...] = 1.0
+    assert add_pyramid(tmp_path / "t.zarr") == 3
+    assert add_pyramid(tmp_path / "t.zarr") == 3  # a second call changes nothing
+    assert set_channel_names(tmp_path / "t.zarr", ["GFP"])
+    assert not set_channel_names(tmp_path / "t.zarr", ["a", "b"])  # one channel here
+    models.open_ome_zarr(str(tmp_path / "t.zarr"))
+    data, info = read_ome_zarr(tmp_path / "t.zarr", levels=True)
+    assert [d.shape for d in data] == [(2, 1100, 2300), (2, 550, 1150), (2, 275, 575)]
+    assert info["channel_names"] == ["GFP"]
+    assert float(data[2][0, 0, 0].compute()) == 1.0

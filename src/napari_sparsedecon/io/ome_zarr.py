@@ -147,8 +147,6 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
     halve Y and X (2x2 means) while the last is larger than ``PYRAMID_SIDE``
     pixels, so viewers open large images fast.
     """
-    import dask.array as da
-
     from .outputs import commit, part_dir
     from .tiff import _legacy_axes
 
@@ -173,27 +171,10 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
         arr = create_ome_zarr(inner, src.shape, ia, metadata=metadata, chunks=chunks,
                               dtype=dtype, ngff=ngff, name=path.stem)
         _store(src, arr)
-        shapes = pyramid_shapes(src.shape, ia.axes) if pyramid else [src.shape]
-        y, x = ia.axes.index("Y"), ia.axes.index("X")
-        scales = [ia.scale_or_ones()]
-        root = _open_group(inner, ngff)
-        prev = arr
-        for k, shp in enumerate(shapes[1:], start=1):
-            lev = da.from_zarr(prev)
-            lev = da.coarsen(np.mean, lev, {y: 2, x: 2}, trim_excess=True).astype(dtype)
-            prev = _create_level(root, str(k), shp, ia, chunks, dtype, 3 if ngff == "0.5"
-                                 else 2)
-            _store(lev, prev)
-            sc = list(scales[-1])
-            sc[y], sc[x] = sc[y] * 2, sc[x] * 2
-            scales.append(sc)
-        names = None
+        if pyramid:
+            add_pyramid(inner, chunks=chunks)
         if channel_names is not None:
-            n = src.shape[ia.axes.index("C")] if "C" in ia.axes else 1
-            names = list(channel_names) if len(channel_names) == n else None
-        omero = omero_block(names, _windows(prev, ia)) if names else None
-        root.attrs.update(multiscales_attrs(ia, scales, name=path.stem, ngff=ngff,
-                                            omero=omero))
+            set_channel_names(inner, channel_names)
         # refuses a target that appeared meanwhile (another run) instead of replacing it
         commit(inner, path, overwrite=False)
     finally:
@@ -201,10 +182,73 @@ def write_ome_zarr(path, data, *, image_axes: ImageAxes | None = None, scale=Non
     return path
 
 
-def _open_group(path, ngff):
+def _open_image(path):
+    """(group opened r+, its multiscales entry, NGFF version, ImageAxes, zarr format)."""
     import zarr
 
-    return zarr.open_group(str(path), mode="r+", zarr_format=3 if ngff == "0.5" else 2)
+    root = zarr.open_group(str(path), mode="r+")
+    ms, version = _multiscales(dict(root.attrs))
+    if not ms:
+        raise ValueError(f"{path} is not an OME-Zarr image (no 'multiscales')")
+    return root, ms[0], str(version), from_ngff(ms[0]), root.metadata.zarr_format
+
+
+def _update_multiscales(root, version, entry, omero=None):
+    attrs = dict(root.attrs)
+    if version == "0.4":
+        attrs["multiscales"] = [{**entry, "version": "0.4"}]
+        if omero is not None:
+            attrs["omero"] = omero
+    else:
+        ome = dict(attrs.get("ome") or {})
+        ome["multiscales"] = [entry]
+        if omero is not None:
+            ome["omero"] = omero
+        attrs["ome"] = ome
+    root.attrs.update(attrs)
+
+
+def add_pyramid(path, *, side: int = PYRAMID_SIDE, chunks=None) -> int:
+    """Add resolution levels to a single-level OME-Zarr image at ``path`` (in place):
+    each halves Y and X (2x2 means of the one before) while the last is larger than
+    ``side`` pixels; the ``multiscales`` datasets and their ``scale`` transforms are
+    updated last. Returns the number of levels. For a store this package is still
+    writing (before it is moved into place), e.g. a tiled run's result."""
+    import dask.array as da
+
+    root, entry, version, ia, zf = _open_image(path)
+    datasets = list(entry["datasets"])
+    base = root[datasets[0]["path"]]
+    shapes = pyramid_shapes(base.shape, ia.axes, side)
+    if len(datasets) > 1 or len(shapes) == 1:
+        return len(datasets)
+    y, x = ia.axes.index("Y"), ia.axes.index("X")
+    prev, scale = base, [float(v) for v in
+                         datasets[0]["coordinateTransformations"][0]["scale"]]
+    for k, shp in enumerate(shapes[1:], start=1):
+        lev = da.coarsen(np.mean, da.from_zarr(prev), {y: 2, x: 2}, trim_excess=True)
+        prev = _create_level(root, str(k), shp, ia, chunks or base.chunks, base.dtype, zf)
+        _store(lev.astype(base.dtype), prev)
+        scale = list(scale)
+        scale[y], scale[x] = scale[y] * 2, scale[x] * 2
+        datasets.append({"path": str(k), "coordinateTransformations": [
+            {"type": "scale", "scale": scale}]})
+    _update_multiscales(root, version, {**entry, "datasets": datasets})
+    return len(datasets)
+
+
+def set_channel_names(path, names) -> bool:
+    """Write an ``omero`` block (labels, colours, display windows from the smallest
+    level) to the OME-Zarr image at ``path``; False (nothing written) when the number
+    of names is not the number of channels (one without a C axis)."""
+    root, entry, version, ia, _ = _open_image(path)
+    last = root[entry["datasets"][-1]["path"]]
+    n = last.shape[ia.index("C")] if "C" in ia.axes else 1
+    if names is None or len(names) != n:
+        return False
+    _update_multiscales(root, version, entry,
+                        omero=omero_block([str(v) for v in names], _windows(last, ia)))
+    return True
 
 
 def _windows(arr, ia: ImageAxes) -> list[tuple[float, float]]:
