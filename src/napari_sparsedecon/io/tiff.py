@@ -276,14 +276,20 @@ def open_tiff(path):
     store = tifffile.imread(path, aszarr=True)
     try:
         z = zarr.open(store, mode="r")
+        arrays = [z[k] for k in sorted(z.array_keys(), key=int)] if nlevels > 1 else [z]
         # the file stays open while the arrays are in use (a napari layer), and is
         # closed when the last of them is collected, or by info['close']
-        weakref.finalize(z, store.close)
-        if nlevels > 1:
-            keys = sorted(z.array_keys(), key=int)
-            data = [da.from_zarr(z[k]) for k in keys]
-        else:
-            data = da.from_zarr(z)
+        left = [len(arrays)]
+
+        def gone():
+            left[0] -= 1
+            if left[0] == 0:
+                store.close()
+
+        for arr in arrays:
+            weakref.finalize(arr, gone)
+        data = [da.from_zarr(arr) for arr in arrays]
+        data = data if nlevels > 1 else data[0]
         shape = (data[0] if isinstance(data, list) else data).shape
         if len(shape) != ia.ndim:
             raise ValueError(f"{path}: {len(shape)} array axes but metadata names {ia.axes}")
