@@ -52,6 +52,8 @@ def test_sweep_montage_click_copies_parameters_and_export(phantom_widget, qtbot,
     expect = nsd.sparse_deconvolve(roi, psf_fwhm_px=110 / 32, iterations=20,
                                    deconv_iterations=5, fidelity=200.0, sparsity=5.0)
     np.testing.assert_allclose(sw.tiles[4].image, expect, rtol=1e-5, atol=1e-5)
+    viewer.add_image(np.zeros((4, 4)), name="later")  # napari resets the docks' choices
+    assert len(sw.tile.choices) == 7  # None and the six tiles
 
     class Click:  # a click on the middle of row 1, column 2 (world coordinates)
         position = (np.array([80 + 2 + 40, 2 * (80 + 2) + 40]) * 0.032

@@ -68,7 +68,9 @@ class SweepPanel(Container):
         self.values2 = LineEdit(label="values ", value="1, 5, 10, 20")
         self.run_button = PushButton(text="Run sweep on ROI")
         self.cancel_button = PushButton(text="Cancel sweep", enabled=False)
-        self.tile = ComboBox(label="tile", choices=[], nullable=True,
+        # choices from a function: napari resets a dock's choices whenever a layer is
+        # added or removed, which emptied a fixed list (the montage's labels came after)
+        self.tile = ComboBox(label="tile", choices=self._tile_choices, nullable=True,
                              tooltip="a finished tile (or click it in the montage)")
         self.use_button = PushButton(text="Use tile's parameters", enabled=False)
         self.export_button = PushButton(text="Export sweep...", enabled=False)
@@ -122,7 +124,7 @@ class SweepPanel(Container):
         n = int(np.prod([len(v) for v in grid.values()]))
         self.grid, self.tiles, self._base = grid, [], base
         self._geometry = (layer, frames, y0, x0, base.upsample)
-        self.tile.choices = []
+        self.tile.reset_choices()  # no tiles yet
         self._partial = []
         self.info.value = f"0/{n} combinations"
         self._warm_label_glyphs(grid)
@@ -171,13 +173,16 @@ class SweepPanel(Container):
             return
         self.tiles = tiles
         self._show([t.image for t in tiles], final=True)
-        self.tile.choices = [(f"#{i} {t.label()} ({_fmt_scores(t.scores)})", i)
-                             for i, t in enumerate(tiles)]
+        self.tile.reset_choices()
         best = min(range(len(tiles)), key=lambda i: tiles[i].scores.get("residual", 0))
         self.tile.value = best
         self.use_button.enabled = self.export_button.enabled = True
         self.info.value = (f"{len(tiles)} tiles; lowest residual: {tiles[best].label()}; "
                            f"click a tile or pick it above")
+
+    def _tile_choices(self, _widget=None):
+        return [(f"#{i} {t.label()} ({_fmt_scores(t.scores)})", i)
+                for i, t in enumerate(self.tiles)]
 
     def _on_finished(self):
         self._worker = None
