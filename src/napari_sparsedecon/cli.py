@@ -378,6 +378,35 @@ def _plan_run(args, files):
                            overwrite=args.overwrite)
 
 
+#: A parameter file is a few hundred bytes; anything over this is not one.
+PARAMS_FILE_MAX_BYTES = 1 << 20
+
+
+def read_params_file(path):
+    """The JSON of a ``--params`` file, read with a bound: a regular file of at most
+    :data:`PARAMS_FILE_MAX_BYTES` (a FIFO would block, ``/dev/zero`` never ends)."""
+    import stat
+
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file (a parameter file is a JSON file, as the "
+                         "widget exports)")
+    limit = PARAMS_FILE_MAX_BYTES
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)  # (a /proc file says size 0: the read is bounded too)
+    if max(st.st_size, len(data)) > limit:
+        raise ValueError(f"{max(st.st_size, len(data))} bytes or more; a parameter file "
+                         f"is a small JSON object (at most {limit} bytes)")
+    return json.loads(data.decode("utf-8"))
+
+
+def _merge_params_file(base, values):
+    """``base`` (the preset's or the defaults) with a file's values on top, key by key:
+    a file that names some parameters leaves the others as they were."""
+    type(base).from_dict(values)  # unknown names, wrong types and ranges refused here
+    return base.replace(**values)
+
+
 def _params_from_args(args):
     from .algorithms.sparse import SCHEMA
     from .core.params import SparseParams
@@ -386,7 +415,7 @@ def _params_from_args(args):
     base = _preset_base(args) or SparseParams()
     if args.params:
         try:
-            base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
+            base = _merge_params_file(base, read_params_file(args.params))
         except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeError too
             cls = TypeError if isinstance(err, TypeError) else ValueError
             raise cls(f"--params {args.params}: {err}") from None
