@@ -158,11 +158,12 @@ def value_problems(kw, image) -> set:
             psf = nsd.gaussian_psf(None, vals if len(vals) > 1 else vals[0])
             problems |= psf_problems(psf, image)
     offset, gain = kw.get("offset", 0.0), kw.get("gain")
-    if isinstance(offset, float) and isinstance(gain, float) and gain > 0:
+    gain = gain if isinstance(gain, float) and gain > 0 else 1.0  # (else estimated)
+    if isinstance(offset, float):
         with np.errstate(all="ignore"):
             electrons = float(np.max(np.abs(np.asarray(image, float) - offset))) / gain
-        if electrons > 1e11:  # the camera model's range (the message says which values)
-            problems.add("photo-electrons per pixel")
+        if electrons > 1e11:  # beyond the camera model's range: name what was given
+            problems.add(f"offset {offset:.3g} ADU" if offset else "gain")
     return problems
 
 

@@ -55,10 +55,13 @@ def photon_data(image, psf, params: dict, *, clip_negative: bool = False,
     peak = float(np.max(np.abs(ye)))
     if not peak <= MAX_PHOTONS:
         how = "estimated" if "gain" in cam.estimated else "given"
+        off = "" if not params["offset"] else \
+            f"offset {params['offset']:.3g} ADU (given: is it the camera's?), "
         raise ValueError(
-            f"image: the camera model gives {peak:.3g} photo-electrons per pixel (gain "
+            f"image: the camera model gives {peak:.3g} photo-electrons per pixel ({off}gain "
             f"{cam.gain:.3g} ADU/e-, {how}); the photon methods work up to {MAX_PHOTONS:g}. "
-            f"Pass gain=<ADU per photo-electron> for this data, or rescale the image")
+            f"Pass {'offset=<camera offset in ADU> and ' if off else ''}gain=<ADU per "
+            f"photo-electron> for this data, or rescale the image")
     bg = params["background"] / cam.gain + cam.read_noise ** 2
     return ye, p, cam, FLOAT(bg)
 
