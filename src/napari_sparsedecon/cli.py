@@ -542,8 +542,9 @@ def _method(args) -> int:
     _apply_threads(args)
     src = Path(str(datasets.celegans_path())) if args.input is None else Path(args.input)
     dest = Path(args.output) if args.output else Path(f"{src.stem}_{m.name}.tif")
-    if not _rl_output_ok(args, src, dest):
-        return 0
+    ok = _rl_output_ok(args, src, dest)
+    if not ok:
+        return 0 if ok is False else 1
     if args.input is None:
         image, info = datasets.celegans(), {"scale": None, "axes": "YX"}
         if args.psf is None and args.psf_fwhm_px is None:
@@ -645,7 +646,8 @@ def _rl_axes(info, ndim):
 
 def _rl_output_ok(args, src, dest) -> bool:
     """Refuse (ValueError) an output that is not a TIFF or would replace an input; False
-    (skip) when it exists without --overwrite. Removes stale parts of it."""
+    (skip) when it exists without --overwrite; None (the file fails) when --overwrite
+    would replace something this package did not write. Removes stale parts of it."""
     from .io.outputs import output_format
 
     if output_format(dest) not in ("tif", "ome.tif"):
@@ -656,6 +658,13 @@ def _rl_output_ok(args, src, dest) -> bool:
     if os.path.lexists(dest) and not args.overwrite:
         print(f"skip: {dest} exists (use --overwrite to replace it)", file=sys.stderr)
         return False
+    from .io.outputs import check_replaceable
+
+    try:
+        check_replaceable(dest)
+    except FileExistsError as err:  # that file fails (exit 1), as in a batch
+        print(f"napari-sparsedecon: FAILED: {err}", file=sys.stderr)
+        return None
     return True
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.outputs import commit, part_dir
+from ..io.outputs import check_replaceable, commit, part_dir
 from .discovery import Job
 
 
@@ -149,6 +149,7 @@ class _Writer:
         check_output_scale(known or None, len(known))
         if os.path.lexists(dst) and not job.overwrite:
             raise FileExistsError(f"{dst} exists; use --overwrite to replace it")
+        check_replaceable(dst)  # (with --overwrite: only an earlier output of ours)
         if not dst.parent.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
         if not os.access(dst.parent, os.W_OK):
