@@ -599,8 +599,8 @@ def _method(args) -> int:
         write = write_ome_tiff if output_format(dest) == "ome.tif" else write_tiff
         write(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
               overwrite=args.overwrite)
-    except FileExistsError as err:
-        print(f"napari-sparsedecon: FAILED: {err}", file=sys.stderr)
+    except OSError as err:  # exists now, full disk, unwritable folder: the file failed
+        print(f"napari-sparsedecon: FAILED: {dest}: {err}", file=sys.stderr)
         return 1
     print(f"wrote {dest} shape {out.shape} float32, range "
           f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",

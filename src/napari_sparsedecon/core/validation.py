@@ -193,3 +193,63 @@ def check_block(block: np.ndarray, name: str = "image") -> None:
             f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
         )
 
+
+
+#: A result's mean absolute intensity may be at most this many times the input's (RL
+#: keeps the total; background removal lowers it; 2x up-sampling keeps the mean).
+MAX_MEAN_GAIN = 8.0
+
+
+def check_result(result, image=None, *, method: str = "", given: dict | None = None,
+                 normalised: bool = False) -> None:
+    """Refuse (ValueError) a non-finite or runaway result, naming what to change.
+
+    ``result`` must be finite; with the input ``image``, its mean absolute intensity
+    must stay within :data:`MAX_MEAN_GAIN` times the input's (unless ``normalised``:
+    the result is scaled to a maximum of one), and it must not be all zero when the
+    input is not. ``given`` are the parameters the caller set (named in the message);
+    ``method`` names the method. Reads the result once, chunk by chunk of planes.
+    """
+    res = np.asarray(result)
+    who = f"{method}: " if method else ""
+    knobs = _knobs(given)
+    finite, total, nz = True, 0.0, False
+    with np.errstate(all="ignore"):
+        planes = res.reshape(-1, *res.shape[-2:]) if res.ndim >= 2 else res.reshape(1, -1)
+        for plane in planes:
+            if not np.isfinite(plane).all():
+                finite = False
+                break
+            total += float(np.abs(plane, dtype=np.float64).sum())
+            nz = nz or bool(plane.any())
+    img = None if image is None else np.asarray(image)
+    if not finite:
+        scale = ""
+        if img is not None and img.size and np.issubdtype(img.dtype, np.number):
+            big = float(np.nanmax(np.abs(img)))
+            if big > 1e30:
+                scale = (f"; the image's values reach {big:.3g}, too close to float32's "
+                         f"limit for the computation: rescale it (e.g. image / {big:.0e})")
+        raise ValueError(f"{who}the result holds NaN/Inf values{scale}{knobs}")
+    if img is None or not img.size or not np.issubdtype(img.dtype, np.number):
+        return
+    with np.errstate(all="ignore"):
+        mean_in = sum(float(np.abs(q, dtype=np.float64).sum())
+                      for q in img.reshape(-1, *img.shape[-2:])) / img.size
+    mean_out = total / max(res.size, 1)
+    if not nz and img.any():
+        hi = float(img.max())
+        raise ValueError(f"{who}the result is all zero although the image is not (its "
+                         f"maximum is {hi:.3g}{' : no positive values' if hi <= 0 else ''}"
+                         f"); check the camera offset and background{knobs}")
+    if not normalised and mean_in > 0 and mean_out > MAX_MEAN_GAIN * mean_in:
+        raise ValueError(f"{who}the result's mean intensity is {mean_out / mean_in:.3g}x "
+                         f"the image's (at most {MAX_MEAN_GAIN:g}x is a deconvolution); a "
+                         f"parameter is far from what this data needs{knobs}")
+
+
+def _knobs(given) -> str:
+    if not given:
+        return ""
+    shown = ", ".join(f"{k}={v!r}" for k, v in sorted(given.items()))
+    return f". Change one of the values given: {shown}"
