@@ -600,7 +600,8 @@ def _method(args) -> int:
         write(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
               overwrite=args.overwrite)
     except OSError as err:  # exists now, full disk, unwritable folder: the file failed
-        print(f"napari-sparsedecon: FAILED: {dest}: {err}", file=sys.stderr)
+        print(f"napari-sparsedecon: FAILED: {dest}: {err}{_space_note(dest, out.nbytes)}",
+              file=sys.stderr)
         return 1
     print(f"wrote {dest} shape {out.shape} float32, range "
           f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
@@ -642,6 +643,19 @@ def _rl_axes(info, ndim):
 
     ia = info.get("image_axes")
     return ia if ia is not None and ia.ndim == ndim else ImageAxes.default(ndim)
+
+
+def _space_note(dest, nbytes) -> str:
+    """" (No space left ...)" when the output's folder has less free space than the
+    output needs (a short write says only how many bytes it wrote)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(Path(dest).parent).free
+    except OSError:
+        return ""
+    return (f" (No space left on the device: {free} bytes free, the output needs about "
+            f"{nbytes})") if free < nbytes else ""
 
 
 def _rl_output_ok(args, src, dest) -> bool:
