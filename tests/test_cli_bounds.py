@@ -72,3 +72,50 @@ def test_a_params_file_under_the_bound_still_reads(small_tif, tmp_path, capsys):
     pfile.write_text(json.dumps({"iterations": 3}) + " " * 1000)
     assert main(["run", str(small_tif), "--params", str(pfile), "--psf-fwhm-px", "2",
                  "--dry-run"]) == 0
+
+
+def test_workers_are_capped_by_the_cores(small_tif, tmp_path, capsys, monkeypatch):
+    """`--workers 100000` sat in set-up while memory grew: it starts as many workers as
+    this run has cores, and says so."""
+    distributed = pytest.importorskip("distributed")
+    from napari_sparsedecon.ops.threads import available_cores
+
+    started = []
+
+    class Cluster:  # records what the CLI asks for, then stops the run there
+        def __init__(self, n_workers=None, **kw):
+            started.append(n_workers)
+            raise RuntimeError("cluster start recorded")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Cluster)
+    rc = main(["run", str(small_tif), "--workers", "100000", "--psf-fwhm-px", "2",
+               "--out-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert started == [available_cores()], (started, err)
+    assert f"--workers 100000: this run has {available_cores()} core(s)" in err
+    assert rc == 2
+
+
+def test_a_zarr_declaring_too_many_chunks_is_refused_from_its_metadata(tmp_path, capsys):
+    """A 2 KB OME-Zarr declaring 10^12 chunks hung the run and --dry-run (zarr counted
+    the initialised chunks one key at a time)."""
+    zarr = pytest.importorskip("zarr")
+    from napari_sparsedecon.io.ome_zarr import read_ome_zarr, write_ome_zarr
+
+    good = tmp_path / "good.zarr"
+    write_ome_zarr(good, np.ones((8, 8), np.float32), axes="YX")
+    attrs = dict(zarr.open_group(str(good), mode="r").attrs)
+    bad = tmp_path / "crafted.zarr"
+    root = zarr.open_group(str(bad), mode="w")
+    name = attrs.get("ome", attrs).get("multiscales")[0]["datasets"][0]["path"]
+    root.create_array(name, shape=(10**6, 10**6), chunks=(1, 1), dtype="float32")
+    root.attrs.update(attrs)
+    size = sum(p.stat().st_size for p in bad.rglob("*") if p.is_file())
+    assert size < 10_000  # metadata only
+    with pytest.raises(ValueError, match="declares 1e\\+12 chunks"):
+        read_ome_zarr(bad)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    r = subprocess.run([sys.executable, "-m", "napari_sparsedecon.cli", "run", str(bad),
+                        "--psf-fwhm-px", "2", "--dry-run"], env=env, capture_output=True,
+                       text=True, timeout=180, preexec_fn=_limited)
+    assert "declares 1e+12 chunks" in r.stdout + r.stderr, (r.stdout, r.stderr)

@@ -289,6 +289,20 @@ def _check_per_channel_flags(args) -> None:
                              "combined with --psf, --psf-fwhm-nm or --psf-fwhm-px")
 
 
+def _capped_workers(args) -> None:
+    """No more worker processes than cores this process may run on (each is a whole
+    Python process with its own memory: 100000 of them sat in set-up while memory grew):
+    a larger --workers is lowered to the cores, saying so."""
+    from .ops.threads import available_cores
+
+    cores = available_cores()
+    if args.workers is not None and args.workers > cores:
+        print(f"--workers {args.workers}: this run has {cores} core(s); starting {cores} "
+              f"worker(s) (more processes than cores only add memory and set-up)",
+              file=sys.stderr)
+        args.workers = cores
+
+
 def _check_run_numbers(args) -> None:
     """Refuse values argparse lets through: non-positive tiles and workers, bad sizes."""
     from .largedata.batch import parse_size
@@ -297,6 +311,7 @@ def _check_run_numbers(args) -> None:
         raise ValueError(f"--tile must be a positive number of pixels, got {args.tile}")
     if args.workers is not None and args.workers <= 0:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    _capped_workers(args)
     if args.memory_budget is not None:
         parse_size(args.memory_budget)
 

@@ -167,6 +167,7 @@ def read_ome_zarr(path, *, allow_missing_chunks: bool = False):
                          f"{err}); check its multiscales/datasets entries") from err
     if not hasattr(arr, "nchunks"):
         raise ValueError(f"{path}: dataset {ds['path']!r} is a group, not an array")
+    _check_declared_chunks(path, arr)
     if not allow_missing_chunks:
         missing = arr.nchunks - arr.nchunks_initialized
         if missing:
@@ -180,6 +181,19 @@ def read_ome_zarr(path, *, allow_missing_chunks: bool = False):
     info = info_dict(ia, attrs.get(KEY, {}))
     info.update(ngff=version, ours=KEY in attrs)
     return data, info
+
+
+#: More chunks than any store this package reads declares: a crafted or mis-chunked one.
+#: (Checked from the metadata alone; counting the chunks present lists each one.)
+MAX_CHUNKS = 10**7
+
+
+def _check_declared_chunks(path, arr) -> None:
+    n = arr.nchunks  # from the declared shape and chunk shape: no listing
+    if n > MAX_CHUNKS:
+        raise ValueError(f"{path}: its dataset declares {n:.3g} chunks (shape "
+                         f"{tuple(arr.shape)} in chunks of {tuple(arr.chunks)}); at most "
+                         f"{MAX_CHUNKS:.0e} are read: rechunk it into larger chunks")
 
 
 def is_ours(path) -> bool:
