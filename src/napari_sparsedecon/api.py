@@ -34,7 +34,7 @@ def _psf_for(method, image_ndim, psf, psf_fwhm_px, image_shape=None):
     except OverflowError:
         raise ValueError(f"psf_fwhm_px must be a finite FWHM in pixels, got "
                          f"{psf_fwhm_px!r}") from None
-    if image_shape is not None:
+    if image_shape is not None and len(image_shape) >= 2:  # (else the method refuses it)
         big = max(int(v) for v in image_shape[-n:])
         if max(fwhm) > big:
             raise ValueError(f"psf_fwhm_px {psf_fwhm_px!r} is wider than the image "

@@ -73,11 +73,16 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
             f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
             f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
         )
+    had_values = clip_negative and bool(out.any())
     if clip_negative:
         np.maximum(out, 0, out=out)
     # Negative values are legitimate (offset-subtracted camera data with read
     # noise); the photon methods model them (ops/noise.py).
     if not out.any():
+        if had_values:
+            raise ValueError(f"{name} has no positive values, so clipping the negative "
+                             f"ones (clip_negative) leaves nothing to deconvolve: add the "
+                             f"camera offset back, or use a photon method")
         raise ValueError(f"{name} is all zero; there is nothing to deconvolve")
     return out
 
@@ -107,6 +112,9 @@ def check_psf(psf, image_shape: tuple[int, ...], *, name: str = "psf", tol: floa
             f"{name} has {p.ndim} dimensions (shape {p.shape}) for an image of shape "
             f"{tuple(image_shape)}; pass a 2-D PSF, or a 3-D PSF for 3-D (Z, Y, X) data"
         )
+    if p.size == 0:
+        raise ValueError(f"{name} is empty (shape {p.shape}); pass a PSF with at least one "
+                         f"pixel on every axis")
     p = p.astype(FLOAT, copy=True)
     if not np.isfinite(p).all():
         raise ValueError(f"{name} holds NaN/Inf values")
