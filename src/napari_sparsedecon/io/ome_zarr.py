@@ -129,7 +129,19 @@ def _multiscales(attrs: dict):
     return ms, version
 
 
-def read_ome_zarr(path, *, allow_missing_chunks: bool = False):
+def _is_url(path) -> bool:
+    """``http://...``, ``s3://...``: a store that zarr would fetch over the network."""
+    return "://" in str(path)
+
+
+def _refuse_remote(path, allow_remote: bool) -> None:
+    if _is_url(path) and not allow_remote:
+        raise ValueError(f"{path} is a URL: reading over the network is off; pass "
+                         f"allow_remote=True to read it (zarr fetches it with fsspec), or "
+                         f"copy the store to a local folder")
+
+
+def read_ome_zarr(path, *, allow_missing_chunks: bool = False, allow_remote: bool = False):
     """Open an OME-Zarr image lazily: (dask array, info).
 
     info: 'image_axes' (:class:`ImageAxes`), 'axes', 'scale', 'units',
@@ -140,12 +152,14 @@ def read_ome_zarr(path, *, allow_missing_chunks: bool = False):
     from the store (a partial copy, an interrupted write) raises ValueError
     too, instead of reading as zeros; ``allow_missing_chunks=True`` reads
     missing chunks as the array's fill value, for stores written sparsely on
-    purpose.
+    purpose. A URL (``http://``, ``s3://``) is refused unless ``allow_remote=True``.
     """
     import dask.array as da
     import zarr
 
     from .tiff import info_dict
+
+    _refuse_remote(path, allow_remote)
 
     try:
         root = zarr.open_group(str(path), mode="r")
@@ -197,8 +211,12 @@ def _check_declared_chunks(path, arr) -> None:
 
 
 def is_ours(path) -> bool:
-    """Whether ``path`` is an OME-Zarr image that this plugin wrote (cheap: metadata only)."""
+    """Whether ``path`` is an OME-Zarr image that this plugin wrote (cheap: metadata only;
+    a URL is never fetched to find out: False)."""
     import zarr
+
+    if _is_url(path):
+        return False
 
     try:
         attrs = dict(zarr.open_group(str(path), mode="r").attrs)
