@@ -22,8 +22,9 @@ CAMERA = (
           low=-1e12, high=1e12, advanced=True),
     Param("gain", "float", None, "camera gain; None estimates it (Poisson-Gaussian fit)",
           unit="ADU/e-", low=1e-6, high=1e6, optional=True, advanced=True),
+    # (cameras: 1-100 e- rms; 1e4 already gave 3.5x the input's mean, 1e6 60x its max)
     Param("read_noise", "float", None, "camera read noise (rms); None estimates it",
-          unit="e-", low=0, high=1e6, optional=True, advanced=True),
+          unit="e-", low=0, high=1e3, optional=True, advanced=True),
     Param("background", "float", 0.0,
           "known constant background in input units after the offset (0: the estimate "
           "keeps any background)", unit="ADU", low=0, high=1e12, advanced=True),

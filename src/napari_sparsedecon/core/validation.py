@@ -208,20 +208,25 @@ def check_block(block: np.ndarray, name: str = "image") -> None:
 MAX_MEAN_GAIN = 8.0
 
 
+#: A result whose peak is this small a fraction of the input's holds nothing.
+ZERO_FRACTION = 1e-12
+
+
 def check_result(result, image=None, *, method: str = "", given: dict | None = None,
                  normalised: bool = False) -> None:
     """Refuse (ValueError) a non-finite or runaway result, naming what to change.
 
     ``result`` must be finite; with the input ``image``, its mean absolute intensity
     must stay within :data:`MAX_MEAN_GAIN` times the input's (unless ``normalised``:
-    the result is scaled to a maximum of one), and it must not be all zero when the
-    input is not. ``given`` are the parameters the caller set (named in the message);
-    ``method`` names the method. Reads the result once, chunk by chunk of planes.
+    the result is scaled to a maximum of one), and it must not be all zero (a peak under
+    :data:`ZERO_FRACTION` of the input's) when the input is not. ``given`` are the
+    parameters the caller set (named in the message); ``method`` names the method.
+    Reads the result once, plane by plane.
     """
     res = np.asarray(result)
     who = f"{method}: " if method else ""
     knobs = _knobs(given)
-    finite, total, nz = True, 0.0, False
+    finite, total, peak = True, 0.0, 0.0
     with np.errstate(all="ignore"):
         planes = res.reshape(-1, *res.shape[-2:]) if res.ndim >= 2 else res.reshape(1, -1)
         for plane in planes:
@@ -229,7 +234,7 @@ def check_result(result, image=None, *, method: str = "", given: dict | None = N
                 finite = False
                 break
             total += float(np.abs(plane, dtype=np.float64).sum())
-            nz = nz or bool(plane.any())
+            peak = max(peak, float(np.abs(plane).max()) if plane.size else 0.0)
     img = None if image is None else np.asarray(image)
     if not finite:
         scale = ""
@@ -245,7 +250,8 @@ def check_result(result, image=None, *, method: str = "", given: dict | None = N
         mean_in = sum(float(np.abs(q, dtype=np.float64).sum())
                       for q in img.reshape(-1, *img.shape[-2:])) / img.size
     mean_out = total / max(res.size, 1)
-    if not nz and img.any():
+    peak_in = float(np.abs(img).max())
+    if peak <= ZERO_FRACTION * peak_in:  # (an estimate's floor, 1e-36, counts as zero)
         hi = float(img.max())
         raise ValueError(f"{who}the result is all zero although the image is not (its "
                          f"maximum is {hi:.3g}{' : no positive values' if hi <= 0 else ''}"
