@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -153,7 +154,10 @@ def value_problems(kw, image) -> set:
                 problems.add("axis")
     fwhm = kw.get("psf_fwhm_px")
     vals = fwhm if isinstance(fwhm, tuple) else (fwhm,)
-    if vals and all(isinstance(v, float) and v > 0 for v in vals):
+    if 1 <= len(vals) <= 3 and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
+            and math.isfinite(v) and v > 0 for v in vals):
+        vals = tuple(float(v) for v in vals)
         if len(vals) == 3 and len(shape) == 2:
             problems.add("psf_fwhm_px")
         elif max(vals) > max(shape):
