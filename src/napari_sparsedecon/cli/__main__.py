@@ -1,0 +1,5 @@
+"""``python -m napari_sparsedecon.cli``: the console script."""
+
+from . import entry
+
+entry()
