@@ -116,7 +116,8 @@ def test_resolution_zero_is_the_raw_estimate_and_half_is_it_blurred():
     raw, info = nsd.deconvolve(y, psf=ph.psf, iterations=10, resolution=0.0,
                                return_info=True)
     assert info["output_sigma_px"] == [0.0, 0.0]
-    out, info = nsd.deconvolve(y, psf=ph.psf, iterations=10, return_info=True)
+    out, info = nsd.deconvolve(y, psf=ph.psf, iterations=10, resolution=0.5,
+                               return_info=True)
     s = 0.5 * FWHM_PX / 2.3548
     assert info["output_sigma_px"] == pytest.approx([s, s], rel=0.02)
     np.testing.assert_allclose(out, gaussian_filter(raw, info["output_sigma_px"]),

@@ -3,10 +3,11 @@
 The data are converted to shifted-Poisson photo-electrons with the camera
 model (:mod:`napari_sparsedecon.ops.noise`), so offset-subtracted data with
 negative values are accepted. Unregularised RL amplifies noise once it starts
-fitting it; ``stop="discrepancy"`` (default) ends the run when the Pearson
-chi^2 per pixel of the fit reaches 1 (the discrepancy principle: the model
-explains the data to within the estimated noise). ``iterations`` is then the
-maximum.
+fitting it; ``stop="split"`` (default) chooses the iteration count per image by
+data splitting (:mod:`napari_sparsedecon.analysis.selection`: RL on half the
+photons, scored on the other half); ``stop="discrepancy"`` ends the run when the
+Pearson chi^2 per pixel of the fit reaches 0.9 (the discrepancy principle).
+``iterations`` is then the maximum.
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ from ..params import Param
 from ..progress import Progress, Stage
 from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
 
-STOP_RULES = ("discrepancy", "none")
+STOP_RULES = ("split", "discrepancy", "none")
 
 SCHEMA = (
     Param("iterations", "int", 100,
           "iterations (the maximum when a stopping rule is on)", low=1, high=MAX_ITERATIONS),
     Param("acceleration", "choice", "biggs", "Biggs-Andrews vector extrapolation, or none",
           choices=("biggs", "none")),
-    Param("stop", "choice", "discrepancy",
-          "stop when the fit reaches the noise level (chi^2 per pixel <= 0.9, or below 1 "
-          "and no longer falling with Biggs), or run "
-          "every iteration", choices=STOP_RULES),
+    Param("stop", "choice", "split",
+          "split: the iteration count chosen per image by data splitting (RL on half the "
+          "photons, scored on the other half); discrepancy: stop when the fit reaches "
+          "the noise level (chi^2 per pixel <= 0.9, or below 1 and no longer falling "
+          "with Biggs); none: run every iteration", choices=STOP_RULES),
 ) + CAMERA
 
 #: The discrepancy rule stops at chi^2 per data pixel <= this. Below 1 because the
@@ -60,6 +62,9 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
             plan.track_chi2 = True
         plan.set_data(ye)
         n, stop = params["iterations"], params["stop"] == "discrepancy"
+        split = _split_stop(ye, p, bg, be, acc, n) if params["stop"] == "split" else None
+        if split is not None:
+            n = split[0]
         host_chi2 = _HostChi2(ye, p, bg) if stop and not on_plan else None
         chi2, done = float("nan"), n
         hist: list = []
@@ -78,7 +83,19 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
         if info is not None:
             info.update(camera=cam.to_dict(), iterations_run=done, chi2_per_pixel=chi2,
                         backend=be.name, device=be.device_name)
+            if split is not None:
+                info["stop_choice"] = split[1]
         return np.asarray(from_photons(np.array(_host(plan.result()), dtype=FLOAT), cam))
+
+
+def _split_stop(ye, p, bg, be, acc, n_max):
+    """(iterations, report) chosen by data splitting, on the method's own backend."""
+    from ..analysis.selection import split_rl_iterations
+
+    def make_plan(shape, psf, background):
+        return be.rl_plan(shape, psf, background=background, acceleration=acc)
+
+    return split_rl_iterations(ye, p, bg, make_plan, n_max)
 
 
 def _should_stop(hist: list, accelerated: bool) -> bool:
@@ -113,7 +130,7 @@ def _make():
     from .registry import Method
 
     return (Method(name="rl", title="Richardson-Lucy",
-                   summary="classic or Biggs-accelerated RL with a discrepancy stop",
+                   summary="classic or Biggs-accelerated RL, stopped by data splitting",
                    schema=SCHEMA, iterate=iter_rl,
                    docs="docs/algorithms.md#richardson-lucy"),)
 

@@ -53,10 +53,12 @@ CAMERA_BG = tuple(p for p in CAMERA if p.name != "background") + (
           optional=True, advanced=True),
 )
 RESOLUTION = Param(
-    "resolution", "float", 0.5,
+    "resolution", "float", None,
     "output resolution as a fraction of the PSF FWHM: the estimate is shown through a "
-    "Gaussian of that FWHM (the detail the data support); 0 gives the raw estimate",
-    low=0, high=1.0)
+    "Gaussian of that FWHM (the detail the data support); 0 gives the raw estimate; "
+    "None (auto) chooses it per image by data splitting (costs one more run on half "
+    "the photons)",
+    low=0, high=1.0, optional=True)
 KEEP_BACKGROUND = Param("keep_background", "bool", False,
                         "add the background (estimated or given) back to the result",
                         advanced=True)
@@ -148,11 +150,16 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
                              data_term=params.get("data_term", "poisson"))
     plan.set_data(ye, bg)
     shift = FLOAT(cam.read_noise ** 2)  # the shifted-Poisson offset inside bg
-    sigma = _output_sigma(p, ye.ndim, params["resolution"])
+    res = params["resolution"]
+    if res is None:
+        res, why = _auto_resolution(ye, p, bg, params, prior, cont, t_cont)
+        if info is not None:
+            info["resolution_choice"] = why
+    sigma = _output_sigma(p, ye.ndim, res)
     keep = params["keep_background"]
 
     def output(x):
-        if params["resolution"] > 0:
+        if res > 0:
             x = gaussian_filter(x, sigma, mode="reflect")
         if keep:
             x += np.maximum(bg - shift, 0)
@@ -165,6 +172,7 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
                     t_continuity_used=t_cont,
                     background=("estimated smooth map" if given is None else "given"),
                     background_mean=(float(np.mean(bg)) - float(shift)) * cam.gain,
+                    resolution_used=res,
                     output_sigma_px=[round(float(v), 4) for v in sigma])
     n = params["iterations"]
     for k in range(n):
@@ -174,6 +182,30 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
     if info is not None:
         info["chi2_per_pixel"] = plan.chi2
     return np.asarray(output(plan.result()), dtype=FLOAT)
+
+
+def _auto_resolution(ye, p, bg, params, prior, cont, t_cont):
+    """The output resolution chosen by data splitting: the same solver (weights from
+    the half data by the same rule) on half the photons, each candidate scored on the
+    other half."""
+    from ..analysis.selection import split_resolution
+    from ..ops.regularised import RegularisedRLPlan
+    from ..psf.basic import measure_fwhm
+
+    fw = measure_fwhm(p)
+
+    def make_plan(y, b):
+        s, bm = signal_levels(y, b, fw)
+        plan = RegularisedRLPlan(
+            y.shape, p, prior=prior, weight=params["strength"] / math.sqrt(s),
+            sparsity=params.get("sparsity", 0.0) / math.sqrt(bm), continuity=cont,
+            t_continuity=t_cont, aspect=params["aspect"], eps=EPS_REL * math.sqrt(bm),
+            data_term=params.get("data_term", "poisson"))
+        plan.set_data(y, b)
+        return plan
+
+    return split_resolution(ye, p, bg, make_plan, params["iterations"],
+                            lambda r: _output_sigma(p, ye.ndim, r))
 
 
 def _make():
