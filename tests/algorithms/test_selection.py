@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 
 import napari_sparsedecon as nsd
@@ -71,7 +70,7 @@ def test_auto_stop_lands_near_the_best_iteration_count():
     best = max(rsnr(nsd.deconvolve(y, "rl", psf=psf, iterations=k, stop="none", gain=1.0,
                                    read_noise=1.0), truth) for k in (2, 4, 6, 8, 12, 16, 24,
                                                                       32, 48))
-    assert rsnr(out, truth) >= best - 0.75
+    assert rsnr(out, truth) >= best - 0.3  # the discrepancy stop: 5 it., 0.4 dB under
     # the old discrepancy stop is still there, on request
     _, i2 = nsd.deconvolve(y, "rl", psf=psf, stop="discrepancy", return_info=True)
     assert "stop_choice" not in i2
@@ -79,11 +78,14 @@ def test_auto_stop_lands_near_the_best_iteration_count():
 
 @pytest.mark.slow
 def test_auto_resolution_is_no_worse_than_the_fixed_default_against_the_object():
-    truth, y, psf = _scene(photons=60.0)
+    truth, y, psf = _scene(photons=150.0)
     auto, info = nsd.deconvolve(y, "sparse_psf", psf=psf, iterations=40, return_info=True)
     fixed = nsd.deconvolve(y, "sparse_psf", psf=psf, iterations=40, resolution=0.5)
-    assert rsnr(auto, truth) >= rsnr(fixed, truth) - 0.1
+    assert rsnr(auto, truth) >= rsnr(fixed, truth)  # measured 7.3 against 6.7 dB
     assert info["resolution_used"] in info["resolution_choice"]["candidates"]
+    best = max(rsnr(nsd.deconvolve(y, "sparse_psf", psf=psf, iterations=40, resolution=r),
+                    truth) for r in (0.0, 0.25, 0.5, 0.75))
+    assert rsnr(auto, truth) >= best - 0.5
 
 
 def test_metadata_says_what_was_chosen_and_why():
@@ -91,9 +93,10 @@ def test_metadata_says_what_was_chosen_and_why():
     _, info = nsd.deconvolve(y, "rl_tv", psf=psf, iterations=3, return_info=True)
     ch = info["resolution_choice"]
     assert "data splitting" in ch["rule"]
-    assert len(ch["deviance"]) == len(ch["candidates"])
+    assert len(ch["whitened"]) == len(ch["deviance"]) == len(ch["candidates"])
     assert info["resolution_used"] == ch["chosen"]
-    assert ch["best_on_half"] == ch["candidates"][int(np.argmin(ch["deviance"]))]
+    assert ch["chosen"] == ch["candidates"][int(np.argmin(ch["whitened"]))]
+    assert ch["deviance_best"] == ch["candidates"][int(np.argmin(ch["deviance"]))]
     _, fixed = nsd.deconvolve(y, "rl_tv", psf=psf, iterations=3, resolution=0.25,
                               return_info=True)
     assert "resolution_choice" not in fixed and fixed["resolution_used"] == 0.25
