@@ -122,6 +122,36 @@ def napari_alone_updates(viewer, img):
     pump(0.3)
 
 
+def sweep_labels_paint(viewer, w):
+    """The first paint of a 4x4 sweep's labels (16 multi-line texts) on a Points layer
+    that already exists, once the sweep panel's glyph warm-up is done: the draw alone
+    (the figure tests/widgets/test_responsiveness.py bounded until issue 25; it now
+    checks that the glyphs are cached before the paint)."""
+    from napari_sparsedecon._widgets.sweep import _fmt_scores
+
+    texts = []
+    for fid in (50.0, 126.0, 317.0, 800.0):
+        for sp in (1.0, 5.0, 10.0, 20.0):
+            scores = _fmt_scores({"residual": 0.0123 * sp, "sparsity": 0.0042 * fid / 50})
+            texts.append(f"fidelity {fid:g}\nsparsity {sp:g}\n" + scores.replace(", ", "\n"))
+    pts = viewer.add_points(np.array([[2.0, 2.0]]), features={"label": [""]},
+                            text={"string": "{label}", "color": "white", "size": 10},
+                            size=0.1, face_color="transparent", border_color="transparent")
+    warmer = w.sweep._glyphs
+    wait_for(lambda: warmer.pending == 0, timeout=300)
+    pump(0.3)
+    grid = np.array([[8.0 + 32 * (i // 4), 2.0 + 32 * (i % 4)] for i in range(16)])
+
+    def start():
+        pts.data = grid
+        pts.features = {"label": texts}
+
+    measure("sweep labels' first paint (16 labels)", start, lambda: True, viewer)
+    pump(0.3)
+    viewer.layers.remove(pts)
+    pump(0.3)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-big", action="store_true", help="skip the 2048x2048 actions")
@@ -194,6 +224,7 @@ def main(argv=None):
         pump(0.3)  # the bead markers come a turn later
 
     run_actions(layer, "256x256", beads_image(256))
+    sweep_labels_paint(viewer, w)
     for model, dims in (("Confocal", "2-D"), ("Gibson-Lanni (index mismatch)", "3-D")):
         pw.model.value, pw.dims.value = model, dims
         measure(f"PSF generation {model.split()[0]} {dims}", pw.generate,

@@ -310,7 +310,7 @@ def _jsonable(o):
 
 
 def calibration(rows, methods):
-    """What the tuning split says about the half->full constants of analysis.selection."""
+    """What the tuning split says about the half->full constants of algorithms.selection."""
     print("\n## Calibration (tuning split)")
     if "rl" in methods:
         rat = []

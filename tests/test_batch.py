@@ -39,7 +39,8 @@ def _leftovers(path: Path):
 @pytest.mark.slow
 def test_folder_batch_reports_failure_and_goes_on(folder, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["run", str(folder), "--out-dir", str(out), "--psf-fwhm-px", "3.44", *FAST])
+    rc = main(["run", "--method", "sparse",
+               str(folder), "--out-dir", str(out), "--psf-fwhm-px", "3.44", *FAST])
     err = capsys.readouterr().err
     assert rc == 1  # one file failed
     assert "FAILED" in err and "broken.tif" in err and "2 ok" not in err
@@ -57,19 +58,22 @@ def test_folder_batch_reports_failure_and_goes_on(folder, tmp_path, capsys):
     assert stack.shape == (3, 160, 160)
     np.testing.assert_allclose(sinfo["scale"], (0.2, 0.032, 0.032))
     # second run: everything that exists is skipped
-    rc = main(["run", str(folder / "cell*.tif"), "--out-dir", str(out), "--psf-fwhm-px",
+    rc = main(["run", "--method", "sparse",
+               str(folder / "cell*.tif"), "--out-dir", str(out), "--psf-fwhm-px",
                "3.44", *FAST])
     err = capsys.readouterr().err
     assert rc == 0 and err.count("skip:") == 2
     before = (out / "cell0_sparse.tif").stat().st_mtime_ns
-    assert main(["run", str(folder / "cell0.tif"), "--out-dir", str(out), "--overwrite",
+    assert main(["run", "--method", "sparse",
+                 str(folder / "cell0.tif"), "--out-dir", str(out), "--overwrite",
                  "--psf-fwhm-px", "3.44", *FAST]) == 0
     assert (out / "cell0_sparse.tif").stat().st_mtime_ns != before
 
 
 def test_dry_run_writes_nothing(folder, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["run", str(folder), "--out-dir", str(out), "--psf-fwhm-px", "3",
+    assert main(["run", "--method", "sparse",
+                 str(folder), "--out-dir", str(out), "--psf-fwhm-px", "3",
                  "--dry-run", "--memory-budget", "256MiB"]) == 0
     text = capsys.readouterr().out
     assert "MiB" in text and " s" in text and "cannot be read" in text
@@ -79,7 +83,8 @@ def test_dry_run_writes_nothing(folder, tmp_path, capsys):
 
 def test_ome_zarr_out_and_pixel_size_from_metadata(folder, tmp_path):
     out = tmp_path / "z"
-    assert main(["run", str(folder / "cell1.tif"), "--out-dir", str(out), "--format", "zarr",
+    assert main(["run", "--method", "sparse",
+                 str(folder / "cell1.tif"), "--out-dir", str(out), "--format", "zarr",
                  "--psf-fwhm-nm", "110", *FAST]) == 0
     data, info = read_ome_zarr(out / "cell1_sparse.zarr")
     np.testing.assert_allclose(info["scale"], (0.032, 0.032))
@@ -92,7 +97,8 @@ def test_ome_zarr_out_and_pixel_size_from_metadata(folder, tmp_path):
 def test_psf_file_with_other_pixel_size_fails_clearly(folder, tmp_path, capsys):
     psf = tmp_path / "psf.tif"
     write_tiff(psf, nsd.gaussian_psf((11, 11), 2.0), scale=(0.05, 0.05))
-    rc = main(["run", str(folder / "cell0.tif"), "--out-dir", str(tmp_path / "o"),
+    rc = main(["run", "--method", "sparse",
+               str(folder / "cell0.tif"), "--out-dir", str(tmp_path / "o"),
                "--psf", str(psf), *FAST])
     assert rc == 1 and "pixel size mismatch" in capsys.readouterr().err
 
@@ -100,7 +106,8 @@ def test_psf_file_with_other_pixel_size_fails_clearly(folder, tmp_path, capsys):
 def test_unwritable_output_and_full_disk(folder, tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
-    rc = main(["run", str(folder / "cell0.tif"), "--out-dir", str(blocker / "sub"),
+    rc = main(["run", "--method", "sparse",
+               str(folder / "cell0.tif"), "--out-dir", str(blocker / "sub"),
                "--psf-fwhm-px", "3", *FAST])
     assert rc == 1 and "FAILED" in capsys.readouterr().err
 
@@ -109,7 +116,8 @@ def test_unwritable_output_and_full_disk(folder, tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(batch._Writer, "commit", full)
     out = tmp_path / "o2"
-    rc = main(["run", str(folder / "cell0.tif"), str(folder / "cell1.tif"), "--out-dir",
+    rc = main(["run", "--method", "sparse",
+               str(folder / "cell0.tif"), str(folder / "cell1.tif"), "--out-dir",
                str(out), "--psf-fwhm-px", "3", *FAST])
     err = capsys.readouterr().err
     assert rc == 1 and err.count("No space left on device") == 2
@@ -119,7 +127,8 @@ def test_unwritable_output_and_full_disk(folder, tmp_path, capsys, monkeypatch):
 def test_wrong_axes_is_reported(tmp_path, capsys):
     bad = tmp_path / "rgb.tif"
     tifffile.imwrite(bad, np.ones((2, 3, 32, 32), np.uint16), photometric="minisblack")
-    assert main(["run", str(bad), "--out-dir", str(tmp_path / "o"), "--psf-fwhm-px", "2",
+    assert main(["run", "--method", "sparse",
+                 str(bad), "--out-dir", str(tmp_path / "o"), "--psf-fwhm-px", "2",
                  *FAST]) == 1
     assert "split channels" in capsys.readouterr().err
 
@@ -136,17 +145,20 @@ def test_local_cluster_matches_serial(folder, tmp_path):
     serial, dist = tmp_path / "serial", tmp_path / "dist"
     args = ["--psf-fwhm-px", "3.44", *FAST]
     files = [str(folder / "cell0.tif"), str(folder / "cell1.tif")]
-    assert main(["run", *files, "--out-dir", str(serial), *args]) == 0
-    assert main(["run", *files, "--out-dir", str(dist), "--workers", "2", *args]) == 0
+    assert main(["run", "--method", "sparse", *files, "--out-dir", str(serial), *args]) == 0
+    assert main(["run", "--method", "sparse",
+                 *files, "--out-dir", str(dist), "--workers", "2", *args]) == 0
     for name in ("cell0_sparse.tif", "cell1_sparse.tif"):
         a, _ = read_tiff(serial / name)
         b, _ = read_tiff(dist / name)
         np.testing.assert_array_equal(a, b)
     # one stack split into blocks (tiles of 64 px) across the two workers
     stack = folder / "stack.zarr"
-    assert main(["run", str(stack), "--out-dir", str(serial), "--continuity", "1",
+    assert main(["run", "--method", "sparse",
+                 str(stack), "--out-dir", str(serial), "--continuity", "1",
                  "--deconv-method", "rl", *args]) == 0
-    assert main(["run", str(stack), "--out-dir", str(dist), "--continuity", "1", "--workers",
+    assert main(["run", "--method", "sparse",
+                 str(stack), "--out-dir", str(dist), "--continuity", "1", "--workers",
                  "2", "--tile", "64", "--deconv-method", "rl", *args]) == 0
     a, _ = read_tiff(serial / "stack_sparse.tif")
     b, _ = read_tiff(dist / "stack_sparse.tif")
@@ -342,8 +354,9 @@ def test_cli_workers_run_time_points_like_serial(tmp_path):
     src = _volumes(tmp_path / "tz.tif")
     args = [str(src), "--psf-fwhm-px", "3", "--no-quantitative", "--memory-budget", "2GiB",
             *FAST]
-    assert main(["run", *args, "--out-dir", str(tmp_path / "serial")]) == 0
-    assert main(["run", *args, "--out-dir", str(tmp_path / "dist"), "--workers", "2"]) == 0
+    assert main(["run", "--method", "sparse", *args, "--out-dir", str(tmp_path / "serial")]) == 0
+    assert main(["run", "--method", "sparse",
+                 *args, "--out-dir", str(tmp_path / "dist"), "--workers", "2"]) == 0
     a, _ = read_tiff(tmp_path / "serial" / "tz_sparse.tif")
     b, info = read_tiff(tmp_path / "dist" / "tz_sparse.tif")
     assert info["image_axes"].axes == "TZYX"

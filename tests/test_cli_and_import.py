@@ -25,7 +25,8 @@ def test_import_is_qt_and_opencl_free():
 @pytest.mark.slow
 def test_cli_run_bundled_data(tmp_path, capsys):
     dest = tmp_path / "out.tif"
-    assert main(["run", "-o", str(dest), "--iterations", "20", "--deconv-iterations", "5"]) == 0
+    assert main(["run", "--method", "sparse",
+                 "-o", str(dest), "--iterations", "20", "--deconv-iterations", "5"]) == 0
     err = capsys.readouterr().err
     assert "sparse" in err and "20/20" in err and "ok" in err and "1 ok, 0 failed" in err
     data, info = read_tiff(dest)
@@ -42,7 +43,7 @@ def test_cli_params_file_and_flags(tmp_path):
     pfile = tmp_path / "p.json"
     pfile.write_text(params.to_json())
     dest = tmp_path / "o.tif"
-    assert main(["run", str(src), "-o", str(dest), "--params", str(pfile),
+    assert main(["run", "--method", "sparse", str(src), "-o", str(dest), "--params", str(pfile),
                  "--sparsity", "5"]) == 0
     data, info = read_tiff(dest)
     expect = nsd.sparse_deconvolve(img, **params.replace(sparsity=5.0).to_dict())
@@ -60,7 +61,8 @@ def test_cli_rl_and_errors(tmp_path, capsys):
     assert "needs --psf" in capsys.readouterr().err
     bad = tmp_path / "nan.tif"
     tifffile.imwrite(bad, np.full((20, 20), np.nan, np.float32))
-    assert main(["run", str(bad), "-o", str(tmp_path / "x.tif"), "--psf-fwhm-px", "2"]) == 1
+    assert main(["run", "--method", "sparse",
+                 str(bad), "-o", str(tmp_path / "x.tif"), "--psf-fwhm-px", "2"]) == 1
     assert "NaN" in capsys.readouterr().err
     assert not (tmp_path / "x.tif").exists()
 

@@ -29,15 +29,21 @@ def _meta(path):
     return info["metadata"]
 
 
-def test_every_method_but_the_paper_pipeline_has_a_command_with_its_schema_flags():
-    ap = build_parser()
-    sub = next(a for a in ap._actions if a.dest == "command")
+def test_run_has_every_method_with_its_schema_flags_and_aliases_expand_to_it():
+    from napari_sparsedecon.cli import _expand_alias
+
     for name in methods():
-        if name == "sparse":
-            assert name not in sub.choices  # the paper pipeline is 'run'
-            continue
-        dests = {a.dest for a in sub.choices[name]._actions}
-        assert {p.name for p in get_method(name).schema} <= dests
+        ap = build_parser(name)
+        sub = next(a for a in ap._actions if a.dest == "command")
+        run = sub.choices["run"]
+        dests = {a.dest for a in run._actions}
+        assert {p.name for p in get_method(name).schema} - {"psf_fwhm_px"} <= dests
+        method = next(a for a in run._actions if a.dest == "method")
+        assert name in method.choices
+        if name != "sparse":  # a method's own command is an alias of run --method
+            assert name in sub.choices
+            assert _expand_alias([name, "a.tif"]) == ["run", "--method", name, "a.tif"]
+    assert _expand_alias(["sparse", "a.tif"]) == ["sparse", "a.tif"]
 
 
 def test_sparse_psf_command_keeps_pixel_size_and_records_what_it_estimated(tmp_path):
@@ -54,8 +60,8 @@ def test_sparse_psf_command_keeps_pixel_size_and_records_what_it_estimated(tmp_p
     meta = info["metadata"]
     assert meta["method"] == "sparse_psf"
     assert meta["params"]["strength"] == 0.01 and meta["params"]["iterations"] == 5
-    assert meta["psf_fwhm_px"] == 3.44
-    est = meta["estimated"]
+    assert meta["psf"]["fwhm_px"] == [3.44] and meta["psf"]["model"] == "gaussian"
+    est = meta["estimates"]
     assert est["background"] == "estimated smooth map" and "gain" in est["camera"]
     json.dumps(meta)  # plain JSON all the way
 
@@ -71,7 +77,7 @@ def test_channels_are_deconvolved_independently(tmp_path):
     assert "C" in info["image_axes"].axes and out.shape == (2, 64, 64)
     alone = nsd.deconvolve(b, "rl_tv", psf_fwhm_px=3.44, iterations=5)
     np.testing.assert_allclose(out[1], alone, rtol=1e-5, atol=1e-5 * alone.max())
-    assert len(info["metadata"]["estimated"]) == 2  # one record per channel
+    assert len(info["metadata"]["estimates"]) == 2  # one record per channel
 
 
 def test_rl_command_uses_the_stopping_rule_not_30_biggs_iterations(tmp_path):
@@ -81,8 +87,8 @@ def test_rl_command_uses_the_stopping_rule_not_30_biggs_iterations(tmp_path):
     assert main(["rl", str(src), "-o", str(dst), "--psf-fwhm-px", "3.44"]) == 0
     meta = _meta(dst)
     assert meta["params"]["stop"] == "split"
-    assert meta["estimated"]["iterations_run"] < meta["params"]["iterations"]
-    assert meta["estimated"]["stop_choice"]["chosen"] == meta["estimated"]["iterations_run"]
+    assert meta["estimates"]["iterations_run"] < meta["params"]["iterations"]
+    assert meta["estimates"]["stop_choice"]["chosen"] == meta["estimates"]["iterations_run"]
 
 
 @pytest.mark.parametrize("flags, word", [(["--strength", "-1"], "strength"),
@@ -129,7 +135,7 @@ def test_time_lapse_of_volumes_runs_volume_by_volume(tmp_path):
     alone = nsd.deconvolve(vol[1], "rl_tv", psf=nsd.gaussian_psf(None, (3.0, 2.0)),
                            iterations=3, aspect=3.0)
     np.testing.assert_allclose(out[1], alone, rtol=1e-5, atol=1e-5 * alone.max())
-    assert len(info["metadata"]["estimated"]) == 2
+    assert len(info["metadata"]["estimates"]) == 2
 
 
 def test_time_lapse_of_volumes_with_t_continuity_is_one_problem_per_channel(tmp_path):
@@ -152,7 +158,7 @@ def test_time_lapse_of_volumes_with_t_continuity_is_one_problem_per_channel(tmp_
         alone = nsd.deconvolve(vol[:, :, c], "sparse_psf", psf=psf, iterations=3,
                                aspect=3.0, t_continuity=1.5)
         np.testing.assert_allclose(out[:, :, c], alone, rtol=1e-5, atol=1e-5 * alone.max())
-    est = info["metadata"]["estimated"]
+    est = info["metadata"]["estimates"]
     assert len(est) == 2  # one record per channel, not per time point
-    assert all("one (T, Z, Y, X) problem" in e["time_points"] for e in est)
+    assert [e["channel"] for e in est] == [0, 1] and all(e["time"] is None for e in est)
     assert info["metadata"]["params"]["t_continuity"] == 1.5

@@ -92,7 +92,8 @@ def test_run_output_onto_its_input_is_refused_even_with_overwrite(tif, tmp_path,
     elif how == "hardlink":
         os.link(tif, tmp_path / "hard.tif")
         out = str(tmp_path / "hard.tif")
-    _refused(capsys, ["run", str(tif), "-o", out, "--overwrite", *FAST], [tif],
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "-o", out, "--overwrite", *FAST], [tif],
              words=["is an input"])
     assert not _leftovers(tmp_path)
 
@@ -104,13 +105,16 @@ def test_run_output_onto_params_or_psf_file_is_refused(tif, tmp_path, capsys):
     from napari_sparsedecon.psf.basic import gaussian_psf
 
     write_tiff(psf, gaussian_psf((7, 7), 2.0), scale=(0.1, 0.1))
-    _refused(capsys, ["run", str(tif), "--params", str(pfile), "--psf-fwhm-px", "2", "-o",
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "--params", str(pfile), "--psf-fwhm-px", "2", "-o",
                       str(pfile), "--overwrite"], [tif, pfile])
     ptif = tmp_path / "p.tif"  # a parameter file with an image's name
     ptif.write_text(pfile.read_text())
-    _refused(capsys, ["run", str(tif), "--params", str(ptif), "--psf-fwhm-px", "2", "-o",
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "--params", str(ptif), "--psf-fwhm-px", "2", "-o",
                       str(ptif), "--overwrite"], [tif, ptif], words=["parameter file"])
-    _refused(capsys, ["run", str(tif), "--psf", str(psf), "-o", str(psf), "--overwrite",
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "--psf", str(psf), "-o", str(psf), "--overwrite",
                       "--iterations", "3"], [tif, psf], words=["PSF"])
     _refused(capsys, ["rl", str(tif), "--psf", str(psf), "-o", str(psf), "--overwrite"],
              [tif, psf], words=["PSF"])
@@ -120,7 +124,8 @@ def test_output_inside_an_input_store_is_refused(tmp_path, capsys):
     store = tmp_path / "in.zarr"
     write_ome_zarr(store, _img().astype(np.float32)[None].repeat(3, 0), scale=(1, .1, .1))
     for fmt in ("zarr", "tif"):
-        _refused(capsys, ["run", str(store), "--out-dir", str(store), "--format", fmt,
+        _refused(capsys, ["run", "--method", "sparse",
+                          str(store), "--out-dir", str(store), "--format", fmt,
                           "--overwrite", *FAST], [store], words=["inside"])
     assert not _leftovers(tmp_path)
 
@@ -131,7 +136,8 @@ def test_output_folder_holding_an_input_is_never_replaced(tmp_path, capsys):
     folder.mkdir()
     src = folder / "a.tif"
     write_tiff(src, _img(), scale=(0.1, 0.1))
-    _refused(capsys, ["run", str(src), "-o", str(folder), "--overwrite", *FAST], [src, folder],
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(src), "-o", str(folder), "--overwrite", *FAST], [src, folder],
              words=["holds"])
 
 
@@ -143,7 +149,7 @@ def test_same_stem_inputs_get_distinct_outputs(tmp_path, capsys):
     for i, name in enumerate(["a.tif", "a.tiff", "a.ome.tif"]):
         write_tiff(d / name, _img(i), scale=(0.1, 0.1))
     out = tmp_path / "out"
-    assert main(["run", str(d), "--out-dir", str(out), *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(d), "--out-dir", str(out), *FAST]) == 0
     err = capsys.readouterr().err
     assert "3 ok" in err
     names = sorted(p.name for p in out.iterdir())
@@ -158,7 +164,8 @@ def test_same_name_from_two_folders_into_one_out_dir_is_refused(tmp_path, capsys
         (tmp_path / sub).mkdir()
         write_tiff(tmp_path / sub / "a.tif", _img(), scale=(0.1, 0.1))
     out = tmp_path / "out"
-    _refused(capsys, ["run", str(tmp_path / "x"), str(tmp_path / "y"), "--out-dir", str(out),
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tmp_path / "x"), str(tmp_path / "y"), "--out-dir", str(out),
                       *FAST], [], words=["same output"])
     assert not out.exists()
 
@@ -167,18 +174,19 @@ def test_rerun_on_a_folder_skips_its_own_outputs(tmp_path, capsys):
     d = tmp_path / "in"
     d.mkdir()
     write_tiff(d / "a.tif", _img(), scale=(0.1, 0.1))
-    assert main(["run", str(d), *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(d), *FAST]) == 0
     assert main(["rl", str(d / "a.tif"), "-o", str(d / "a_rl.tif"), "--psf-fwhm-px", "2",
                  "--iterations", "1"]) == 0
     capsys.readouterr()
-    assert main(["run", str(d), "--overwrite", *FAST]) == 0
-    assert main(["run", str(d / "*.tif"), "--overwrite", *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(d), "--overwrite", *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(d / "*.tif"), "--overwrite", *FAST]) == 0
     assert sorted(p.name for p in d.iterdir()) == ["a.tif", "a_rl.tif", "a_sparse.tif"]
 
 
 @pytest.mark.parametrize("tile", ["0", "-5"])
 def test_non_positive_tile_is_refused(tif, tmp_path, capsys, tile):
-    _refused(capsys, ["run", str(tif), "--out-dir", str(tmp_path / "o"), "--tile", tile,
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "--out-dir", str(tmp_path / "o"), "--tile", tile,
                       *FAST], [tif], words=["--tile"])
     assert not (tmp_path / "o").exists()
 
@@ -189,7 +197,8 @@ def test_bool_and_complex_tiffs_are_refused(tmp_path, capsys, kind):
     src = tmp_path / f"{kind}.tif"
     tifffile.imwrite(src, a)
     out = tmp_path / "o.tif"
-    err = _refused(capsys, ["run", str(src), "-o", str(out), *FAST], [src], rc=1)
+    err = _refused(capsys, ["run", "--method", "sparse",
+                            str(src), "-o", str(out), *FAST], [src], rc=1)
     assert ("is boolean" if kind == "bool" else "is complex") in err
     assert not out.exists() and not _leftovers(tmp_path)
 
@@ -203,7 +212,8 @@ def test_missing_chunk_of_an_input_store_is_an_error(tmp_path, capsys):
     assert len(chunks) == 3
     chunks[1].unlink()
     out = tmp_path / "o.tif"
-    err = _refused(capsys, ["run", str(store), "-o", str(out), *FAST], [store], rc=1)
+    err = _refused(capsys, ["run", "--method", "sparse",
+                            str(store), "-o", str(out), *FAST], [store], rc=1)
     assert "missing" in err
     assert not out.exists() and not _leftovers(tmp_path)
 
@@ -234,14 +244,16 @@ def test_one_output_file_for_two_inputs_is_refused(tmp_path, capsys):
     a, b = tmp_path / "a.tif", tmp_path / "b.tif"
     write_tiff(a, _img(), scale=(0.1, 0.1))
     write_tiff(b, _img(1), scale=(0.1, 0.1))
-    _refused(capsys, ["run", str(a), str(b), "-o", str(tmp_path / "one.tif"), *FAST], [a, b],
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(a), str(b), "-o", str(tmp_path / "one.tif"), *FAST], [a, b],
              words=["2 inputs"])
     assert not (tmp_path / "one.tif").exists()
 
 
 @pytest.mark.parametrize("name", ["x.png", "x.jpg", "x.TIF.bak"])
 def test_unsupported_output_extension_is_refused(tif, tmp_path, capsys, name):
-    _refused(capsys, ["run", str(tif), "-o", str(tmp_path / name), *FAST], [tif],
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "-o", str(tmp_path / name), *FAST], [tif],
              words=[".tif"])
     assert not (tmp_path / name).exists()
     _refused(capsys, ["rl", str(tif), "-o", str(tmp_path / name), "--psf-fwhm-px", "2"],
@@ -250,22 +262,24 @@ def test_unsupported_output_extension_is_refused(tif, tmp_path, capsys, name):
 
 
 def test_output_name_without_extension_is_a_folder(tif, tmp_path):
-    assert main(["run", str(tif), "-o", str(tmp_path / "x"), *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(tif), "-o", str(tmp_path / "x"), *FAST]) == 0
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["in_sparse.tif"]
 
 
 def test_format_contradicting_the_output_name_is_refused(tif, tmp_path, capsys):
-    _refused(capsys, ["run", str(tif), "-o", str(tmp_path / "x.tif"), "--format", "zarr",
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "-o", str(tmp_path / "x.tif"), "--format", "zarr",
                       *FAST], [tif], words=["--format"])
 
 
 def test_output_store_onto_an_existing_store(tif, tmp_path, capsys):
     dst = tmp_path / "out.zarr"
-    assert main(["run", str(tif), "-o", str(dst), *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(tif), "-o", str(dst), *FAST]) == 0
     first = _digest(dst)
-    assert main(["run", str(tif), "-o", str(dst), *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(tif), "-o", str(dst), *FAST]) == 0
     assert "skip" in capsys.readouterr().err and _digest(dst) == first
-    assert main(["run", str(tif), "-o", str(dst), "--overwrite", "--fidelity", "100",
+    assert main(["run", "--method", "sparse",
+                 str(tif), "-o", str(dst), "--overwrite", "--fidelity", "100",
                  *FAST]) == 0
     data, info = read_ome_zarr(dst)  # still one OME-Zarr image, no TIFF inside it
     assert data.shape == (24, 28) and info["metadata"]["fidelity"] == 100
@@ -302,7 +316,7 @@ def test_stale_parts_of_own_outputs_are_removed(tif, tmp_path, capsys):
     live.mkdir()
     other = out / f".someone_else.tif.{host}-{_dead_pid()}.ghi.part"
     other.mkdir()
-    assert main(["run", str(tif), "--out-dir", str(out), *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(tif), "--out-dir", str(out), *FAST]) == 0
     err = capsys.readouterr().err
     assert "stale" in err and stale.name in err
     assert not stale.exists() and live.exists() and other.exists()
@@ -317,7 +331,8 @@ def test_bad_pixel_size_metadata_fails_before_any_temporary_file(tmp_path, capsy
     tifffile.imwrite(src, _img(shape=(3, 24, 28)), imagej=True, resolution=(10.0, 10.0),
                      metadata={"axes": "ZYX", "unit": "um", "spacing": -1.0})
     out = tmp_path / "out"
-    err = _refused(capsys, ["run", str(src), "--out-dir", str(out), "--format", fmt, *FAST],
+    err = _refused(capsys, ["run", "--method", "sparse",
+                            str(src), "--out-dir", str(out), "--format", fmt, *FAST],
                    [src], rc=1)
     assert "pixel size" in err
     assert not _leftovers(tmp_path)
@@ -327,7 +342,7 @@ def test_bad_pixel_size_metadata_fails_before_any_temporary_file(tmp_path, capsy
 
 @pytest.mark.parametrize("value", ["inf", "abc", "-1", "0", "nan"])
 def test_bad_memory_budget_is_usage_error(tif, tmp_path, capsys, value):
-    err = _refused(capsys, ["run", str(tif), "--out-dir", str(tmp_path / "o"),
+    err = _refused(capsys, ["run", "--method", "sparse", str(tif), "--out-dir", str(tmp_path / "o"),
                             "--memory-budget", value, *FAST], [tif], words=["memory"])
     assert "Traceback" not in err
 
@@ -340,7 +355,8 @@ def test_bad_parameter_file_fails_once_up_front(tmp_path, capsys):
     pfile = tmp_path / "p.json"
     pfile.write_text(json.dumps({"iterations": 3, "deconv_iterations": 1,
                                  "psf_fwhm_px": -2.0}))
-    err = _refused(capsys, ["run", *map(str, files), "--params", str(pfile)], files,
+    err = _refused(capsys, ["run", "--method", "sparse",
+                            *map(str, files), "--params", str(pfile)], files,
                    words=["psf_fwhm_px"])
     assert "FAILED" not in err
     assert not list(tmp_path.glob("*_sparse*"))
@@ -370,7 +386,8 @@ def test_signals_leave_nothing_and_exit_cleanly(tmp_path, sig, backend):
                scale=(1, .1, .1))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-m", "napari_sparsedecon.cli", "run", str(src),
+    proc = subprocess.Popen([sys.executable, "-m", "napari_sparsedecon.cli", "run",
+                             "--method", "sparse", str(src),
                              "--out-dir", str(out), "--iterations", "500",
                              "--psf-fwhm-px", "2", "--backend", backend],
                             env=env, stderr=subprocess.PIPE, text=True)
@@ -389,7 +406,7 @@ def test_signals_leave_nothing_and_exit_cleanly(tmp_path, sig, backend):
 def test_literal_file_name_with_brackets_is_found(tmp_path):
     src = tmp_path / "cell[1].tif"
     write_tiff(src, _img(), scale=(0.1, 0.1))
-    assert main(["run", str(src), *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(src), *FAST]) == 0
     assert (tmp_path / "cell[1]_sparse.tif").exists()
 
 
@@ -410,13 +427,15 @@ def test_corrupt_ome_zarr_metadata_is_a_clear_error(tmp_path, capsys, bad):
     root.attrs.put(bad)
     with pytest.raises(ValueError, match="OME-Zarr"):
         read_ome_zarr(store)
-    err = _refused(capsys, ["run", str(store), "-o", str(tmp_path / "o.tif"), *FAST], [store],
+    err = _refused(capsys, ["run", "--method", "sparse",
+                            str(store), "-o", str(tmp_path / "o.tif"), *FAST], [store],
                    rc=1)
     assert "OME-Zarr" in err and "Traceback" not in err and "|" not in err
 
 
 @pytest.mark.parametrize("extra", [["--workers", "0"], ["--out-dir", "o2"]])
 def test_contradictory_or_non_positive_flags_are_usage_errors(tif, tmp_path, capsys, extra):
-    _refused(capsys, ["run", str(tif), "-o", str(tmp_path / "o.tif"), *extra, *FAST], [tif],
+    _refused(capsys, ["run", "--method", "sparse",
+                      str(tif), "-o", str(tmp_path / "o.tif"), *extra, *FAST], [tif],
              words=[extra[0]])
     assert not (tmp_path / "o.tif").exists()

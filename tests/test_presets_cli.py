@@ -40,13 +40,14 @@ def test_unknown_preset_is_a_usage_error(tmp_path, capsys):
     assert main(["presets", "nope"]) == 2
     assert "known presets" in capsys.readouterr().err
     src = _tiff(tmp_path / "a.tif")
-    assert main(["run", str(src), "--preset", "nope", "-o", str(tmp_path / "o.tif")]) == 2
+    assert main(["run", "--method", "sparse",
+                 str(src), "--preset", "nope", "-o", str(tmp_path / "o.tif")]) == 2
 
 
 def test_run_preset_fills_parameters_and_airy_psf_flags_override(tmp_path):
     src = _tiff(tmp_path / "a.tif")
     out = tmp_path / "o.tif"
-    assert main(["run", str(src), "--preset", "sd-sim-actin", "-o", str(out),
+    assert main(["run", "--method", "sparse", str(src), "--preset", "sd-sim-actin", "-o", str(out),
                  "--iterations", "6", "--deconv-iterations", "2"]) == 0
     m = _meta(out)
     assert (m["fidelity"], m["sparsity"], m["continuity"]) == (40.0, 2.0, 0.4)
@@ -60,7 +61,8 @@ def test_run_preset_fills_parameters_and_airy_psf_flags_override(tmp_path):
 def test_run_preset_with_explicit_psf_fwhm_uses_it(tmp_path):
     src = _tiff(tmp_path / "a.tif", pixel_nm=None)  # no pixel size: fine with a PSF in px
     out = tmp_path / "o.tif"
-    assert main(["run", str(src), "--preset", "confocal", "--psf-fwhm-px", "2", "-o",
+    assert main(["run", "--method", "sparse",
+                 str(src), "--preset", "confocal", "--psf-fwhm-px", "2", "-o",
                  str(out), "--iterations", "4", "--deconv-iterations", "1"]) == 0
     m = _meta(out)
     assert m["psf"]["model"] == "gaussian" and m["fidelity"] == 50.0
@@ -68,7 +70,8 @@ def test_run_preset_with_explicit_psf_fwhm_uses_it(tmp_path):
 
 def test_run_preset_without_pixel_size_says_how_to_set_it(tmp_path, capsys):
     src = _tiff(tmp_path / "a.tif", pixel_nm=None)
-    assert main(["run", str(src), "--preset", "airyscan", "-o", str(tmp_path / "o.tif"),
+    assert main(["run", "--method", "sparse",
+                 str(src), "--preset", "airyscan", "-o", str(tmp_path / "o.tif"),
                  "--iterations", "2"]) == 1
     err = capsys.readouterr().err
     assert "Airy PSF is made at the file's pixel size" in err and "--psf-fwhm-px" in err

@@ -18,7 +18,7 @@ def method_info(name: str):
 
 
 def _psf_for(method, image_ndim, psf, psf_fwhm_px, image_shape=None):
-    from .core.validation import per_axis
+    from .base.validation import per_axis
     from .psf.basic import gaussian_psf
 
     if psf is not None:

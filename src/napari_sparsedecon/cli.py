@@ -46,31 +46,6 @@ def _progress_printer(stream=None, prefix=""):
     return show
 
 
-def _load(path):
-    from .io.tiff import read_tiff
-
-    data, info = read_tiff(path)
-    return data, info
-
-
-def _add_common(p):
-    p.add_argument("input", nargs="?", help="input TIFF; default: the bundled C. elegans image")
-    p.add_argument("-o", "--output", help="output TIFF (default: <input>_<method>.tif here)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output (never an input; default: skip it)")
-    p.add_argument("--psf", help="PSF TIFF (odd-sized, centred, summing to 1) at the input "
-                                 "pixel size")
-    p.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
-                   help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
-    p.add_argument("--backend", default="auto", choices=list(BACKENDS),
-                   help="auto (default): OpenCL on a GPU where the method has it, else NumPy")
-    p.add_argument("--device", help="OpenCL device index or name part")
-    _add_threads_flag(p)
-    p.add_argument("--clip-negative", action="store_true",
-                   help="set negative input values to 0 first (not needed: offset-"
-                        "subtracted data with negative values are accepted as they are)")
-
-
 def _add_threads_flag(p):
     p.add_argument("--threads", metavar="N",
                    help="worker threads for the FFTs of each process (default: the "
@@ -98,27 +73,39 @@ def _add_ngff_flag(p):
                         "v2 for tools that cannot read Zarr v3 (Fiji n5-ij, MoBIE)")
 
 
-def _add_method_commands(sub) -> None:
-    """One command per registered method besides the paper pipeline (which is ``run``):
-    ``rl``, ``rl_tv``, ``sparse_psf``, ..., each with the flags of its schema."""
+def _add_method_aliases(sub) -> None:
+    """``rl``, ``rl_tv``, ``sparse_psf``, ...: aliases of ``run --method NAME`` (listed in
+    the help; :func:`main` rewrites them before parsing)."""
     from .algorithms.registry import get_method, methods
-    from .params import add_cli_flags
 
     for m in map(get_method, methods()):
-        if m.name == "sparse":
-            continue
-        c = sub.add_parser(m.name, help=f"{m.title} of one file ({m.summary})",
-                           description=f"{m.title}: {m.summary}. Reads TIFF/OME-TIFF; writes "
-                                       "an ImageJ TIFF with the input's axes and pixel sizes "
-                                       "and every parameter used (estimated ones too). "
-                                       "Channels are processed one by one.")
-        _add_common(c)
-        add_cli_flags(c.add_argument_group(f"{m.name} parameters"), m.schema,
-                      skip=("psf_fwhm_px",))
-        c.set_defaults(method=m.name)
+        if m.name != "sparse":
+            sub.add_parser(m.name, help=f"alias of 'run --method {m.name}' ({m.title}); "
+                                        f"'{m.name} --help' lists its flags", add_help=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def method_of(argv) -> str:
+    """The ``--method`` of a ``run`` command line (its flags depend on it), or the
+    library's default method."""
+    from .algorithms.registry import DEFAULT_METHOD
+
+    argv = list(argv or [])
+    for i, a in enumerate(argv):
+        if a == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--method="):
+            return a.split("=", 1)[1]
+    return DEFAULT_METHOD
+
+
+def build_parser(method: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``run`` gets the flags of ``method`` (default: the library's default
+    method; ``run --method NAME --help`` lists another method's)."""
+    from .algorithms.registry import DEFAULT_METHOD, get_method, methods
+
+    method = method or DEFAULT_METHOD
+    known = methods()
+    m = get_method(method) if method in known else get_method(DEFAULT_METHOD)
     ap = argparse.ArgumentParser(prog="napari-sparsedecon",
                                  description="Sparse deconvolution and Richardson-Lucy, headless.",
                                  epilog="exit status: 0 ok, 1 some file failed, 2 bad usage, "
@@ -126,10 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
                                         "and parameter files are never overwritten.")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser(
-        "run", help="sparse deconvolution of files, lists, globs or folders",
-        description="Sparse deconvolution (background, sparse-Hessian step, RL) of TIFF, "
-                    "OME-TIFF or OME-Zarr files, a glob or a folder; large stacks are "
-                    "processed in overlapping tiles and t-chunks within a memory budget.")
+        "run", help="deconvolution of files, lists, globs or folders with any method",
+        description=f"Deconvolution of TIFF, OME-TIFF or OME-Zarr files, a glob or a folder "
+                    f"with any registered method ({', '.join(known)}; default "
+                    f"{DEFAULT_METHOD}); large images are processed in overlapping tiles "
+                    f"within a memory budget. The flags below are those of method "
+                    f"{m.name!r} ({m.title}); 'run --method NAME --help' lists another's.")
+    r.add_argument("--method", choices=list(known), default=DEFAULT_METHOD,
+                   help=f"deconvolution method (default {DEFAULT_METHOD}: {m.summary}); "
+                        f"'sparse' is the paper pipeline of Zhao et al. 2022")
     r.add_argument("inputs", nargs="*",
                    help="files, globs or folders (*.tif, *.tiff, *.zarr); default: the "
                         "bundled C. elegans image")
@@ -167,21 +159,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--wavelength-nm", type=float, nargs="+", metavar="NM",
                    help="with --preset: emission wavelength(s) of the preset's Airy PSF "
                         "instead of the preset's; one value, or one per channel")
-    r.add_argument("--backend", default="numpy", choices=list(BACKENDS))
+    r.add_argument("--backend", default="numpy" if m.name == "sparse" else "auto",
+                   choices=list(BACKENDS),
+                   help="numpy (default of the paper pipeline), auto (default of the other "
+                        "methods: the fastest backend the method has here), opencl, numba")
     r.add_argument("--params", help="JSON parameter file (as the widget exports); flags "
                                     "given explicitly override it")
-    _add_preset_flag(r)
     # every algorithm parameter, with its type, range and help, from the method's schema
-    from .algorithms.sparse import SCHEMA
     from .params import add_cli_flags
 
-    add_cli_flags(r.add_argument_group("sparse deconvolution parameters"), SCHEMA,
+    add_cli_flags(r.add_argument_group(f"{m.name} parameters"), m.schema,
                   skip=("psf_fwhm_px",))
     r.add_argument("--device", help="OpenCL device index or name part")
     _add_threads_flag(r)
-    r.add_argument("--max-one", action="store_true",
-                   help="scale the output to max 1 instead of keeping intensity units")
-    _add_method_commands(sub)
+    if m.name == "sparse":  # the paper pipeline's presets and max-1 scaling
+        _add_preset_flag(r)
+        r.add_argument("--max-one", action="store_true",
+                       help="scale the output to max 1 instead of keeping intensity units")
+    else:
+        r.add_argument("--clip-negative", action="store_true",
+                       help="set negative input values to 0 first (not needed: offset-"
+                            "subtracted data with negative values are accepted as they are)")
+    r.set_defaults(preset=None, max_one=False, clip_negative=False)
+    _add_method_aliases(sub)
     sub.add_parser("devices", help="list OpenCL devices with their memory")
     _add_presets_parser(sub)
     return ap
@@ -250,16 +250,19 @@ def _env_kept():
 
 def main(argv=None) -> int:
     """Exit codes: 0 ok, 1 some file failed, 2 bad usage, 128+N on signal N (130 Ctrl-C)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _expand_alias(argv)
+    ap = build_parser(method_of(argv) if argv[:1] == ["run"] else None)
+    args, unknown = ap.parse_known_args(argv)
+    if unknown:
+        ap.error(f"unrecognized arguments: {' '.join(unknown)}{_other_method_hint(unknown)}")
     with _signals_unwind(), _env_kept():
         try:
             if args.command == "devices":
                 return _devices()
             if args.command == "presets":
                 return _presets(args)
-            if args.command == "run":
-                return _run(args)
-            return _method(args)
+            return _run(args)
         except (ValueError, TypeError, OSError, MemoryError, RuntimeError, ImportError,
                 OverflowError) as err:
             print(f"napari-sparsedecon: error: {err}", file=sys.stderr)
@@ -270,6 +273,29 @@ def main(argv=None) -> int:
             print(f"napari-sparsedecon: interrupted ({name}); temporary files removed, no "
                   f"partial output left", file=sys.stderr)
             return 128 + int(signum)
+
+
+def _expand_alias(argv: list) -> list:
+    """``NAME args`` (a registered method but the paper pipeline) -> ``run --method NAME
+    args``."""
+    from .algorithms.registry import methods
+
+    if argv and argv[0] in methods() and argv[0] != "sparse":
+        return ["run", "--method", argv[0], *argv[1:]]
+    return argv
+
+
+def _other_method_hint(unknown) -> str:
+    """' (--x is a parameter of method 'y': add --method y)' for a flag of another method."""
+    from .algorithms.registry import get_method, methods
+
+    for flag in unknown:
+        name = flag.lstrip("-").split("=")[0].replace("-", "_")
+        owners = [n for n in methods() if name in {p.name for p in get_method(n).schema}]
+        if flag.startswith("--") and owners:
+            return (f" ({flag} is a parameter of method {' / '.join(map(repr, owners))}: "
+                    f"add --method {owners[0]})")
+    return ""
 
 
 def _check_per_channel_flags(args) -> None:
@@ -303,7 +329,7 @@ def _check_run_numbers(args) -> None:
 
 def _check_params_up_front(params) -> None:
     """Values the files would each fail on, refused once before any file is read."""
-    from .core.validation import per_axis
+    from .base.validation import per_axis
 
     f = params.psf_fwhm_px
     if f is not None:
@@ -415,6 +441,7 @@ def _client(args):
 
 
 def _run(args) -> int:
+    """``run``: files, globs or folders through ``--method`` (any registered method)."""
     from . import datasets
     from .largedata import batch
 
@@ -432,21 +459,12 @@ def _run(args) -> int:
     _check_per_channel_flags(args)
     _check_run_numbers(args)
     _apply_threads(args)
-    params = _params_from_args(args)
-    _check_params_up_front(params)
-    if args.wavelength_nm and _preset_psf(args, params) is None:
-        raise ValueError("--wavelength-nm is for the preset's Airy PSF, but the parameter "
-                         "file sets psf_fwhm_px (a Gaussian); drop one of them")
+    dry_lines, run_jobs = (_sparse_run(args) if args.method == "sparse"
+                           else _method_run(args))
     if args.device is not None:  # read by every backend lookup, here and on dask workers
         from .backends import ENV_DEVICE
 
         os.environ[ENV_DEVICE] = str(args.device)
-    if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
-        params = params.replace(psf_fwhm_px=None)
-    elif (params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none"
-          and not _preset_psf(args)):
-        raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
-                         "(or --deconv-method none)")
     files, earlier = batch.expand_inputs(inputs)
     for f in earlier:
         print(f"skip: {f} is named like an output of an earlier run (give its name on its "
@@ -461,9 +479,8 @@ def _run(args) -> int:
     for s in skipped:
         print(f"skip: {s} exists (use --overwrite to replace it)", file=sys.stderr)
     budget = batch.parse_size(args.memory_budget) if args.memory_budget else None
-    pdict = params.to_dict()
     if args.dry_run:
-        for line in batch.dry_run_lines(jobs, pdict, memory_budget=budget):
+        for line in dry_lines(jobs, budget):
             print(line)
         print(f"dry run: {len(jobs)} file(s) to process, {len(skipped)} skipped")
         return 0
@@ -480,11 +497,7 @@ def _run(args) -> int:
             print(f"{head} FAILED {r['src']}: {r['error']}", file=sys.stderr, flush=True)
 
     try:
-        results = batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,
-                                  tile=args.tile, backend=args.backend, client=client,
-                                  on_file=on_file, progress=show,
-                                  psf_fwhm_nm=args.psf_fwhm_nm, ngff=args.ngff,
-                                  psf_optics=_preset_psf(args, params))
+        results = run_jobs(jobs, budget, client, on_file, show)
     finally:
         if client is not None:
             client.close()
@@ -496,138 +509,100 @@ def _run(args) -> int:
     return 1 if failed else 0
 
 
-def _method(args) -> int:
-    """One file through one registered method (``rl``, ``rl_tv``, ``sparse_psf``...)."""
-    from . import __version__, datasets
-    from .algorithms.registry import get_method
-    from .api import iter_deconvolve
-    from .core.sparse_hessian import run
-    from .io.outputs import output_format
-    from .io.tiff import write_ome_tiff, write_tiff
-    from .ops.threads import current_threads
+def _sparse_run(args):
+    """(dry-run lines, job runner) of the paper pipeline (presets, t-chunks, max-1)."""
+    from .largedata import batch
+
+    params = _params_from_args(args)
+    _check_params_up_front(params)
+    if args.wavelength_nm and _preset_psf(args, params) is None:
+        raise ValueError("--wavelength-nm is for the preset's Airy PSF, but the parameter "
+                         "file sets psf_fwhm_px (a Gaussian); drop one of them")
+    if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
+        params = params.replace(psf_fwhm_px=None)
+    elif (params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none"
+          and not _preset_psf(args)):
+        raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
+                         "(or --deconv-method none)")
+    pdict = params.to_dict()
+
+    def dry(jobs, budget):
+        return batch.dry_run_lines(jobs, pdict, memory_budget=budget)
+
+    def run_jobs(jobs, budget, client, on_file, progress):
+        return batch.run_batch(jobs, pdict, psf_path=args.psf, memory_budget=budget,
+                               tile=args.tile, backend=args.backend, client=client,
+                               on_file=on_file, progress=progress,
+                               psf_fwhm_nm=args.psf_fwhm_nm, ngff=args.ngff,
+                               psf_optics=_preset_psf(args, params))
+
+    return dry, run_jobs
+
+
+def _method_params(args, m) -> tuple[dict, set]:
+    """(validated parameters, names given explicitly) of ``m`` from --params and flags.
+
+    A parameter file holds the parameters as a flat object, or a result's record
+    (``{"method": ..., "params": {...}}``, which must name this method)."""
     from .params import cli_values
-    from .psf.basic import gaussian_psf
+
+    base: dict = {}
+    if args.params:
+        try:
+            d = json.loads(Path(args.params).read_text())
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"--params {args.params}: {err}") from None
+        if isinstance(d, dict) and isinstance(d.get("params"), dict):
+            if d.get("method", m.name) != m.name:
+                raise ValueError(f"--params {args.params} holds parameters of method "
+                                 f"{d['method']!r}; add --method {d['method']} or use a "
+                                 f"file of {m.name!r}")
+            d = d["params"]
+        if not isinstance(d, dict):
+            raise ValueError(f"--params {args.params}: expected a JSON object of name: value")
+        base = m.validate(d)  # unknown names and bad values raise, naming the file's keys
+    given = cli_values(args, m.schema)
+    return m.validate({**base, **given}), set(base) | set(given)
+
+
+def _method_run(args):
+    """(dry-run lines, job runner) of any method but the paper pipeline."""
+    from .algorithms.registry import get_method
+    from .largedata import method_batch
 
     m = get_method(args.method)
-    params = m.validate(cli_values(args, m.schema))  # bad values: exit 2 before any work
-    _apply_threads(args)
-    src = Path(str(datasets.celegans_path())) if args.input is None else Path(args.input)
-    dest = Path(args.output) if args.output else Path(f"{src.stem}_{m.name}.tif")
-    if not _rl_output_ok(args, src, dest):
-        return 0
-    if args.input is None:
-        image, info = datasets.celegans(), {"scale": None, "axes": "YX"}
-        if args.psf is None and args.psf_fwhm_px is None:
-            args.psf_fwhm_px = [datasets.CELEGANS_PSF_FWHM_PX]
-    else:
-        image, info = _load(src)
-    ia = info.get("image_axes")
-    axes = ia.axes if ia is not None else ("YX" if image.ndim == 2 else None)
-    aspect_note = _aspect_from_axes(m, params, ia, given=getattr(args, "aspect", None))
-    if args.psf:
-        psf, _ = _load(args.psf)
-        psf_note = {"psf_file": str(Path(args.psf).resolve())}
-    elif args.psf_fwhm_px:
-        f = args.psf_fwhm_px
-        psf = gaussian_psf(None, f[0] if len(f) == 1 else tuple(f))
-        psf_note = {"psf_fwhm_px": f[0] if len(f) == 1 else list(f)}
-    else:
-        raise ValueError(f"{m.name} needs --psf or --psf-fwhm-px")
-    chan = axes.index("C") if axes and "C" in axes else None
-    per = axes.replace("C", "") if axes else None
-    if image.ndim - (chan is not None) > 3 and per != "TZYX":
-        raise ValueError(f"{src}: axes {axes} shape {image.shape}; {m.name} takes (Y, X), "
-                         f"(T, Y, X), (Z, Y, X) or (T, Z, Y, X), with or without channels")
-    # channels one by one; a (T, Z, Y, X) stack one volume per time point, or whole
-    # (one 4-D problem) when the method couples time points (t_continuity > 0)
-    split_t = per == "TZYX" and not params.get("t_continuity")
-    loop = [i for i, a in enumerate(axes or "") if a == "C" or (a == "T" and split_t)]
-    idx = list(np.ndindex(*[image.shape[i] for i in loop]))
-    t0 = time.perf_counter()
-    out = None
-    infos = []
-    for k in idx:
-        sel = [slice(None)] * image.ndim
-        for i, v in zip(loop, k, strict=True):
-            sel[i] = v
-        info_run: dict = {}
-        prefix = "" if not loop else " ".join(f"{axes[i]}{v}" for i, v in zip(loop, k,
-                                                                            strict=True)) + ": "
-        gen = iter_deconvolve(image[tuple(sel)], m.name, psf=psf, backend=args.backend,
-                              device=args.device, clip_negative=args.clip_negative,
-                              info=info_run, **params)
-        res = run(gen, _progress_printer(prefix=prefix))
-        if out is None:
-            out = np.empty(image.shape, dtype=res.dtype)
-        out[tuple(sel)] = res
-        infos.append(_jsonable(info_run))
-    dt = time.perf_counter() - t0
-    meta = {"method": m.name, "params": _jsonable(params), "version": __version__,
-            "seconds": round(dt, 3), "threads": current_threads(), "source": str(src),
-            **psf_note, **aspect_note, "estimated": infos[0] if len(infos) == 1 else infos}
-    try:
-        write = write_ome_tiff if output_format(dest) == "ome.tif" else write_tiff
-        write(dest, out, image_axes=_rl_axes(info, out.ndim), metadata=meta,
-              overwrite=args.overwrite)
-    except FileExistsError as err:
-        print(f"napari-sparsedecon: FAILED: {err}", file=sys.stderr)
-        return 1
-    print(f"wrote {dest} shape {out.shape} float32, range "
-          f"[{float(np.min(out)):.4g}, {float(np.max(out)):.4g}] in {dt:.2f} s",
-          file=sys.stderr)
-    return 0
+    params, explicit = _method_params(args, m)
+    if args.psf is None and args.psf_fwhm_px is None and args.psf_fwhm_nm is None:
+        raise ValueError(f"method {m.name!r} needs --psf, --psf-fwhm-px or --psf-fwhm-nm")
+    if args.psf_fwhm_px is not None:
+        _check_fwhm(args.psf_fwhm_px)
+    backend = "numpy" if args.backend == "auto" and m.backends == ("numpy",) else args.backend
+    if backend not in (*m.backends, "auto"):
+        raise ValueError(f"method {m.name!r} runs on {list(m.backends)} (got --backend "
+                         f"{backend})")
+    kw = {"psf_path": args.psf, "psf_fwhm_px": args.psf_fwhm_px,
+          "psf_fwhm_nm": args.psf_fwhm_nm, "tile": args.tile, "backend": backend,
+          "device": args.device, "ngff": args.ngff, "clip_negative": args.clip_negative,
+          "explicit": tuple(explicit)}
+
+    def dry(jobs, budget):
+        return method_batch.method_dry_run_lines(jobs, m.name, params, memory_budget=budget,
+                                                 tile=args.tile)
+
+    def run_jobs(jobs, budget, client, on_file, progress):
+        return method_batch.run_method_batch(jobs, m.name, params, client=client,
+                                             on_file=on_file, progress=progress,
+                                             memory_budget=budget, **kw)
+
+    return dry, run_jobs
 
 
-def _aspect_from_axes(m, params: dict, ia, *, given) -> dict:
-    """Set ``aspect`` (z step / pixel size) from the file's calibration when the method has
-    it and it was not given; returns what to record."""
-    if given is not None or ia is None or "Z" not in ia.axes or \
-            "aspect" not in {p.name for p in m.schema}:
-        return {}
-    z, x = ia.size_nm("Z"), ia.size_nm("X")
-    if not (z and x):
-        return {"aspect_note": "z step or pixel size unknown: aspect left at "
-                               f"{params['aspect']}"}
-    params.update(m.validate({**params, "aspect": z / x}))
-    return {"aspect_note": f"aspect {z / x:.4g} from the file (z step {z:g} nm, pixel "
-                           f"{x:g} nm)"}
+def _check_fwhm(f) -> None:
+    from .base.validation import per_axis
 
-
-def _jsonable(d):
-    """Numbers, strings, lists and dicts only (numpy scalars and arrays converted)."""
-    if isinstance(d, dict):
-        return {str(k): _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    if isinstance(d, np.ndarray):
-        return d.tolist() if d.size <= 16 else f"array{d.shape}"
-    if isinstance(d, np.generic):
-        return d.item()
-    return d
-
-
-def _rl_axes(info, ndim):
-    """The input's axes and pixel sizes for the output (uncalibrated for the bundled image)."""
-    from .io.axes import ImageAxes
-
-    ia = info.get("image_axes")
-    return ia if ia is not None and ia.ndim == ndim else ImageAxes.default(ndim)
-
-
-def _rl_output_ok(args, src, dest) -> bool:
-    """Refuse (ValueError) an output that is not a TIFF or would replace an input; False
-    (skip) when it exists without --overwrite. Removes stale parts of it."""
-    from .io.outputs import output_format
-
-    if output_format(dest) not in ("tif", "ome.tif"):
-        raise ValueError(f"-o {dest}: {args.method} writes TIFF; name the output .tif, .tiff "
-                         f"(ImageJ) or .ome.tif (OME-TIFF)")
-    _check_outputs([dest], _protected_paths([src], psf=args.psf))
-    _clean_parts([dest])
-    if os.path.lexists(dest) and not args.overwrite:
-        print(f"skip: {dest} exists (use --overwrite to replace it)", file=sys.stderr)
-        return False
-    return True
+    if len(f) not in (1, 2, 3):
+        raise ValueError(f"--psf-fwhm-px needs 1 to 3 values, got {len(f)}")
+    per_axis(f[0] if len(f) == 1 else tuple(f), len(f), "psf_fwhm_px")
 
 
 # -- presets (napari-sparsedecon presets; run --preset NAME) -----------------------------

@@ -255,3 +255,19 @@ def make_params_class(name: str, schema: Schema, doc: str, namespace: dict | Non
     ns = {"SCHEMA": schema, "__doc__": doc, **(namespace or {})}
     return dataclasses.make_dataclass(name, fields, bases=(ParamsRecord,), frozen=True,
                                       namespace=ns)
+
+
+def jsonable(d):
+    """Numbers, strings, lists and dicts only (NumPy scalars and small arrays converted,
+    large arrays named by their shape): what metadata records and parameter files hold."""
+    import numpy as np
+
+    if isinstance(d, dict):
+        return {str(k): jsonable(v) for k, v in d.items()}
+    if isinstance(d, list | tuple):
+        return [jsonable(v) for v in d]
+    if isinstance(d, np.ndarray):
+        return d.tolist() if d.size <= 16 else f"array{d.shape}"
+    if isinstance(d, np.generic):
+        return d.item()
+    return d

@@ -1,4 +1,4 @@
-"""Parameters chosen per image by data splitting (analysis.selection, issue 26)."""
+"""Parameters chosen per image by data splitting (algorithms.selection, issue 26)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from scipy.signal import fftconvolve
 
 import napari_sparsedecon as nsd
-from napari_sparsedecon.analysis.selection import poisson_deviance, thin
+from napari_sparsedecon.algorithms.selection import poisson_deviance, thin
 
 
 def rsnr(x, t):

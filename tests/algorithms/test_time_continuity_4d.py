@@ -1,8 +1,6 @@
 """(T, Z, Y, X) data in the photon methods (issue 12): a 3-D PSF on each time point,
 continuity along T (``t_continuity``) solving the time-lapse as one 4-D problem."""
 
-import time
-
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
@@ -89,10 +87,8 @@ def test_t_continuity_helps_a_static_object_at_low_photons(method):
     kw = dict(psf=psf, iterations=30, gain=1.0, read_noise=1.0)
     if method == "rl_tv":
         kw["strength"] = 0.02
-    t0 = time.perf_counter()
     sep = nsd.deconvolve(data, method, t_continuity=0.0, **kw)
     joint = nsd.deconvolve(data, method, t_continuity=2.0, **kw)
-    assert time.perf_counter() - t0 < 20
     r_sep = [rsnr(sep[t], truth) for t in range(data.shape[0])]
     r_joint = [rsnr(joint[t], truth) for t in range(data.shape[0])]
     assert min(np.subtract(r_joint, r_sep)) > 0.5, (r_sep, r_joint)

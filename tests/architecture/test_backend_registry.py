@@ -22,7 +22,7 @@ def test_registered_backends_and_cli_choices_come_from_the_registry():
     assert BACKENDS == backends()
     from napari_sparsedecon.cli import build_parser
 
-    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    run = build_parser("sparse")._subparsers._group_actions[0].choices["run"]
     action = next(a for a in run._actions if a.dest == "backend")
     assert tuple(action.choices) == backends()
 

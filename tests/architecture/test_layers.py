@@ -79,7 +79,7 @@ def test_layer_source_names_no_gui(layer):
 
 
 def test_ops_is_the_bottom_layer():
-    allowed = ("napari_sparsedecon.ops", "napari_sparsedecon.core.validation",
+    allowed = ("napari_sparsedecon.ops", "napari_sparsedecon.base.validation",
                "napari_sparsedecon.psf.basic")
     bad = []
     for f in (PKG_DIR / "ops").rglob("*.py"):
@@ -109,3 +109,79 @@ def test_the_checker_sees_a_gui_import(tmp_path, monkeypatch):
             test_layer_source_names_no_gui("ops")
     finally:
         f.unlink()
+
+
+#: The package's layers, bottom to top (docs/architecture.md). A module may import its
+#: own unit and any unit of a lower layer, never a higher one and never a sibling of its
+#: own layer (units of one layer are independent), imports inside functions included.
+#: ``__init__`` (the lazy public API) sits above all of them.
+ORDER = (
+    ("base", "params", "progress", "io", "datasets"),
+    ("ops",),
+    ("psf",),
+    ("backends",),
+    ("core",),  # the paper pipeline's numerics and classic RL
+    ("algorithms",),
+    ("presets",),
+    ("api",),
+    ("analysis", "largedata"),
+    ("cli", "_napari_io", "_sample_data"),
+    ("_widgets",),
+)
+
+
+def _unit(path: Path) -> str:
+    rel = path.relative_to(PKG_DIR)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _layer_of(unit: str) -> int:
+    for i, units in enumerate(ORDER):
+        if unit in units:
+            return i
+    raise AssertionError(f"{unit!r} is in no layer of ORDER: add it to docs/architecture.md "
+                         f"and to ORDER")
+
+
+def _edges():
+    """(file, its unit, imported unit) for every import of another unit of the package."""
+    for f in sorted(PKG_DIR.rglob("*.py")):
+        if f == PKG_DIR / "__init__.py":
+            continue
+        u = _unit(f)
+        for name in _imports(f):
+            parts = name.split(".")
+            if parts[0] != "napari_sparsedecon" or len(parts) < 2:
+                continue
+            v = parts[1]
+            if v != u and ((PKG_DIR / v).is_dir() or (PKG_DIR / f"{v}.py").is_file()):
+                yield f.relative_to(PKG_DIR), u, v
+
+
+def test_every_unit_has_a_layer():
+    units = {_unit(f) for f in PKG_DIR.rglob("*.py") if f != PKG_DIR / "__init__.py"}
+    for u in units:
+        _layer_of(u)
+
+
+def test_imports_go_down_the_layers_only():
+    """Lazy imports inside functions count: they are how cycles hid before."""
+    bad = [f"{f}: {u} (layer {_layer_of(u)}) imports {v} (layer {_layer_of(v)})"
+           for f, u, v in _edges() if _layer_of(v) >= _layer_of(u)]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycle_between_units():
+    graph: dict[str, set[str]] = {}
+    for _, u, v in _edges():
+        graph.setdefault(u, set()).add(v)
+
+    def reach(a, seen):
+        for b in graph.get(a, ()):
+            if b not in seen:
+                seen.add(b)
+                reach(b, seen)
+        return seen
+
+    cyc = sorted(u for u in graph if u in reach(u, set()))
+    assert not cyc, f"units on an import cycle: {cyc}"

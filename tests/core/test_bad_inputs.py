@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from napari_sparsedecon.analysis.beads import measure_psf
 from napari_sparsedecon.psf import models as psf_models
 from napari_sparsedecon.psf.basic import gaussian_psf
-from napari_sparsedecon.psf.beads import measure_psf
 
 
 def _beads(nz=None):

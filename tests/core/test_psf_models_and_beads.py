@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from napari_sparsedecon.psf.beads import measure_psf
+from napari_sparsedecon.analysis.beads import measure_psf
 from napari_sparsedecon.psf.models import (
     born_wolf_psf,
     confocal_psf,

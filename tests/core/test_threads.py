@@ -118,6 +118,7 @@ def test_cli_threads_flag_is_used_and_not_kept(small_tif, tmp_path, no_env, fft_
     assert {w for _, w in fft_calls} == {1}
     assert th.ENV_THREADS not in __import__("os").environ
     fft_calls.clear()
-    assert main(["run", str(small_tif), "-o", str(tmp_path / "r.tif"), "--psf-fwhm-px", "2",
+    assert main(["run", "--method", "sparse",
+                 str(small_tif), "-o", str(tmp_path / "r.tif"), "--psf-fwhm-px", "2",
                  "--iterations", "2", "--deconv-iterations", "2", "--threads", "2"]) == 0
     assert {w for _, w in fft_calls} == {2}

@@ -90,3 +90,29 @@ def test_any_real_dtype_gives_float32_and_input_untouched(dtype, rng):
     np.testing.assert_array_equal(img, before)
     out = nsd.richardson_lucy(img, PSF, iterations=2)
     np.testing.assert_array_equal(img, before)
+
+
+def test_a_one_value_list_is_a_scalar_fwhm():
+    """Found by the property tests: psf_fwhm_px=(2.0,) on 3-D data was refused with
+    "psf_fwhm_px needs 1 or 2 values, got 1"."""
+    img = np.random.default_rng(0).poisson(30, (3, 12, 12)).astype(np.float32)
+    a = nsd.deconvolve(img, "rl", psf_fwhm_px=(2.0,), iterations=2, backend="numpy")
+    b = nsd.deconvolve(img, "rl", psf_fwhm_px=2.0, iterations=2, backend="numpy")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_an_axis_that_leaves_too_small_planes_is_named():
+    """Found by the property tests: axis=1 on a (3, 12, 12) stack left 3x12 planes,
+    refused as "f is 3x12 pixels", a name the caller never gave."""
+    img = np.random.default_rng(0).poisson(30, (3, 12, 12)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"axis=1 leaves planes of 3x12 pixels"):
+        nsd.deconvolve(img, "sparse", psf_fwhm_px=2.0, axis=1, iterations=2,
+                       deconv_iterations=1, backend="numpy")
+
+
+def test_float64_beyond_float32_is_not_called_nan():
+    """A finite float64 image beyond float32's range was reported as "holds NaN/Inf"."""
+    img = np.full((8, 8), 1e39)
+    with pytest.raises(ValueError, match="beyond float32") as err:
+        nsd.deconvolve(img, "rl", psf_fwhm_px=1.5, iterations=1, backend="numpy")
+    assert "NaN" not in str(err.value)

@@ -45,11 +45,12 @@ def two_channels(tmp_path):
 
 def _check_same(tmp_path, both, alone, both_args, alone_args):
     out = tmp_path / "both_out.tif"
-    assert main(["run", str(both), "-o", str(out), *both_args, *FAST]) == 0
+    assert main(["run", "--method", "sparse", str(both), "-o", str(out), *both_args, *FAST]) == 0
     res = tifffile.imread(out)  # Z, C, Y, X
     for c in range(2):
         o = tmp_path / f"c{c}_out.tif"
-        assert main(["run", str(alone[c]), "-o", str(o), *alone_args[c], *FAST]) == 0
+        assert main(["run", "--method", "sparse",
+                     str(alone[c]), "-o", str(o), *alone_args[c], *FAST]) == 0
         np.testing.assert_array_equal(res[:, c], tifffile.imread(o))
     assert not np.array_equal(res[:, 0] / res[:, 0].max(), res[:, 1] / res[:, 1].max())
     return _meta(out)
@@ -85,7 +86,8 @@ def test_preset_with_one_wavelength_per_channel(tmp_path, two_channels):
     assert all(r["model"] == "airy" and r["effective_na"] == 1.4 for r in meta["psf"])
     # one wavelength for every channel: one record
     out = tmp_path / "one.tif"
-    assert main(["run", str(both), "-o", str(out), *pre, "--wavelength-nm", "600",
+    assert main(["run", "--method", "sparse",
+                 str(both), "-o", str(out), *pre, "--wavelength-nm", "600",
                  *FAST]) == 0
     assert _meta(out)["psf"]["wavelength_nm"] == 600
 
@@ -94,7 +96,8 @@ def test_one_psf_file_serves_every_channel(tmp_path, two_channels):
     both, _ = two_channels
     psf = _psf(tmp_path / "p.tif", 1.5)
     out = tmp_path / "o.tif"
-    assert main(["run", str(both), "-o", str(out), "--psf", str(psf), *FAST]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(both), "-o", str(out), "--psf", str(psf), *FAST]) == 0
     assert _meta(out)["psf"]["file"] == "p.tif"
 
 
@@ -106,7 +109,7 @@ def test_wrong_count_names_the_channel_count(tmp_path, two_channels, capsys, fla
     if flags == "psf":
         flags = ["--psf"] + [str(_psf(tmp_path / f"p{i}.tif", 1.0)) for i in range(3)]
     out = tmp_path / "o.tif"
-    assert main(["run", str(both), "-o", str(out), *flags, *FAST]) == 1
+    assert main(["run", "--method", "sparse", str(both), "-o", str(out), *flags, *FAST]) == 1
     err = capsys.readouterr().err
     assert "has 2 channels" in err and "3" in err and "one per channel" in err
     assert not out.exists()
@@ -114,7 +117,8 @@ def test_wrong_count_names_the_channel_count(tmp_path, two_channels, capsys, fla
 
 def test_two_psfs_for_an_image_without_channels(tmp_path, capsys):
     src = _write(tmp_path / "a.tif", _img((36, 36), 0), "YX")
-    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), "--psf-fwhm-nm", "130",
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(tmp_path / "o.tif"), "--psf-fwhm-nm", "130",
                  "150", *FAST]) == 1
     assert "1 channel (no C axis)" in capsys.readouterr().err
 
@@ -125,5 +129,6 @@ def test_two_psfs_for_an_image_without_channels(tmp_path, capsys):
                                    ["--preset", "widefield", "--wavelength-nm", "-5"]])
 def test_wavelength_needs_a_preset_that_makes_the_psf(tmp_path, capsys, flags):
     src = _write(tmp_path / "a.tif", _img((36, 36), 0), "YX")
-    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), *flags, *FAST]) == 2
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(tmp_path / "o.tif"), *flags, *FAST]) == 2
     assert "--wavelength-nm" in capsys.readouterr().err

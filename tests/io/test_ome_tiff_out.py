@@ -96,13 +96,14 @@ def test_run_writes_ome_tiff(tmp_path, how, letters, shape):
     src = _src(tmp_path, letters, shape)
     tif = tmp_path / "in_sparse.tif"
     flags = ["--psf-fwhm-px", "2", *FAST, "--background", "none"]
-    assert main(["run", str(src), "-o", str(tif), *flags]) == 0
+    assert main(["run", "--method", "sparse", str(src), "-o", str(tif), *flags]) == 0
     if how == "-o":
         out = tmp_path / "res.ome.tif"
-        assert main(["run", str(src), "-o", str(out), *flags]) == 0
+        assert main(["run", "--method", "sparse", str(src), "-o", str(out), *flags]) == 0
     else:
         out = tmp_path / "o" / "in_sparse.ome.tif"
-        assert main(["run", str(src), "--out-dir", str(tmp_path / "o"), "--format",
+        assert main(["run", "--method", "sparse",
+                     str(src), "--out-dir", str(tmp_path / "o"), "--format",
                      "ome.tif", *flags]) == 0
     axes, px, _ = _pixels(out)
     assert axes == letters
@@ -124,13 +125,15 @@ def test_ome_tiff_output_is_atomic_and_never_replaces(tmp_path, capsys):
     src = _src(tmp_path, "YX", (32, 32))
     out = tmp_path / "r.ome.tif"
     out.write_bytes(b"mine")
-    assert main(["run", str(src), "-o", str(out), "--psf-fwhm-px", "2", *FAST]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(out), "--psf-fwhm-px", "2", *FAST]) == 0
     assert out.read_bytes() == b"mine"  # skipped, not replaced
     assert "exists" in capsys.readouterr().err
-    assert main(["run", str(src), "-o", str(src.with_name("in.ome.tif")), "--psf-fwhm-px",
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(src.with_name("in.ome.tif")), "--psf-fwhm-px",
                  "2", *FAST]) == 0
     # an input named .ome.tif is never the output
-    assert main(["run", str(src.with_name("in.ome.tif")), "-o",
+    assert main(["run", "--method", "sparse", str(src.with_name("in.ome.tif")), "-o",
                  str(src.with_name("in.ome.tif")), "--overwrite", "--psf-fwhm-px", "2",
                  *FAST]) == 2
     assert "refusing" in capsys.readouterr().err

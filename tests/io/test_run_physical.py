@@ -32,7 +32,8 @@ def test_imagej_tiff_in_nm_converts_psf_fwhm_nm(tmp_path):
     tifffile.imwrite(src, _img((48, 48)), imagej=True, resolution=(1 / 65, 1 / 65),
                      metadata={"unit": "nm"})
     out = tmp_path / "out.tif"
-    assert main(["run", str(src), "-o", str(out), "--psf-fwhm-nm", "260", *FAST]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(out), "--psf-fwhm-nm", "260", *FAST]) == 0
     _, ij, meta = _info(out)
     assert meta["psf_fwhm_px"] == pytest.approx(4.0)
     # the output keeps the input's calibration: 65 nm pixels
@@ -48,14 +49,16 @@ def test_ome_tiff_in_nm_converts_psf_fwhm_nm(tmp_path):
         "axes": "YX", "PhysicalSizeX": 65, "PhysicalSizeXUnit": "nm", "PhysicalSizeY": 65,
         "PhysicalSizeYUnit": "nm"})
     out = tmp_path / "out.tif"
-    assert main(["run", str(src), "-o", str(out), "--psf-fwhm-nm", "130", *FAST]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(out), "--psf-fwhm-nm", "130", *FAST]) == 0
     assert _info(out)[2]["psf_fwhm_px"] == pytest.approx(2.0)
 
 
 def test_uncalibrated_tiff_with_psf_fwhm_nm_is_refused(tmp_path, capsys):
     src = tmp_path / "plain.tif"
     tifffile.imwrite(src, _img((48, 48)))  # tifffile writes resolution 1/1, no unit
-    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), "--psf-fwhm-nm", "250",
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(tmp_path / "o.tif"), "--psf-fwhm-nm", "250",
                  *FAST]) == 1
     err = capsys.readouterr().err
     assert "no pixel size" in err and "Image > Properties" in err and "--psf-fwhm-px" in err
@@ -67,12 +70,14 @@ def test_time_lapse_stays_time_in_tiff_and_zarr(tmp_path):
     tifffile.imwrite(src, _img((4, 40, 40)), imagej=True, resolution=(1 / 0.1, 1 / 0.1),
                      metadata={"axes": "TYX", "unit": "um", "finterval": 2.5})
     out = tmp_path / "t_out.tif"
-    assert main(["run", str(src), "-o", str(out), "--psf-fwhm-px", "2", *FAST]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(out), "--psf-fwhm-px", "2", *FAST]) == 0
     axes, ij, _ = _info(out)
     assert axes == "TYX" and ij.get("frames") == 4 and "slices" not in ij
     assert ij["finterval"] == pytest.approx(2.5) and "spacing" not in ij
     zout = tmp_path / "t_out.zarr"
-    assert main(["run", str(src), "-o", str(zout), "--psf-fwhm-px", "2", *FAST]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(zout), "--psf-fwhm-px", "2", *FAST]) == 0
     attrs = dict(zarr.open_group(str(zout), mode="r").attrs)
     ome = attrs.get("ome", attrs)
     axes_meta = ome["multiscales"][0]["axes"]
@@ -87,19 +92,22 @@ def test_two_channels_equal_each_channel_alone(tmp_path):
     tifffile.imwrite(both, img.transpose(1, 0, 2, 3), imagej=True,
                      metadata={"axes": "ZCYX"})
     args = ["--psf-fwhm-px", "2", "--continuity", "1", *FAST]
-    assert main(["run", str(both), "-o", str(tmp_path / "both_out.tif"), *args]) == 0
+    assert main(["run", "--method", "sparse",
+                 str(both), "-o", str(tmp_path / "both_out.tif"), *args]) == 0
     res = tifffile.imread(tmp_path / "both_out.tif")  # Z, C, Y, X
     for c in range(2):
         one = tmp_path / f"c{c}.tif"
         tifffile.imwrite(one, img[c], imagej=True, metadata={"axes": "ZYX"})
-        assert main(["run", str(one), "-o", str(tmp_path / f"c{c}_out.tif"), *args]) == 0
+        assert main(["run", "--method", "sparse",
+                     str(one), "-o", str(tmp_path / f"c{c}_out.tif"), *args]) == 0
         np.testing.assert_array_equal(res[:, c], tifffile.imread(tmp_path / f"c{c}_out.tif"))
 
 
 def test_rgb_is_refused_clearly(tmp_path, capsys):
     src = tmp_path / "rgb.tif"
     tifffile.imwrite(src, np.zeros((40, 40, 3), np.uint8), photometric="rgb")
-    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), "--psf-fwhm-px", "2",
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(tmp_path / "o.tif"), "--psf-fwhm-px", "2",
                  *FAST]) == 1
     assert "RGB" in capsys.readouterr().err
 
@@ -115,12 +123,12 @@ def test_time_lapse_of_volumes_runs_volume_by_volume_and_stays_tzyx(tmp_path, fm
                                "unit": "um"})
     out = tmp_path / f"o.{fmt}"
     args = ["--psf-fwhm-px", "2.5", "2", *FAST, "--background", "none"]
-    assert main(["run", str(src), "-o", str(out), *args]) == 0
+    assert main(["run", "--method", "sparse", str(src), "-o", str(out), *args]) == 0
     one = tmp_path / "t1.tif"
     tifffile.imwrite(one, vol[1], imagej=True, resolution=(1 / 0.065, 1 / 0.065),
                      metadata={"axes": "ZYX", "spacing": 0.2, "unit": "um"})
     alone = tmp_path / "t1_out.tif"
-    assert main(["run", str(one), "-o", str(alone), *args]) == 0
+    assert main(["run", "--method", "sparse", str(one), "-o", str(alone), *args]) == 0
     if fmt == "tif":
         axes, ij, meta = _info(out)
         assert axes == "TZYX" and ij["finterval"] == pytest.approx(3.0)
@@ -148,7 +156,7 @@ def test_metadata_records_psf_file_and_hash(tmp_path):
     tifffile.imwrite(psf_path, psf / psf.sum(), imagej=True,
                      resolution=(1 / 0.065, 1 / 0.065), metadata={"unit": "um"})
     out = tmp_path / "o.tif"
-    assert main(["run", str(src), "-o", str(out), "--psf", str(psf_path),
+    assert main(["run", "--method", "sparse", str(src), "-o", str(out), "--psf", str(psf_path),
                  "--psf-fwhm-px", "3.5", *FAST]) == 0
     meta = _info(out)[2]
     assert meta["psf"]["file"] == "psf.tif"

@@ -280,7 +280,7 @@ def test_parameter_file_reproduces_widget_result_headless(viewer_and_widget, qtb
     _wait_done(qtbot, w)
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, np.asarray(layer.data))
-    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), "--params",
+    assert main(["run", "--method", "sparse", str(src), "-o", str(tmp_path / "o.tif"), "--params",
                  str(tmp_path / "p.json")]) == 0
     headless, _ = read_tiff(tmp_path / "o.tif")
     np.testing.assert_array_equal(headless, viewer.layers["cell sparse"].data)
@@ -403,7 +403,8 @@ def test_every_parameter_widget_file_cli_tiled_equals_the_api(make_napari_viewer
     rng_ = ref.max() - ref.min()
     for extra, tol in (([], 1e-5), (["--tile", "60"], 2e-2)):
         out = tmp_path / f"o{len(extra)}.tif"
-        assert main(["run", str(src), "-o", str(out), "--params", str(tmp_path / "p.json"),
+        assert main(["run", "--method", "sparse",
+                     str(src), "-o", str(out), "--params", str(tmp_path / "p.json"),
                      "--backend", "numpy", *extra]) == 0
         got = tifffile.imread(out)
         assert got.shape == ref.shape == (6, 144, 128)
@@ -418,7 +419,8 @@ def test_upsampling_with_continuity_along_y_or_x_is_refused(tmp_path, capsys):
 
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, np.ones((6, 40, 32), np.float32))
-    assert main(["run", str(src), "-o", str(tmp_path / "o.tif"), "--axis", "2",
+    assert main(["run", "--method", "sparse",
+                 str(src), "-o", str(tmp_path / "o.tif"), "--axis", "2",
                  "--upsample", "2", "--psf-fwhm-px", "2"]) == 1
     assert "continuity axis 2" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()

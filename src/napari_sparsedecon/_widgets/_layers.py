@@ -156,7 +156,7 @@ WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
     "pandas",  # napari, for the first layer with features (~1 s)
     "scipy.signal", "scipy.stats", "scipy.optimize", "scipy.interpolate",
     "napari_sparsedecon.analysis.trust", "napari_sparsedecon.analysis.sweep",
-    "napari_sparsedecon.analysis.suggest", "napari_sparsedecon.psf.beads",
+    "napari_sparsedecon.analysis.suggest", "napari_sparsedecon.analysis.beads",
     "napari_sparsedecon.psf.models", "napari_sparsedecon.largedata",
     # saving and tiled runs: tifffile alone, imported by a worker during a save, stalled
     # the window ~200 ms; the OME-Zarr stack (zarr, ome-zarr, dask) ~1 s

@@ -1,6 +1,6 @@
 """PSF dock widget: generate a PSF from the optics, or measure it from beads.
 
-Thin: the numerics are ``psf.models`` and ``psf.beads``.
+Thin: the numerics are ``psf.models`` and ``analysis.beads``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from ..analysis.beads import measure_psf
 from ..analysis.roi import NM_PER_UNIT
 from ..psf import models as pm
-from ..psf.beads import measure_psf
 from ._layers import (
     call_in_worker,
     layer_unit,

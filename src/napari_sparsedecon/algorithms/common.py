@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..core.validation import FLOAT, as_float_image, check_psf
+from ..base.validation import FLOAT, as_float_image, check_psf
 from ..params import Param
 
 MAX_ITERATIONS = 10_000
@@ -81,3 +81,58 @@ def from_photons(x: np.ndarray, cam) -> np.ndarray:
 def typical_level(ye: np.ndarray) -> float:
     """The photon level the automatic weights scale with: the mean shifted count."""
     return max(float(np.mean(ye)), 1e-6)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotonPrep:
+    """What a photon method estimates once over the whole image, so that every tile,
+    ROI preview and time point of that image is solved with the same estimates.
+
+    ``background``: photo-electrons with the read-noise shift (a scalar, or a map of
+    the image's shape that :meth:`block` slices); ``levels``: method-specific levels
+    (e.g. the signal and background photon levels the automatic weights scale with).
+    """
+
+    camera: object
+    background: object
+    background_kind: str = "given"
+    levels: dict = dataclasses.field(default_factory=dict)
+    shape: tuple = ()
+    #: parameters chosen from the data (e.g. ``resolution_choice``: what and why), made
+    #: once per image like the estimates so that every tile uses the same choice
+    choices: dict = dataclasses.field(default_factory=dict)
+
+    def block(self, sl) -> PhotonPrep:
+        """These estimates for the block ``image[sl]`` (the map cut to it)."""
+        bg = self.background
+        if np.ndim(bg):
+            bg = np.ascontiguousarray(bg[sl])
+        return dataclasses.replace(self, background=bg, shape=np.shape(bg) or self.shape)
+
+    def camera_params(self, params: dict) -> dict:
+        """``params`` with the camera fixed to this estimate (nothing is re-estimated)."""
+        c = self.camera
+        return {**params, "offset": c.offset, "gain": c.gain, "read_noise": c.read_noise}
+
+    def record(self) -> dict:
+        """The estimates as plain JSON for the metadata record."""
+        bg = self.background
+        shift = self.camera.read_noise ** 2
+        mean_e = float(np.mean(bg)) - shift
+        return {"camera": self.camera.to_dict(), "background": self.background_kind,
+                "background_mean": mean_e * self.camera.gain,
+                **{k: float(v) for k, v in self.levels.items()}, **self.choices}
+
+
+def block_photons(image, psf, params: dict, prep: PhotonPrep, *, clip_negative=False,
+                  max_ndim=3):
+    """:func:`photon_data` of one block with the camera of ``prep`` (never re-estimated);
+    returns (photons, PSF, camera, background of ``prep``)."""
+    given = {**prep.camera_params(params), "background": 0.0}
+    ye, p, _, _ = photon_data(image, psf, given, clip_negative=clip_negative,
+                              max_ndim=max_ndim)
+    bg = prep.background
+    if np.ndim(bg) and np.shape(bg) != ye.shape:
+        raise ValueError(f"the prepared background map has shape {np.shape(bg)}, the block "
+                         f"{ye.shape}: cut it with prep.block(slices)")
+    return ye, p, prep.camera, FLOAT(bg) if not np.ndim(bg) else bg

@@ -36,6 +36,21 @@ class Method:
     backends: tuple = ("numpy", "opencl", "numba")
     psf_in_schema: bool = False  # the schema itself carries psf_fwhm_px (paper pipeline)
     docs: str = ""
+    #: ``prepare(image, psf, params, *, clip_negative) -> (prep, data, psf)``: what the
+    #: method estimates once per image (camera, background, levels); ``prep.block(sl)``
+    #: cuts it to a block and ``iterate(..., prep=...)`` solves the block with it.
+    prepare: Callable | None = None
+    #: ``halo(params, psf) -> int``: the Y/X margin in pixels a block needs.
+    halo: Callable | None = None
+    #: ``tiled(image, params, *, psf, out, memory_budget, tile, backend, device)``: a
+    #: method's own large-data runner (the paper pipeline's t-chunks and Y/X tiles);
+    #: methods without one are tiled by :mod:`napari_sparsedecon.largedata.blocks`.
+    tiled: Callable | None = None
+
+    @property
+    def tileable(self) -> bool:
+        """Whether the product can run this method in blocks (tiles, ROI previews)."""
+        return self.tiled is not None or (self.prepare is not None and self.halo is not None)
 
     def validate(self, values: dict | None = None) -> dict:
         return P.validate(self.schema, values, what=f"parameter(s) of method {self.name!r}")

@@ -4,7 +4,7 @@ The data are converted to shifted-Poisson photo-electrons with the camera
 model (:mod:`napari_sparsedecon.ops.noise`), so offset-subtracted data with
 negative values are accepted. Unregularised RL amplifies noise once it starts
 fitting it; ``stop="split"`` (default) chooses the iteration count per image by
-data splitting (:mod:`napari_sparsedecon.analysis.selection`: RL on half the
+data splitting (:mod:`napari_sparsedecon.algorithms.selection`: RL on half the
 photons, scored on the other half); ``stop="discrepancy"`` ends the run when the
 Pearson chi^2 per pixel of the fit reaches 0.9 (the discrepancy principle).
 ``iterations`` is then the maximum.
@@ -12,14 +12,16 @@ Pearson chi^2 per pixel of the fit reaches 0.9 (the discrepancy principle).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from ..base.validation import FLOAT
 from ..core.sparse_hessian import _host
-from ..core.validation import FLOAT
 from ..ops.padding import fft_convolve, mirror_pad
 from ..params import Param
 from ..progress import Progress, Stage
-from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
+from .common import CAMERA, MAX_ITERATIONS, PhotonPrep, block_photons, from_photons, photon_data
 
 STOP_RULES = ("split", "discrepancy", "none")
 
@@ -48,11 +50,36 @@ CHI2_STALL = 0.003
 MIN_ITERATIONS = 2
 
 
+def prepare(image, psf, params, *, clip_negative=False):
+    """The whole-image estimates of ``rl``: the camera model and the constant background
+    (tiles and time points of one image are converted to photons alike)."""
+    ye, p, cam, bg = photon_data(image, psf, params, clip_negative=clip_negative)
+    prep = PhotonPrep(cam, bg, "given", {}, ye.shape)
+    if params["stop"] == "split":  # chosen once per image (every tile the same)
+        n, why = _split_choice(ye, p, bg, params)
+        prep = dataclasses.replace(prep, levels={"split_iterations": float(n)},
+                                   choices={"stop_choice": why})
+    return prep, ye, p
+
+
+def halo(params, psf) -> int:
+    """Y/X margin (pixels) of a block: the PSF's support twice over plus 8 (RL couples
+    pixels through H^T H each iteration; measured seams < 1e-3 of the range)."""
+    from ..psf.basic import psf_support
+
+    box = psf_support(np.asarray(psf))
+    return int(2 * max((s.stop - s.start) // 2 for s in box[-2:]) + 8)
+
+
 def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate=False,
-            info=None, clip_negative=False):
+            info=None, clip_negative=False, prep=None):
     from ..backends import get_backend
 
-    ye, p, cam, bg = photon_data(image, psf, params, clip_negative=clip_negative)
+    if prep is None:
+        prep, ye, p = prepare(image, psf, params, clip_negative=clip_negative)
+    else:
+        ye, p, _, _ = block_photons(image, psf, params, prep, clip_negative=clip_negative)
+    cam, bg = prep.camera, prep.background
     be = get_backend(backend, device)
     acc = None if params["acceleration"] == "none" else params["acceleration"]
     plan = be.rl_plan(ye.shape, p, background=bg, acceleration=acc)
@@ -62,9 +89,10 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
             plan.track_chi2 = True
         plan.set_data(ye)
         n, stop = params["iterations"], params["stop"] == "discrepancy"
-        split = _split_stop(ye, p, bg, be, acc, n) if params["stop"] == "split" else None
-        if split is not None:
-            n = split[0]
+        split = None
+        if params["stop"] == "split":
+            split = prep.choices.get("stop_choice") or _split_choice(ye, p, bg, params)[1]
+            n = min(n, int(split["chosen"]))
         host_chi2 = _HostChi2(ye, p, bg) if stop and not on_plan else None
         chi2, done = float("nan"), n
         hist: list = []
@@ -84,18 +112,28 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
             info.update(camera=cam.to_dict(), iterations_run=done, chi2_per_pixel=chi2,
                         backend=be.name, device=be.device_name)
             if split is not None:
-                info["stop_choice"] = split[1]
+                info["stop_choice"] = split
         return np.asarray(from_photons(np.array(_host(plan.result()), dtype=FLOAT), cam))
 
 
-def _split_stop(ye, p, bg, be, acc, n_max):
-    """(iterations, report) chosen by data splitting, on the method's own backend."""
-    from ..analysis.selection import split_rl_iterations
+def _split_choice(ye, p, bg, params):
+    """(iterations, report) chosen by data splitting on the central crop of ``ye`` (NumPy
+    plans: the same choice on every backend)."""
+    from .selection import central_crop, split_rl_iterations
+    from ..backends import get_backend
+
+    be = get_backend("numpy", None)
+    acc = None if params["acceleration"] == "none" else params["acceleration"]
+    crop = central_crop(ye.shape)
+    b = bg[crop] if np.ndim(bg) else bg
 
     def make_plan(shape, psf, background):
         return be.rl_plan(shape, psf, background=background, acceleration=acc)
 
-    return split_rl_iterations(ye, p, bg, make_plan, n_max)
+    n, why = split_rl_iterations(np.ascontiguousarray(ye[crop]), p, b, make_plan,
+                                 params["iterations"])
+    why["crop"] = [[s.start, s.stop] for s in crop[-2:]]
+    return n, why
 
 
 def _should_stop(hist: list, accelerated: bool) -> bool:
@@ -131,7 +169,7 @@ def _make():
 
     return (Method(name="rl", title="Richardson-Lucy",
                    summary="classic or Biggs-accelerated RL, stopped by data splitting",
-                   schema=SCHEMA, iterate=iter_rl,
+                   schema=SCHEMA, iterate=iter_rl, prepare=prepare, halo=halo,
                    docs="docs/algorithms.md#richardson-lucy"),)
 
 

@@ -16,11 +16,11 @@ import math
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from ..ops.regularised import DATA_TERMS
 from ..params import Param
 from ..progress import Progress, Stage
-from .common import CAMERA, MAX_ITERATIONS, from_photons, photon_data
+from .common import CAMERA, MAX_ITERATIONS, PhotonPrep, block_photons, from_photons, photon_data
 
 ITERATIONS = Param("iterations", "int", 100, "iterations (more keep improving or stay stable)",
                    low=1, high=MAX_ITERATIONS)
@@ -123,12 +123,12 @@ def _output_sigma(psf: np.ndarray, ndim: int, resolution: float):
     return [0.0] * (ndim - len(fw)) + [resolution * f / FWHM_PER_SIGMA for f in fw]
 
 
-def _iterate(image, psf, params, *, prior, backend, device, return_estimate, info=None,
-             clip_negative=False):
-    from scipy.ndimage import gaussian_filter
-
+def prepare(image, psf, params, *, clip_negative=False):
+    """The whole-image estimates of ``rl_tv`` / ``sparse_psf``: camera model, background
+    (the given constant, or a smooth map), and the signal and background photon levels
+    the automatic weights scale with. Tiles, ROI previews and time points of one image
+    pass the result to :func:`_iterate` (``prep=``) so that they use the same weights."""
     from ..ops.noise import smooth_background
-    from ..ops.regularised import RegularisedRLPlan
     from ..psf.basic import measure_fwhm
 
     given = params["background"]
@@ -138,6 +138,60 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
     if given is None:
         bg = smooth_background(ye, fw)
     signal, bmean = signal_levels(ye, bg, fw)
+    levels, choices = {"signal_photons": signal, "background_photons": bmean}, {}
+    if params["resolution"] is None:  # chosen once per image (every tile the same)
+        res, why = _auto_resolution_crop(ye, p, bg, params)
+        levels["resolution_auto"] = res
+        choices["resolution_choice"] = why
+    return PhotonPrep(cam, bg, "estimated smooth map" if given is None else "given",
+                      levels, ye.shape, choices), ye, p
+
+
+def _auto_resolution_crop(ye, p, bg, params):
+    """:func:`_auto_resolution` on the central crop of ``ye`` (prior and couplings as
+    :func:`_iterate` sets them: the Hessian prior for the schema with ``sparsity``)."""
+    from .selection import central_crop
+
+    prior = "hessian" if "sparsity" in params else "tv"
+    cont = params["continuity"] if ye.ndim >= 3 else 0.0
+    if ye.ndim >= 3 and p.ndim == 3 and prior == "hessian" and cont == 0:
+        cont = 1.0
+    t_cont = params.get("t_continuity", 0.0) if ye.ndim == 4 else 0.0
+    crop = central_crop(ye.shape)
+    b = bg[crop] if np.ndim(bg) else bg
+    res, why = _auto_resolution(np.ascontiguousarray(ye[crop]), p, b, params, prior, cont,
+                                t_cont)
+    why["crop"] = [[s.start, s.stop] for s in crop[-2:]]
+    return res, why
+
+
+def halo(params, psf) -> int:
+    """Y/X margin (pixels) a block needs so that a tiled run equals the whole-image run
+    within 1e-3 of the range: the PSF's support twice over (the data term couples pixels
+    through H^T H), four lateral FWHMs for the priors and the output blur, plus 8."""
+    from ..psf.basic import measure_fwhm, psf_support
+
+    p = np.asarray(psf)
+    box = psf_support(p)
+    half = max((s.stop - s.start) // 2 for s in box[-2:])
+    fw = max(measure_fwhm(p)[-2:])
+    return int(2 * half + math.ceil(4 * fw) + 8)
+
+
+def _iterate(image, psf, params, *, prior, backend, device, return_estimate, info=None,
+             clip_negative=False, prep=None):
+    from scipy.ndimage import gaussian_filter
+
+    from ..ops.regularised import RegularisedRLPlan
+
+    if prep is None:
+        prep, ye, p = prepare(image, psf, params, clip_negative=clip_negative)
+    else:
+        ye, p, _, _ = block_photons(image, psf, params, prep, clip_negative=clip_negative,
+                                    max_ndim=4)
+    cam, bg = prep.camera, prep.background
+    signal = prep.levels["signal_photons"]
+    bmean = prep.levels["background_photons"]
     weight = params["strength"] / math.sqrt(signal)
     sparsity = params.get("sparsity", 0.0) / math.sqrt(bmean)
     cont = params["continuity"] if ye.ndim >= 3 else 0.0
@@ -152,7 +206,10 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
     shift = FLOAT(cam.read_noise ** 2)  # the shifted-Poisson offset inside bg
     res = params["resolution"]
     if res is None:
-        res, why = _auto_resolution(ye, p, bg, params, prior, cont, t_cont)
+        if "resolution_auto" in prep.levels:
+            res, why = prep.levels["resolution_auto"], prep.choices.get("resolution_choice")
+        else:
+            res, why = _auto_resolution(ye, p, bg, params, prior, cont, t_cont)
         if info is not None:
             info["resolution_choice"] = why
     sigma = _output_sigma(p, ye.ndim, res)
@@ -170,7 +227,7 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
                     weight=weight,
                     sparsity_weight=sparsity, continuity_used=cont, backend="numpy",
                     t_continuity_used=t_cont,
-                    background=("estimated smooth map" if given is None else "given"),
+                    background=prep.background_kind,
                     background_mean=(float(np.mean(bg)) - float(shift)) * cam.gain,
                     resolution_used=res,
                     output_sigma_px=[round(float(v), 4) for v in sigma])
@@ -188,7 +245,7 @@ def _auto_resolution(ye, p, bg, params, prior, cont, t_cont):
     """The output resolution chosen by data splitting: the same solver (weights from
     the half data by the same rule) on half the photons, each candidate scored on the
     other half."""
-    from ..analysis.selection import split_resolution
+    from .selection import split_resolution
     from ..ops.regularised import RegularisedRLPlan
     from ..psf.basic import measure_fwhm
 
@@ -221,10 +278,11 @@ def _make():
         Method(name="sparse_psf", title="Sparse deconvolution, PSF in the data term",
                summary="Poisson/WLS data term + sparse-Hessian and L1 priors, accelerated",
                schema=SPARSE_PSF_SCHEMA, iterate=hess, backends=("numpy",),
+               prepare=prepare, halo=halo,
                docs="docs/algorithms.md#sparse-deconvolution-with-the-psf-in-the-data-term"),
         Method(name="rl_tv", title="Richardson-Lucy with total variation",
                summary="RL with a TV prior and Nesterov momentum", schema=TV_SCHEMA,
-               iterate=tv, backends=("numpy",),
+               iterate=tv, backends=("numpy",), prepare=prepare, halo=halo,
                docs="docs/algorithms.md#regularised-richardson-lucy"),
     )
 

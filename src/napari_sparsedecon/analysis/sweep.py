@@ -47,19 +47,39 @@ class SweepTile:
         return ", ".join(f"{k} {v:g}" for k, v in self.values.items())
 
 
-def combinations(grid: dict):
+def sweepable(method: str = "sparse") -> tuple[str, ...]:
+    """The parameters of ``method`` a sweep can vary: its numbers (from its schema)."""
+    if method == "sparse":
+        return SWEEPABLE
+    from ..algorithms.registry import get_method
+
+    return tuple(p.name for p in get_method(method).schema
+                 if p.kind in ("int", "float") and not p.optional and not p.advanced)
+
+
+def _integers(method: str) -> tuple[str, ...]:
+    if method == "sparse":
+        return INTEGER
+    from ..algorithms.registry import get_method
+
+    return tuple(p.name for p in get_method(method).schema if p.kind == "int")
+
+
+def combinations(grid: dict, method: str = "sparse"):
     """Every combination of ``grid`` (name -> values) as dicts, product order; integer
     parameters rounded. Raises ValueError for an unknown parameter or empty values."""
     if not 1 <= len(grid) <= 2:
         raise ValueError("sweep one or two parameters")
+    ok, ints = sweepable(method), _integers(method)
     for name, vals in grid.items():
-        if name not in SWEEPABLE:
-            raise ValueError(f"cannot sweep {name!r}; choose from {list(SWEEPABLE)}")
+        if name not in ok:
+            raise ValueError(f"cannot sweep {name!r} of method {method!r}; choose from "
+                             f"{list(ok)}")
         if not len(vals):
             raise ValueError(f"no values given for {name}")
     names = list(grid)
     for combo in itertools.product(*(grid[n] for n in names)):
-        yield {n: (int(round(v)) if n in INTEGER else float(v))
+        yield {n: (int(round(v)) if n in ints else float(v))
                for n, v in zip(names, combo, strict=True)}
 
 
@@ -78,14 +98,21 @@ def scores_for(roi, result, psf) -> dict:
     return out
 
 
-def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy",
-               device=None):
+def iter_sweep(roi, base, grid: dict, *, psf=None, backend="numpy", device=None,
+               method: str | None = None, prep=None):
     """Run every combination of ``grid`` (name -> values) on ``roi``.
 
+    ``base``: the paper pipeline's :class:`SparseParams`, or the validated parameters
+    (a dict) of ``method`` (any registered method; ``prep``, its whole-image estimates
+    cut to the ROI, makes every tile use the whole image's camera and weights).
     Yields ``Progress(Stage.SWEEP, i, n, fraction=i / n, tile=<SweepTile>)`` as each
     combination finishes (itertools.product order of ``grid``); returns the
     :class:`SweepTile` list. Closing the generator cancels the sweep.
     """
+    if not isinstance(base, SparseParams):
+        res = yield from _iter_method_sweep(roi, method, base, grid, psf=psf,
+                                            backend=backend, device=device, prep=prep)
+        return res
     combos = list(combinations(grid))
     tiles = []
     for i, values in enumerate(combos):
@@ -101,7 +128,31 @@ def iter_sweep(roi, base: SparseParams, grid: dict, *, psf=None, backend="numpy"
     return tiles
 
 
-def sweep(roi, base: SparseParams, grid: dict, **kwargs) -> list:
+def _iter_method_sweep(roi, method, base: dict, grid, *, psf, backend, device, prep):
+    from ..algorithms.registry import get_method
+
+    if method is None or method == "sparse":
+        raise ValueError("a sweep of a parameter dict needs method=<a registered method>; "
+                         "the paper pipeline takes SparseParams")
+    m = get_method(method)
+    combos = list(combinations(grid, m.name))
+    roi = np.asarray(roi, dtype=np.float32)
+    if prep is None and m.prepare is not None:  # one set of estimates for every tile
+        prep, _, _ = m.prepare(roi, psf, m.validate(base))
+    kw = {"prep": prep} if prep is not None else {}
+    tiles = []
+    for i, values in enumerate(combos):
+        p = m.validate({**base, **values})
+        out = run(m.iterate(roi, psf, p, backend=backend, device=device,
+                            return_estimate=False, **kw))
+        tile = SweepTile(values, out, scores_for(roi, out, psf))
+        tiles.append(tile)
+        yield Progress(Stage.SWEEP, i + 1, len(combos), fraction=(i + 1) / len(combos),
+                       tile=tile)
+    return tiles
+
+
+def sweep(roi, base, grid: dict, **kwargs) -> list:
     """Plain-function form of :func:`iter_sweep`."""
     return run(iter_sweep(roi, base, grid, **kwargs))
 
@@ -161,7 +212,7 @@ def sweep_table(tiles) -> list[dict]:
     return [{**t.values, **{f"score_{k}": v for k, v in t.scores.items()}} for t in tiles]
 
 
-def export_sweep(path, tiles, grid: dict, *, scale=None, base: SparseParams | None = None):
+def export_sweep(path, tiles, grid: dict, *, scale=None, base=None):
     """Write the montage as ``<path>.tif`` and the table as ``<path>.csv``, atomically.
 
     Returns the two paths. ``base``: the parameters shared by every tile,
@@ -178,7 +229,7 @@ def export_sweep(path, tiles, grid: dict, *, scale=None, base: SparseParams | No
     img, labels = montage(tiles, grid)
     meta = {"sweep": {k: [float(v) for v in vals] for k, vals in grid.items()},
             "labels": [text for _, text in labels],
-            "base": base.to_dict() if base is not None else None}
+            "base": base.to_dict() if hasattr(base, "to_dict") else base}
     tif = write_tiff(stem.with_suffix(".tif"), img, scale=scale, metadata=meta)
     rows = sweep_table(tiles)
     buf = io.StringIO()

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 
 FRC_THRESHOLD = 1.0 / 7.0
 
@@ -278,12 +278,14 @@ def _half_psf(psf, fwhm_px):
 def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
            frame: int | None = None, residual: bool = True, frc_check: bool = True,
            hallucination: bool = True, tracker: ConvergenceTracker | None = None,
-           backend="numpy") -> TrustReport:
-    """Check a sparse-deconvolution result against its input.
+           backend="numpy", method: str | None = None) -> TrustReport:
+    """Check a deconvolution result against its input.
 
     ``image``: what was deconvolved ((Y, X) or (T, Y, X), continuity along the
-    first axis); ``result``: the pipeline's output for it with ``params`` (a
-    :class:`~napari_sparsedecon.core.params.SparseParams`) and ``psf``.
+    first axis); ``result``: the output for it with ``params`` and ``psf``: the paper
+    pipeline's :class:`~napari_sparsedecon.core.params.SparseParams`, or the validated
+    parameters (a dict) of ``method`` (any registered method: its residual uses the
+    method's own background estimate and its FRC runs the method on both halves).
     ``pixel_nm``: the input's pixel size, for FRC in nm. ``frame``: which
     frame of 3-D data the FRC looks at (default the middle one).
     ``tracker``: a :class:`ConvergenceTracker` fed during the run.
@@ -292,37 +294,32 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     consecutive frames (3-D data) or of the two checkerboard halves of the
     input (2-D data; PSF width halved), so the prior cannot fake correlation.
     """
-    from ..core.background import estimate_background
-    from ..core.pipeline import deconv_psf
-
     y = np.asarray(image, dtype=FLOAT)
     x = np.asarray(result, dtype=FLOAT)
-    up = params.upsample
+    model = (_SparseModel(params, psf, y) if hasattr(params, "upsample")
+             else _MethodModel(method, params, psf, y))
+    up = model.upsample
     if x.shape[-2:] != (y.shape[-2] * up, y.shape[-1] * up) or x.ndim != y.ndim:
         raise ValueError(f"result {x.shape} does not match the input {y.shape} "
                          f"(up-sampling x{up})")
     rep = TrustReport()
-    bg = (estimate_background(y, params.background) if params.background != "none"
-          else np.zeros_like(y))
     sigma = estimate_noise_sigma(y if y.ndim == 2 else y[y.shape[0] // 2])
     if residual:
-        fwd = deconv_psf(params, psf, y.shape, y.ndim)
-        if fwd is None:  # no deconvolution: the result is the denoised image itself
-            fwd = np.ones((1, 1), dtype=FLOAT)
-        if not params.quantitative:  # max-1 results: fit the one lost intensity scale
+        fwd, bg = model.forward(), model.background()
+        x_units = x
+        if not model.quantitative:  # max-1 results: fit the one lost intensity scale
             hx = residual_map(np.zeros_like(y), x, fwd, upsample=up)  # = -H x
             k = float(((y - bg) * -hx).sum() / max(float((hx.astype(np.float64) ** 2).sum()),
                                                     1e-30))
             x_units = x * FLOAT(k)
             rep.notes.append("max-1 result: residual after fitting its intensity scale")
-        else:
-            x_units = x
         rep.residual = residual_map(y, x_units, fwd, background=bg, upsample=up)
         core = rep.residual[..., 8:-8, 8:-8] if min(y.shape[-2:]) > 32 else rep.residual
         core = core.astype(np.float64)
         rep.residual_offset = float(np.median(core))  # e.g. a background left unmodelled
         rep.residual_rms_over_noise = float(np.sqrt(np.mean((core - rep.residual_offset) ** 2))
                                             / max(sigma, 1e-12))
+        rep.notes.extend(model.notes)
     if hallucination:
         xg = _bin2(x) if up == 2 else x
         frames = [(y, xg)] if y.ndim == 2 else list(zip(y, xg, strict=True))
@@ -333,10 +330,10 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
         if rep.hallucination_fraction > HALLUCINATION_WARN:
             rep.warnings.append(
                 f"warning: {100 * rep.hallucination_fraction:.2f}% of the result is bright "
-                f"where the input holds only background at the noise level; lower sparsity "
-                f"or raise fidelity, and check the hallucination layer")
+                f"where the input holds only background at the noise level; "
+                f"{model.hallucination_advice}, and check the hallucination layer")
     if frc_check:
-        _frc(rep, y, params, psf, pixel_nm, frame, backend)
+        _frc(rep, y, model, psf, pixel_nm, frame, backend)
     if tracker is not None:
         rep.convergence = tracker.results()
         for stage, c in rep.convergence.items():
@@ -345,10 +342,90 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     return rep
 
 
-def _frc(rep, y, params, psf, pixel_nm, frame, backend):
-    from ..core.pipeline import sparse_deconvolve
+class _SparseModel:
+    """The paper pipeline seen by the checks: its background, forward model, halves."""
 
-    kw = {**params.to_dict(), "continuity": 0.0, "axis": 0}
+    hallucination_advice = "lower sparsity or raise fidelity"
+
+    def __init__(self, params, psf, y):
+        self.params, self.psf, self.y = params, psf, y
+        self.upsample, self.quantitative = params.upsample, params.quantitative
+        self.notes: list = []
+
+    def background(self):
+        from ..core.background import estimate_background
+
+        p = self.params
+        return (estimate_background(self.y, p.background) if p.background != "none"
+                else np.zeros_like(self.y))
+
+    def forward(self):
+        from ..core.pipeline import deconv_psf
+
+        fwd = deconv_psf(self.params, self.psf, self.y.shape, self.y.ndim)
+        # no deconvolution: the result is the denoised image itself
+        return np.ones((1, 1), dtype=FLOAT) if fwd is None else fwd
+
+    def fwhm(self):
+        return self.params.psf_fwhm_px
+
+    def run_half(self, a, psf, fwhm, backend):
+        from ..core.pipeline import sparse_deconvolve
+
+        kw = {**self.params.to_dict(), "continuity": 0.0, "axis": 0, "psf_fwhm_px": fwhm}
+        return sparse_deconvolve(np.ascontiguousarray(a, dtype=FLOAT), psf=psf,
+                                 backend=backend, **kw)
+
+
+class _MethodModel:
+    """Any registered method seen by the checks: its own background estimate (in the
+    input's units), its PSF as the forward model, the method run on each half."""
+
+    upsample, quantitative = 1, True
+    hallucination_advice = "raise strength or sparsity"
+
+    def __init__(self, method, params, psf, y):
+        from ..algorithms.registry import get_method
+
+        if method is None:
+            raise ValueError("assess() with a parameter dict needs method=<its name>")
+        if psf is None:
+            raise ValueError(f"the checks of method {method!r} need its PSF")
+        self.m, self.params, self.psf, self.y = get_method(method), dict(params), psf, y
+        self.notes = []
+        if params.get("resolution"):
+            self.notes.append(f"residual of the result shown at resolution "
+                              f"{params['resolution']:g} (an extra blur): edges of "
+                              f"structures leave some residual by design")
+
+    def background(self):
+        if self.params.get("keep_background") or self.m.prepare is None:
+            return np.zeros_like(self.y)
+        prep, _, _ = self.m.prepare(self.y, self.psf, self.params)
+        c = prep.camera
+        bg = (np.asarray(prep.background, dtype=np.float64) - c.read_noise ** 2) * c.gain
+        return (bg + c.offset).astype(FLOAT) * np.ones_like(self.y)
+
+    def forward(self):
+        return np.asarray(self.psf, dtype=FLOAT)
+
+    def fwhm(self):
+        return None
+
+    def run_half(self, a, psf, fwhm, backend):
+        from ..core.sparse_hessian import run
+
+        p = {**self.params}
+        if "continuity" in p:
+            p["continuity"] = 0.0
+        return run(self.m.iterate(np.ascontiguousarray(a, dtype=FLOAT), psf,
+                                  self.m.validate(p), backend=backend, device=None,
+                                  return_estimate=False))
+
+
+def _frc(rep, y, model, psf, pixel_nm, frame, backend):
+    up = model.upsample
+    fwhm = model.fwhm()
     psf2 = psf
     if y.ndim == 3:
         if psf is not None and np.ndim(psf) == 3:
@@ -363,21 +440,17 @@ def _frc(rep, y, params, psf, pixel_nm, frame, backend):
         a, b = y[i], y[i + 1]
         rep.frc_method = "two frames"
         rep.frc_input = frc(a, b, pixel_nm=pixel_nm)
-        pix_res = pixel_nm / params.upsample if pixel_nm else None
-        if np.ndim(kw.get("psf_fwhm_px")) and len(kw["psf_fwhm_px"]) == 3:
-            kw["psf_fwhm_px"] = tuple(kw["psf_fwhm_px"][-2:])
+        pix_res = pixel_nm / up if pixel_nm else None
+        if np.ndim(fwhm) and len(fwhm) == 3:
+            fwhm = tuple(fwhm[-2:])
     else:
         a, b = checkerboard_split(y)
         rep.frc_method = "checkerboard"
         rep.frc_input = frc_single(y, pixel_nm=pixel_nm)
-        psf2, half_fwhm = _half_psf(psf, kw.get("psf_fwhm_px"))
-        kw["psf_fwhm_px"] = half_fwhm
-        pix_res = 2 * pixel_nm / params.upsample if pixel_nm else None
-    ra = sparse_deconvolve(np.ascontiguousarray(a, dtype=FLOAT), psf=psf2, backend=backend,
-                           **kw)
-    rb = sparse_deconvolve(np.ascontiguousarray(b, dtype=FLOAT), psf=psf2, backend=backend,
-                           **kw)
-    up = params.upsample
+        psf2, fwhm = _half_psf(psf, fwhm)
+        pix_res = 2 * pixel_nm / up if pixel_nm else None
+    ra = model.run_half(a, psf2, fwhm, backend)
+    rb = model.run_half(b, psf2, fwhm, backend)
     out = frc(ra, rb, pixel_nm=pix_res,
               shift=(0.5 * up, 0.5 * up) if rep.frc_method == "checkerboard" else None)
     if rep.frc_method == "checkerboard":  # in the result's own pixels (half-grid px = 2)

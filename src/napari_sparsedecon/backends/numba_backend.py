@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from .numpy_backend import NumpyBackend, NumpySparseHessian
 
 _KERNELS: dict = {}

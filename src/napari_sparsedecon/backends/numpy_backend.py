@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from ..ops.hessian import DCTSolver, hessian_terms, term_shape
 from ..ops.padding import fft_convolve, mirror_pad, rl_geometry
 from ..ops.threads import fft_workers

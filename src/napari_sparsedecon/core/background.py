@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from .validation import FLOAT, as_float_image, choice, count
+from ..base.validation import FLOAT, as_float_image, choice, count
 
 #: Background modes. "high/K": estimate from image / K (bright, high-intensity
 #: background); "low/K": from a copy clipped at mean / K (dim, low-intensity

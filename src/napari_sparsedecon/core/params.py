@@ -1,13 +1,49 @@
-"""Frozen parameter sets: what made a result, as a dict for metadata and files.
-
-The fields, types, ranges and defaults come from the paper pipeline's schema
-(:data:`napari_sparsedecon.algorithms.sparse.SCHEMA`); nothing is re-typed here.
+"""The paper pipeline's parameter schema and its frozen parameter set (what made a
+result, as a dict for metadata and files). The registry entry
+(:mod:`napari_sparsedecon.algorithms.sparse`) takes its schema from here.
 """
 
 from __future__ import annotations
 
-from ..algorithms.sparse import DECONV_METHODS, SCHEMA
-from ..params import make_params_class
+from ..params import Param, make_params_class
+from .background import BACKGROUND_MODES
+from .upsample import UPSAMPLE_METHODS
+
+DECONV_METHODS = ("rl", "biggs", "none")
+MAX_ITERATIONS = 10_000
+
+SCHEMA = (
+    Param("fidelity", "float", 150.0, "data-term weight; lower it for noisier data",
+          low=0, low_open=True, high=1e12),
+    Param("sparsity", "float", 10.0, "L1 weight on intensities; keep below fidelity / 10",
+          low=0, high=1e12),
+    Param("continuity", "float", 0.5, "continuity weight along t or z (3-D data only)",
+          low=0, high=1e12, acts_on="t/z"),
+    Param("iterations", "int", 100, "sparse-Hessian (split Bregman) iterations",
+          low=1, high=MAX_ITERATIONS),
+    Param("background", "choice", "none", "background estimate subtracted first",
+          choices=BACKGROUND_MODES),
+    Param("upsample", "choice", 1, "x2 up-sampling in Y and X before the sparse step",
+          choices=(1, 2), advanced=True),
+    Param("upsample_method", "choice", "fourier", "how to up-sample",
+          choices=UPSAMPLE_METHODS, advanced=True),
+    Param("deconv_method", "choice", "rl",
+          "final deconvolution: classic RL, Biggs-accelerated RL, or none",
+          choices=DECONV_METHODS),
+    Param("deconv_iterations", "int", 30, "iterations of the final deconvolution",
+          low=0, high=MAX_ITERATIONS),
+    Param("psf_fwhm_px", "floats", None,
+          "Gaussian PSF FWHM in input pixels (1 value, or axial lateral); "
+          "ignored when a PSF array is given", unit="px", low=0, low_open=True, high=1000,
+          optional=True),
+    Param("axis", "int", 0, "axis of 3-D data that continuity acts on", low=-3, high=2,
+          advanced=True),
+    Param("quantitative", "bool", True,
+          "keep the input's intensity units (False: scale to max 1 as the reference does)",
+          advanced=True),
+)
+
+
 
 __all__ = ["DECONV_METHODS", "SparseParams"]
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..base.validation import FLOAT
 from ..psf.basic import FWHM_PER_SIGMA, gaussian_psf
-from .validation import FLOAT
 
 PAIR_SEPARATIONS_NM = (40, 60, 80, 100, 120, 150, 200)
 

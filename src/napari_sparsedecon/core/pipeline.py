@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..base.validation import FLOAT, as_float_image, check_psf, per_axis
 from ..progress import Progress, Stage
 from ..psf.basic import gaussian_psf, zoom_psf
 from .background import estimate_background
@@ -18,7 +19,6 @@ from .params import SparseParams
 from .richardson_lucy import iter_richardson_lucy
 from .sparse_hessian import iter_sparse_hessian, relay, run
 from .upsample import upsample2x
-from .validation import FLOAT, as_float_image, check_psf, per_axis
 
 
 def _working_psf(psf, fwhm, img_shape, upsample, ndim_data):
@@ -41,6 +41,17 @@ def deconv_psf(params: SparseParams, psf, img_shape, ndim_data):
     return _working_psf(psf, params.psf_fwhm_px, img_shape, params.upsample, ndim_data)
 
 
+def _check_moved_plane(shape, axis):
+    """The planes the sparse step sees once ``axis`` is moved first: at least 4x4."""
+    from ..base.validation import MIN_YX
+
+    if min(shape[-2:]) < MIN_YX:
+        raise ValueError(
+            f"axis={axis} leaves planes of {shape[-2]}x{shape[-1]} pixels (the other two "
+            f"axes); each needs at least {MIN_YX}x{MIN_YX}: choose another axis (0 is "
+            f"the first)")
+
+
 def iter_sparse_deconvolve(image, *, psf=None, clip_negative: bool = False, backend="numpy",
                            device=None, return_estimate: bool = False,
                            **params) -> Iterator[Progress]:
@@ -58,6 +69,7 @@ def iter_sparse_deconvolve(image, *, psf=None, clip_negative: bool = False, back
     moved = img.ndim == 3 and axis not in (0, -3)
     if img.ndim == 3:
         img = np.ascontiguousarray(np.moveaxis(img, axis, 0))
+        _check_moved_plane(img.shape, axis)
     if params.deconvolves and psf is None and psf_fwhm_px is None:
         raise ValueError(
             "the deconvolution step needs a PSF: pass psf=<array> or psf_fwhm_px=<FWHM in "

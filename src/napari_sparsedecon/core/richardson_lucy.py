@@ -20,9 +20,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backends import get_backend
+from ..base.validation import FLOAT, as_float_image, check_psf, choice, count
 from ..progress import Progress, Stage
 from .sparse_hessian import _host, run
-from .validation import FLOAT, as_float_image, check_psf, choice, count
 
 ACCELERATIONS = (None, "biggs")
 

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backends import get_backend
+from ..base.validation import FLOAT, as_float_image, count, positive
 from ..progress import Progress, Stage
-from .validation import FLOAT, as_float_image, count, positive
 
 #: Most iterations accepted (as the registered methods' schemas).
 MAX_ITERATIONS = 10_000

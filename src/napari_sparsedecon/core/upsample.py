@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
+from ..base.validation import FLOAT, choice
 from ..ops.threads import fft_workers
-from .validation import FLOAT, choice
 
 UPSAMPLE_METHODS = ("fourier", "spatial")
 

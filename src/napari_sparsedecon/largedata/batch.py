@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.validation import check_block
 from ..core.params import SparseParams
-from ..core.validation import check_block
 from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
 from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
 from .writer import _MappedTiff, _ome_tiff_output, _View, _Writer, check_output_scale  # noqa: F401
@@ -549,27 +549,41 @@ def run_batch(jobs, params: dict, *, psf_path=None, memory_budget=None, tile=Non
               backend="numpy", client=None, on_file=None, progress=None, psf_fwhm_nm=None,
               ngff="0.5", psf_optics=None):
     """Run jobs; a failed file is reported and the others go on. Returns summaries."""
+    return run_tasks(jobs, _file_task, (params, psf_path, memory_budget, tile, backend),
+                     {"psf_fwhm_nm": psf_fwhm_nm, "ngff": ngff, "psf_optics": psf_optics},
+                     client=client, on_file=on_file, progress=progress, pass_client=True)
+
+
+def run_tasks(jobs, task, args, kw, *, client=None, on_file=None, progress=None,
+              pass_client=False):
+    """``task(job, *args, **kw)`` for every job (it returns a summary and never raises):
+    with a dask.distributed ``client`` and several jobs, one task per file on its
+    workers; else one after another here (with ``progress``, and the ``client`` for
+    blocks within a file when ``pass_client``). ``on_file(summary, i, n)`` after each."""
     results = []
     if client is not None and len(jobs) > 1:
-        futs = [client.submit(_file_task, job, params, psf_path, memory_budget, tile, backend,
-                              psf_fwhm_nm=psf_fwhm_nm, ngff=ngff, psf_optics=psf_optics,
-                              pure=False) for job in jobs]
+        futs = [client.submit(task, job, *args, **kw, pure=False) for job in jobs]
         from distributed import as_completed
 
         for fut in as_completed(futs):
-            r = fut.result()
-            results.append(r)
+            results.append(fut.result())
             if on_file:
-                on_file(r, len(results), len(jobs))
+                on_file(results[-1], len(results), len(jobs))
         return results
+    extra = {"client": client} if pass_client else {}
     for i, job in enumerate(jobs):
-        r = _file_task(job, params, psf_path, memory_budget, tile, backend, client=client,
-                       progress=progress, psf_fwhm_nm=psf_fwhm_nm, ngff=ngff,
-                       psf_optics=psf_optics)
-        results.append(r)
+        results.append(task(job, *args, progress=progress, **extra, **kw))
         if on_file:
-            on_file(r, i + 1, len(jobs))
+            on_file(results[-1], i + 1, len(jobs))
     return results
+
+
+def failure_summary(job, err) -> dict:
+    """The summary of a file that failed, with the error in words."""
+    msg = f"{type(err).__name__}: {err}"
+    if not isinstance(err, ValueError | OSError | MemoryError | KeyError):
+        msg += " | " + traceback.format_exc(limit=2).strip().splitlines()[-1]
+    return {"src": job.src, "dst": job.dst, "status": "failed", "error": msg}
 
 
 def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,
@@ -579,10 +593,7 @@ def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,
                             tile=tile, backend=backend, client=client, progress=progress,
                             psf_fwhm_nm=psf_fwhm_nm, ngff=ngff, psf_optics=psf_optics)
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
-        msg = f"{type(err).__name__}: {err}"
-        if not isinstance(err, ValueError | OSError | MemoryError | KeyError):
-            msg += " | " + traceback.format_exc(limit=2).strip().splitlines()[-1]
-        return {"src": job.src, "dst": job.dst, "status": "failed", "error": msg}
+        return failure_summary(job, err)
 
 
 def parse_size(text) -> int:

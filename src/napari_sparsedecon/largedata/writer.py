@@ -184,6 +184,7 @@ class _Writer:
             self.perm, ij, res = imagej_layout(image_axes)
             ij["Info"] = json.dumps({"napari_sparsedecon": meta, **image_axes.to_dict()},
                                     default=str)
+            self._ij = ij
             kw = {"resolution": res} if res else {}
             mm = tifffile.memmap(self.path, shape=tuple(shape[i] for i in self.perm),
                                  dtype="float32", imagej=True, metadata=ij, **kw)
@@ -192,6 +193,32 @@ class _Writer:
             # Map the file only while writing a block, so its pages are not held
             # resident (and counted against the memory budget) for the whole run.
             self.array = _MappedTiff(self.path)
+
+    def update_metadata(self, meta) -> bool:
+        """Replace the parameters record (what a run measured is known only after it):
+        OME-Zarr attributes and the ImageJ TIFF's Info tag are rewritten before the commit;
+        an OME-TIFF keeps the record it was created with (returns False)."""
+        if self.job.fmt == "zarr":
+            import zarr
+
+            from ..io.ome_zarr import KEY
+            from ..params import jsonable
+
+            zarr.open_group(self.path, mode="a").attrs[KEY] = jsonable(meta)
+            return True
+        if self.job.fmt != "tif":
+            return False
+        import tifffile
+
+        ij = {**self._ij, "Info": json.dumps({"napari_sparsedecon": meta,
+                                              **self.image_axes.to_dict()}, default=str)}
+        tags = tifffile.imagej_metadata_tag(
+            {k: v for k, v in ij.items() if k in ("Info", "Labels", "Ranges", "LUTs")}, "<")
+        with tifffile.TiffFile(self.path, mode="r+b") as tf:
+            page = tf.pages[0]
+            for code, dtype, _, value, _ in tags:
+                page.tags[code].overwrite(value, dtype=dtype)
+        return True
 
     def view(self, channel=None, time=None):
         """The output in the data's axis order; with ``channel`` (``time``), that channel

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import fft as sfft
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from .threads import fft_workers
 
 

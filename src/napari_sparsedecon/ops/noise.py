@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 
 #: 25th percentile of the chi^2 distribution with one degree of freedom
 CHI2_1_Q25 = 0.10153104

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
-from ..psf.basic import PSF_TAIL, psf_to_otf, trim_psf
+from .otf import PSF_TAIL, psf_to_otf, trim_psf
 from .threads import fft_workers
 
 

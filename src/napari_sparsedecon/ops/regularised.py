@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 from .padding import fft_convolve, mirror_pad, rl_geometry
 
 PRIORS = ("tv", "hessian", "none")

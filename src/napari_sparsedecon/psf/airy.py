@@ -17,7 +17,7 @@ import math
 import numpy as np
 from scipy import special
 
-from ..core.validation import FLOAT, positive
+from ..base.validation import FLOAT, positive
 from .models import GeneratedPSF, _check_pixel, _check_wavelength
 
 #: FWHM of the Airy pattern in units of wavelength / NA.

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, special
 
-from ..core.validation import FLOAT, positive
+from ..base.validation import FLOAT, positive
 from .basic import gaussian_psf
 
 #: Rules of thumb for an 'effective NA' (resolution gain over widefield).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.validation import FLOAT
+from ...base.validation import FLOAT
 from ...ops.hessian import DCTSolver, hessian_terms
 from ...ops.padding import mirror_pad, rl_geometry
 from ...ops.threads import fft_workers

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ..core.validation import FLOAT
+from ..base.validation import FLOAT
 
 #: Seed of the split (fixed: the same image gives the same choice every run).
 SPLIT_SEED = 20260
@@ -57,6 +57,21 @@ WHITEN_TAUS = (0.02, 0.05, 0.1, 0.2, 0.3)
 #: fit). The data-space deviance barely sees blur finer than the PSF, so the plain
 #: minimum picks 0 almost always; set on the tuning split.
 RESOLUTION_SE = 1.0
+
+
+#: The choices are made on a central crop of at most this many pixels in Y and X (all
+#: leading planes): the same choice for every tile, ROI preview and time point of an
+#: image, at a cost that does not grow with the image.
+CHOICE_CROP = 256
+
+
+def central_crop(shape, size: int = CHOICE_CROP) -> tuple:
+    """Slices of the central ``size`` x ``size`` Y/X window of ``shape`` (whole leading axes)."""
+    out = [slice(None)] * (len(shape) - 2)
+    for n in shape[-2:]:
+        a = max(0, (n - size) // 2)
+        out.append(slice(a, min(n, a + size)))
+    return tuple(out)
 
 
 def thin(ye: np.ndarray, seed: int = SPLIT_SEED):

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, optimize
 
-from ..core.validation import FLOAT, positive
-from .basic import FWHM_PER_SIGMA, center_psf
+from ..base.validation import FLOAT, positive
+from ..psf.basic import FWHM_PER_SIGMA, center_psf
 
 AXIS_NAMES = {2: ("y", "x"), 3: ("z", "y", "x")}
 

@@ -67,6 +67,7 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
     with np.errstate(over="ignore"):  # values beyond float32 become Inf: refused below
         out = a.astype(FLOAT, copy=copy or (clip_negative and bool((a < 0).any())))
     if not np.isfinite(out).all():
+        _refuse_beyond_float32(a, name)
         bad = ~np.isfinite(out)
         raise ValueError(
             f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
@@ -79,6 +80,16 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
     if not out.any():
         raise ValueError(f"{name} is all zero; there is nothing to deconvolve")
     return out
+
+
+def _refuse_beyond_float32(a, name):
+    """A finite image whose values float32 cannot hold: say so (they are not NaN/Inf)."""
+    if a.dtype.kind != "f" or a.dtype.itemsize <= 4 or not np.isfinite(a).all():
+        return
+    big = float(np.abs(a).max())
+    raise ValueError(
+        f"{name} holds values up to {big:.3g}, beyond float32 (the working type: at most "
+        f"{float(np.finfo(FLOAT).max):.3g}); rescale it first, e.g. image / {big:.0e}")
 
 
 def check_psf(psf, image_shape: tuple[int, ...], *, name: str = "psf", tol: float = 1e-3):
@@ -166,6 +177,8 @@ def per_axis(value, ndim: int, name: str) -> tuple[float, ...]:
         vals = (value,) * ndim
     else:
         vals = tuple(value)
+        if len(vals) == 1:  # one value in a list: the same on every axis, as a scalar
+            vals = vals * ndim
         if len(vals) != ndim:
             raise ValueError(f"{name} needs 1 or {ndim} values, got {len(vals)}")
     return tuple(positive(v, name) for v in vals)
