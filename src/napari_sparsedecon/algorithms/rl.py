@@ -119,8 +119,8 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
 def _split_choice(ye, p, bg, params):
     """(iterations, report) chosen by data splitting on the central crop of ``ye`` (NumPy
     plans: the same choice on every backend)."""
-    from .selection import central_crop, split_rl_iterations
     from ..backends import get_backend
+    from .selection import central_crop, split_rl_iterations
 
     be = get_backend("numpy", None)
     acc = None if params["acceleration"] == "none" else params["acceleration"]

@@ -245,9 +245,9 @@ def _auto_resolution(ye, p, bg, params, prior, cont, t_cont):
     """The output resolution chosen by data splitting: the same solver (weights from
     the half data by the same rule) on half the photons, each candidate scored on the
     other half."""
-    from .selection import split_resolution
     from ..ops.regularised import RegularisedRLPlan
     from ..psf.basic import measure_fwhm
+    from .selection import split_resolution
 
     fw = measure_fwhm(p)
 
