@@ -205,7 +205,8 @@ def report(rows, methods, title):
         print(f"| {label} | {np.median([x['obj'] for x in xs]):.2f} | "
               f"{np.median([x['half'] for x in xs]):.2f} | {np.median(do):+.2f} | "
               f"{np.median(dh):+.2f} | {below}/{n} | {w_obj} / {w_half} / {within} (of {n}) | "
-              f"{np.median(em):.3f} / {np.median(ex):.3f} | {np.nanmedian(times):.2f} |")
+              f"{np.median(em):.3f} / {np.median(ex):.3f} | "
+              f"{fmt(float(np.median(times)), 2) if np.isfinite(times).all() else '-'} |")
     # pairs
     print("\n| case | raw pairs | RL* pairs (obj-best it.) | " + " | ".join(
         f"{m}" for m in methods) + " |  (smallest resolved separation, PSF FWHMs)")
