@@ -52,6 +52,8 @@ def test_sweep_montage_click_copies_parameters_and_export(phantom_widget, qtbot,
     expect = nsd.sparse_deconvolve(roi, psf_fwhm_px=110 / 32, iterations=20,
                                    deconv_iterations=5, fidelity=200.0, sparsity=5.0)
     np.testing.assert_allclose(sw.tiles[4].image, expect, rtol=1e-5, atol=1e-5)
+    viewer.add_image(np.zeros((4, 4)), name="later")  # napari resets the docks' choices
+    assert len(sw.tile.choices) == 7  # None and the six tiles
 
     class Click:  # a click on the middle of row 1, column 2 (world coordinates)
         position = (np.array([80 + 2 + 40, 2 * (80 + 2) + 40]) * 0.032
@@ -125,6 +127,8 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     finally:
         mod.show_warning = orig
     res = viewer.layers["ph sparse residual"]
+    # the helper layers leave the result active (no labels paint tools on a check)
+    assert viewer.layers.selection.active is viewer.layers["ph sparse"]
     lo, hi = res.contrast_limits
     assert res.colormap.name == "PiYG" and lo == -hi  # centred on zero
     assert res.data.shape == layer.data.shape

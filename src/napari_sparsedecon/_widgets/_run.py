@@ -15,7 +15,15 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..analysis.roi import result_geometry
 from ..dock.checks import finish
-from ._layers import EXPECTED, one_per_turn, show_progress, start_worker, tick_format, units_kw
+from ._layers import (
+    EXPECTED,
+    add_helper,
+    one_per_turn,
+    show_progress,
+    start_worker,
+    tick_format,
+    units_kw,
+)
 
 
 class Stored:
@@ -108,15 +116,15 @@ class RunMixin:
         steps = []  # each extra layer on its own event-loop turn (see one_per_turn)
         if report.residual is not None:
             lim = done.residual_lim
-            steps.append(lambda: self._viewer.add_image(
+            steps.append(lambda: add_helper(self._viewer, lambda: self._viewer.add_image(
                 report.residual, name=f"{name} residual", colormap="PiYG",
                 contrast_limits=(-lim, lim), scale=scale, translate=translate, visible=False,
                 metadata={"napari_sparsedecon": {
-                    "trust": "residual y - (H x + b), input units"}}, **kw))
+                    "trust": "residual y - (H x + b), input units"}}, **kw)))
         if done.hallucination is not None:
-            steps.append(lambda: self._viewer.add_labels(
+            steps.append(lambda: add_helper(self._viewer, lambda: self._viewer.add_labels(
                 done.hallucination, name=f"{name} hallucination", scale=scale,
-                translate=translate, opacity=0.6, **kw))
+                translate=translate, opacity=0.6, **kw)))
         text = report.summary()
 
         def tell():  # the messages on a turn of their own too (notifications are widgets)

@@ -29,7 +29,14 @@ from qtpy.QtCore import QTimer
 from ..backends.registry import backends
 from ..dock import DeconvModel, ImageInfo
 from ..dock.psf_source import AIRY, FWHM_NM, FWHM_PX, LAYER, PSF_SOURCES
-from ._layers import EXPECTED, make_scrolling, make_section, prewarm_imports, wrap_label
+from ._layers import (
+    EXPECTED,
+    make_scrolling,
+    make_section,
+    prewarm_imports,
+    watch_sources,
+    wrap_label,
+)
 from ._preview import PREVIEW_NAME, PreviewMixin
 from ._run import RunMixin
 from .methods import UPSAMPLE_CHOICES, MethodControls
@@ -74,6 +81,7 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         self.previews = 0  # previews shown (tests wait on it)
         self.ctrl = None
         prewarm_imports()  # once per session, off the GUI thread
+        watch_sources(self._viewer)  # TIFFs napari opened at scale 1: the file's sizes
         self._make_method_controls()
         self._make_psf_controls()
         self._make_run_controls()
