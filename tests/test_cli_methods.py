@@ -86,8 +86,9 @@ def test_rl_command_uses_the_stopping_rule_not_30_biggs_iterations(tmp_path):
     dst = tmp_path / "rl.tif"
     assert main(["rl", str(src), "-o", str(dst), "--psf-fwhm-px", "3.44"]) == 0
     meta = _meta(dst)
-    assert meta["params"]["stop"] == "discrepancy"
+    assert meta["params"]["stop"] == "split"
     assert meta["estimates"]["iterations_run"] < meta["params"]["iterations"]
+    assert meta["estimates"]["stop_choice"]["chosen"] == meta["estimates"]["iterations_run"]
 
 
 @pytest.mark.parametrize("flags, word", [(["--strength", "-1"], "strength"),

@@ -102,6 +102,9 @@ class PhotonPrep:
     background_kind: str = "given"
     levels: dict = dataclasses.field(default_factory=dict)
     shape: tuple = ()
+    #: parameters chosen from the data (e.g. ``resolution_choice``: what and why), made
+    #: once per image like the estimates so that every tile uses the same choice
+    choices: dict = dataclasses.field(default_factory=dict)
 
     def block(self, sl) -> PhotonPrep:
         """These estimates for the block ``image[sl]`` (the map cut to it)."""
@@ -122,7 +125,7 @@ class PhotonPrep:
         mean_e = float(np.mean(bg)) - shift
         return {"camera": self.camera.to_dict(), "background": self.background_kind,
                 "background_mean": mean_e * self.camera.gain,
-                **{k: float(v) for k, v in self.levels.items()}}
+                **{k: float(v) for k, v in self.levels.items()}, **self.choices}
 
 
 def block_photons(image, psf, params: dict, prep: PhotonPrep, *, clip_negative=False,

@@ -3,13 +3,16 @@
 The data are converted to shifted-Poisson photo-electrons with the camera
 model (:mod:`napari_sparsedecon.ops.noise`), so offset-subtracted data with
 negative values are accepted. Unregularised RL amplifies noise once it starts
-fitting it; ``stop="discrepancy"`` (default) ends the run when the Pearson
-chi^2 per pixel of the fit reaches 1 (the discrepancy principle: the model
-explains the data to within the estimated noise). ``iterations`` is then the
-maximum.
+fitting it; ``stop="split"`` (default) chooses the iteration count per image by
+data splitting (:mod:`napari_sparsedecon.algorithms.selection`: RL on half the
+photons, scored on the other half); ``stop="discrepancy"`` ends the run when the
+Pearson chi^2 per pixel of the fit reaches 0.9 (the discrepancy principle).
+``iterations`` is then the maximum.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -20,17 +23,18 @@ from ..params import Param
 from ..progress import Progress, Stage
 from .common import CAMERA, MAX_ITERATIONS, PhotonPrep, block_photons, from_photons, photon_data
 
-STOP_RULES = ("discrepancy", "none")
+STOP_RULES = ("split", "discrepancy", "none")
 
 SCHEMA = (
     Param("iterations", "int", 100,
           "iterations (the maximum when a stopping rule is on)", low=1, high=MAX_ITERATIONS),
     Param("acceleration", "choice", "biggs", "Biggs-Andrews vector extrapolation, or none",
           choices=("biggs", "none")),
-    Param("stop", "choice", "discrepancy",
-          "stop when the fit reaches the noise level (chi^2 per pixel <= 0.9, or below 1 "
-          "and no longer falling with Biggs), or run "
-          "every iteration", choices=STOP_RULES),
+    Param("stop", "choice", "split",
+          "split: the iteration count chosen per image by data splitting (RL on half the "
+          "photons, scored on the other half); discrepancy: stop when the fit reaches "
+          "the noise level (chi^2 per pixel <= 0.9, or below 1 and no longer falling "
+          "with Biggs); none: run every iteration", choices=STOP_RULES),
 ) + CAMERA
 
 #: The discrepancy rule stops at chi^2 per data pixel <= this. Below 1 because the
@@ -50,7 +54,12 @@ def prepare(image, psf, params, *, clip_negative=False):
     """The whole-image estimates of ``rl``: the camera model and the constant background
     (tiles and time points of one image are converted to photons alike)."""
     ye, p, cam, bg = photon_data(image, psf, params, clip_negative=clip_negative)
-    return PhotonPrep(cam, bg, "given", {}, ye.shape), ye, p
+    prep = PhotonPrep(cam, bg, "given", {}, ye.shape)
+    if params["stop"] == "split":  # chosen once per image (every tile the same)
+        n, why = _split_choice(ye, p, bg, params)
+        prep = dataclasses.replace(prep, levels={"split_iterations": float(n)},
+                                   choices={"stop_choice": why})
+    return prep, ye, p
 
 
 def halo(params, psf) -> int:
@@ -80,6 +89,10 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
             plan.track_chi2 = True
         plan.set_data(ye)
         n, stop = params["iterations"], params["stop"] == "discrepancy"
+        split = None
+        if params["stop"] == "split":
+            split = prep.choices.get("stop_choice") or _split_choice(ye, p, bg, params)[1]
+            n = min(n, int(split["chosen"]))
         host_chi2 = _HostChi2(ye, p, bg) if stop and not on_plan else None
         chi2, done = float("nan"), n
         hist: list = []
@@ -98,7 +111,29 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
         if info is not None:
             info.update(camera=cam.to_dict(), iterations_run=done, chi2_per_pixel=chi2,
                         backend=be.name, device=be.device_name)
+            if split is not None:
+                info["stop_choice"] = split
         return np.asarray(from_photons(np.array(_host(plan.result()), dtype=FLOAT), cam))
+
+
+def _split_choice(ye, p, bg, params):
+    """(iterations, report) chosen by data splitting on the central crop of ``ye`` (NumPy
+    plans: the same choice on every backend)."""
+    from ..backends import get_backend
+    from .selection import central_crop, split_rl_iterations
+
+    be = get_backend("numpy", None)
+    acc = None if params["acceleration"] == "none" else params["acceleration"]
+    crop = central_crop(ye.shape)
+    b = bg[crop] if np.ndim(bg) else bg
+
+    def make_plan(shape, psf, background):
+        return be.rl_plan(shape, psf, background=background, acceleration=acc)
+
+    n, why = split_rl_iterations(np.ascontiguousarray(ye[crop]), p, b, make_plan,
+                                 params["iterations"])
+    why["crop"] = [[s.start, s.stop] for s in crop[-2:]]
+    return n, why
 
 
 def _should_stop(hist: list, accelerated: bool) -> bool:
@@ -133,7 +168,7 @@ def _make():
     from .registry import Method
 
     return (Method(name="rl", title="Richardson-Lucy",
-                   summary="classic or Biggs-accelerated RL with a discrepancy stop",
+                   summary="classic or Biggs-accelerated RL, stopped by data splitting",
                    schema=SCHEMA, iterate=iter_rl, prepare=prepare, halo=halo,
                    docs="docs/algorithms.md#richardson-lucy"),)
 

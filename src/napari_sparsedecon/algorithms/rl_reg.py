@@ -59,10 +59,12 @@ CAMERA_BG = tuple(p for p in CAMERA if p.name != "background") + (
           optional=True, advanced=True),
 )
 RESOLUTION = Param(
-    "resolution", "float", 0.5,
+    "resolution", "float", None,
     "output resolution as a fraction of the PSF FWHM: the estimate is shown through a "
-    "Gaussian of that FWHM (the detail the data support); 0 gives the raw estimate",
-    low=0, high=1.0)
+    "Gaussian of that FWHM (the detail the data support); 0 gives the raw estimate; "
+    "None (auto) chooses it per image by data splitting (costs one more run on half "
+    "the photons)",
+    low=0, high=1.0, optional=True)
 KEEP_BACKGROUND = Param("keep_background", "bool", False,
                         "add the background (estimated or given) back to the result",
                         advanced=True)
@@ -142,9 +144,31 @@ def prepare(image, psf, params, *, clip_negative=False):
     if given is None:
         bg = smooth_background(ye, fw)
     signal, bmean = signal_levels(ye, bg, fw)
+    levels, choices = {"signal_photons": signal, "background_photons": bmean}, {}
+    if params["resolution"] is None:  # chosen once per image (every tile the same)
+        res, why = _auto_resolution_crop(ye, p, bg, params)
+        levels["resolution_auto"] = res
+        choices["resolution_choice"] = why
     return PhotonPrep(cam, bg, "estimated smooth map" if given is None else "given",
-                      {"signal_photons": signal, "background_photons": bmean},
-                      ye.shape), ye, p
+                      levels, ye.shape, choices), ye, p
+
+
+def _auto_resolution_crop(ye, p, bg, params):
+    """:func:`_auto_resolution` on the central crop of ``ye`` (prior and couplings as
+    :func:`_iterate` sets them: the Hessian prior for the schema with ``sparsity``)."""
+    from .selection import central_crop
+
+    prior = "hessian" if "sparsity" in params else "tv"
+    cont = params["continuity"] if ye.ndim >= 3 else 0.0
+    if ye.ndim >= 3 and p.ndim == 3 and prior == "hessian" and cont == 0:
+        cont = 1.0
+    t_cont = params.get("t_continuity", 0.0) if ye.ndim == 4 else 0.0
+    crop = central_crop(ye.shape)
+    b = bg[crop] if np.ndim(bg) else bg
+    res, why = _auto_resolution(np.ascontiguousarray(ye[crop]), p, b, params, prior, cont,
+                                t_cont)
+    why["crop"] = [[s.start, s.stop] for s in crop[-2:]]
+    return res, why
 
 
 def halo(params, psf) -> int:
@@ -187,11 +211,19 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
                                data_term=params.get("data_term", "poisson"))
     plan.set_data(ye, bg)
     shift = FLOAT(cam.read_noise ** 2)  # the shifted-Poisson offset inside bg
-    sigma = _output_sigma(p, ye.ndim, params["resolution"])
+    res = params["resolution"]
+    if res is None:
+        if "resolution_auto" in prep.levels:
+            res, why = prep.levels["resolution_auto"], prep.choices.get("resolution_choice")
+        else:
+            res, why = _auto_resolution(ye, p, bg, params, prior, cont, t_cont)
+        if info is not None:
+            info["resolution_choice"] = why
+    sigma = _output_sigma(p, ye.ndim, res)
     keep = params["keep_background"]
 
     def output(x):
-        if params["resolution"] > 0:
+        if res > 0:
             x = gaussian_filter(x, sigma, mode="reflect")
         if keep:
             x += np.maximum(bg - shift, 0)
@@ -205,6 +237,7 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
                     t_continuity_used=t_cont,
                     background=prep.background_kind,
                     background_mean=(float(np.mean(bg)) - float(shift)) * cam.gain,
+                    resolution_used=res,
                     output_sigma_px=[round(float(v), 4) for v in sigma])
     n = params["iterations"]
     with plan:  # closed on return, error or cancel (the generator closed early)
@@ -221,6 +254,30 @@ def _choice(be) -> dict:
     """``auto``'s choice and its reason, for the run's metadata."""
     last = getattr(be, "last_choice", None)
     return {"backend_choice": last["why"]} if last else {}
+
+
+def _auto_resolution(ye, p, bg, params, prior, cont, t_cont):
+    """The output resolution chosen by data splitting: the same solver (weights from
+    the half data by the same rule) on half the photons, each candidate scored on the
+    other half."""
+    from ..ops.regularised import RegularisedRLPlan
+    from ..psf.basic import measure_fwhm
+    from .selection import split_resolution
+
+    fw = measure_fwhm(p)
+
+    def make_plan(y, b):
+        s, bm = signal_levels(y, b, fw)
+        plan = RegularisedRLPlan(
+            y.shape, p, prior=prior, weight=params["strength"] / math.sqrt(s),
+            sparsity=params.get("sparsity", 0.0) / math.sqrt(bm), continuity=cont,
+            t_continuity=t_cont, aspect=params["aspect"], eps=EPS_REL * math.sqrt(bm),
+            data_term=params.get("data_term", "poisson"))
+        plan.set_data(y, b)
+        return plan
+
+    return split_resolution(ye, p, bg, make_plan, params["iterations"],
+                            lambda r: _output_sigma(p, ye.ndim, r))
 
 
 def _make():
