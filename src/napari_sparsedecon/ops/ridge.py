@@ -124,15 +124,16 @@ def psi(t: np.ndarray, values: np.ndarray, step: float) -> np.ndarray:
 
 def filter_spectra(filters: np.ndarray, shape, axes) -> np.ndarray:
     """rFFT of each filter centred at the origin on ``shape`` (the ``axes`` of the data),
-    shape (L, *rfft shape), broadcast over the other axes of the data."""
+    shape (L, 1..., *rfft shape), broadcast over the other axes of the data. An axis
+    shorter than the filter wraps it (circular correlation on that axis)."""
     nd = filters.ndim - 1
     sub = tuple(shape[a] for a in axes)
     big = np.zeros((filters.shape[0],) + sub, dtype=np.float64)
     k = filters.shape[1:]
-    if any(kk > n for kk, n in zip(k, sub, strict=True)):
-        raise ValueError(f"filters {k} larger than the data axes {sub}")
-    big[(slice(None),) + tuple(slice(0, kk) for kk in k)] = filters
-    big = np.roll(big, [-(kk // 2) for kk in k], axis=tuple(range(1, nd + 1)))
+    idx = np.meshgrid(*[(np.arange(kk) - kk // 2) % n for kk, n in zip(k, sub, strict=True)],
+                      indexing="ij")
+    for c in range(filters.shape[0]):
+        np.add.at(big[c], tuple(idx), filters[c])
     spec = sfft.rfftn(big, axes=tuple(range(1, nd + 1)))
     lead = len(shape) - nd
     return spec.reshape((spec.shape[0],) + (1,) * lead + spec.shape[1:]).astype(np.complex64)
