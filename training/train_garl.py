@@ -209,6 +209,7 @@ def train(nd, *, steps, unroll=10, lr=0.01, seed=SEED, log_every=25, n_train=Non
     if n_val:
         cfg["n_val"] = n_val
     t0 = time.time()
+    version = code_version()
     data = garl_phantoms.make_set(cfg["n_train"], cfg["image"], seed)
     val = garl_phantoms.make_set(cfg["n_val"], cfg["image"], seed + 1000)
     vrng = np.random.default_rng(seed + 2000)
@@ -259,11 +260,12 @@ def train(nd, *, steps, unroll=10, lr=0.01, seed=SEED, log_every=25, n_train=Non
         "psi_step": PSI_STEP, "mu_bound": MU,
         "loss": "mean ||D(z) - x||^2 / ||z - x||^2 over the batch",
         "loss_curve": [{"step": s, "train": tr, "val": v} for s, tr, v in curve],
-        "code_version": code_version(), "torch": torch.__version__,
+        "code_version": version, "torch": torch.__version__,
         "wall_s": round(time.time() - t0, 1), "threads": 1,
         "checksum_sha256": ridge.weights_checksum(arrays),
         "lipschitz": float(arrays["lipschitz"]), "mu": float(arrays["mu"]),
         "lam": float(arrays["lam"]),
+        "reproduce": f"python training/train_garl.py --dims {nd} --steps {k} --seed {seed}",
     }
     return model, arrays, prov
 
