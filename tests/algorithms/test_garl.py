@@ -199,3 +199,22 @@ def test_garl_is_registered_and_tileable():
     assert g.tileable and g.validate({})["iterations"] == 100
     assert m is None or m.name == "garl"
     assert garl.halo(g.defaults(), nsd.gaussian_psf(None, 3.0)) > 12
+
+
+@pytest.mark.slow
+def test_garl_tiles_with_the_whole_image_estimates():
+    """What registration gives for free: a tiled run (largedata.blocks, the whole
+    image's camera/background/levels) matches the whole-image run inside the image."""
+    from napari_sparsedecon.core.sparse_hessian import run
+    from napari_sparsedecon.largedata.blocks import iter_method_tiled
+
+    _, y, psf = _scene2d(200, seed=5, n=128)
+    p = nsd.method_info("garl").validate({"iterations": 30})
+    whole = run(iter_method_tiled(y, "garl", p, psf=psf))
+    np.testing.assert_array_equal(whole, nsd.deconvolve(y, "garl", psf=psf, iterations=30,
+                                                        backend="numpy"))
+    info: dict = {}
+    tiled = run(iter_method_tiled(y, "garl", p, psf=psf, tile=64, info=info))
+    assert info["blocks"] == 4
+    inner = (slice(16, -16), slice(16, -16))
+    assert np.abs(tiled - whole)[inner].max() < 2e-3 * float(np.ptp(whole))
