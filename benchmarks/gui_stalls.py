@@ -161,8 +161,8 @@ def main(argv=None):
     ph = make_phantom((256, 256), photons=400, seed=1)
     layer = viewer.add_image(ph.noisy.astype(np.float32), name="ph", scale=(0.032, 0.032),
                              units=("um", "um"))
-    w = SparseDeconWidget(viewer)
-    viewer.window.add_dock_widget(w, name="Sparse deconvolution")
+    w = SparseDeconWidget(viewer, method="sparse")
+    viewer.window.add_dock_widget(w, name="Deconvolution")
     w.image.reset_choices()
     w.image.value = layer
     pw = PSFWidget(viewer)

@@ -1,9 +1,9 @@
 """Remake the user-guide screenshots from a real napari window.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python docs/make_screenshots.py [dock psf]
 
 Writes docs/images/*.png: every window at 1366x768, a laptop screen (the docks
-scroll; sections not shown are collapsed).
+scroll; sections not shown are collapsed). Name the groups to make (default: all).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from qtpy.QtWidgets import QApplication
 
 from napari_sparsedecon._sample_data import phantom_sample
 from napari_sparsedecon._widgets.deconv import SparseDeconWidget
-from napari_sparsedecon._widgets.methods import MethodWidget
 
 OUT = Path(__file__).resolve().parent / "images"
 SCREEN = (1366, 768)
@@ -70,8 +69,8 @@ def sweep_screenshot():
     viewer.window._qt_window.resize(*SCREEN)
     (data, kw, _), _ = phantom_sample()
     layer = viewer.add_image(data, **kw)
-    w = SparseDeconWidget(viewer)
-    viewer.window.add_dock_widget(w, name="Sparse deconvolution", area="right")
+    w = SparseDeconWidget(viewer, method="sparse")
+    viewer.window.add_dock_widget(w, name="Deconvolution", area="right")
     w.image.reset_choices()
     w.image.value = layer
     viewer.add_shapes([np.array([[0.032 * 70, 0.032 * 70], [0.032 * 170, 0.032 * 170]])],
@@ -111,46 +110,87 @@ def sweep_screenshot():
     viewer.close()
 
 
-def main():
-    OUT.mkdir(parents=True, exist_ok=True)
+def dock_screenshots():
+    """The one deconvolution dock: the default method (sparse_psf) previewing a ROI, then
+    the whole-layer result."""
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(*SCREEN)
-    (data, kw, _), (truth, tkw, _) = phantom_sample()
+    (data, kw, _), _ = phantom_sample()
     layer = viewer.add_image(data, **kw)
     w = SparseDeconWidget(viewer)
-    viewer.window.add_dock_widget(w, name="Sparse deconvolution", area="right")
+    viewer.window.add_dock_widget(w, name="Deconvolution", area="right")
     w.image.reset_choices()
     w.image.value = layer
-    w.background.value = "low/2"
+    for title, sec in w.sections.items():
+        sec.set_expanded(title in ("Method", "Image and PSF", "Parameters",
+                                   "Preview, Suggest, files"))
     viewer.add_shapes([np.array([[0.032 * 60, 0.032 * 60], [0.032 * 188, 0.032 * 188]])],
                       shape_type="rectangle", name="ROI", edge_color="yellow",
                       face_color="transparent", edge_width=0.02, units=("um", "um"))
     viewer.layers.selection.active = layer
     w.preview.value = True
-    wait_for(lambda: "sparse preview" in viewer.layers)
+    wait_for(lambda: w.previews >= 1)
     viewer.reset_view()
     QApplication.processEvents()
-    viewer.screenshot(str(OUT / "sparse_widget_preview.png"), canvas_only=False)
+    viewer.screenshot(str(OUT / "deconv_dock_preview.png"), canvas_only=False)
     viewer.layers.remove("sparse preview")
     viewer.layers.remove("ROI")
     w.preview.value = False
+    for title, sec in w.sections.items():
+        sec.set_expanded(title in ("Method", "Parameters", "Run"))
     w.run()
     wait_for(lambda: w._worker is None)
     layer.visible = False
     viewer.reset_view()
     QApplication.processEvents()
-    viewer.screenshot(str(OUT / "sparse_widget_result.png"), canvas_only=False)
-    r = MethodWidget(viewer)
-    viewer.window.add_dock_widget(r, name="Deconvolution methods", area="right")
-    r.image.reset_choices()
-    r.image.value = layer
-    QApplication.processEvents()
-    viewer.screenshot(str(OUT / "methods_widget.png"), canvas_only=False)
+    viewer.screenshot(str(OUT / "deconv_dock_result.png"), canvas_only=False)
     viewer.close()
-    psf_screenshot()
-    sweep_screenshot()
+    stack_screenshot()
+
+
+def stack_screenshot():
+    """A z-stack: a FWHM with an axial FWHM gives a 3-D PSF ("PSF used" says so), and the
+    preview solves the planes that PSF needs around the plane shown."""
+    from scipy.ndimage import gaussian_filter
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*SCREEN)
+    rng = np.random.default_rng(0)
+    x = np.zeros((20, 128, 128), np.float32)
+    x[10, 40:44, 20:110] = 3000
+    x[7, 80, 80] = 20000
+    x[13, 60:90, 60] = 3000
+    img = rng.poisson(gaussian_filter(x, (2.5, 1.5, 1.5)) + 20).astype(np.float32)
+    layer = viewer.add_image(img, name="stack", scale=(0.2, 0.05, 0.05), units=("um",) * 3)
+    w = SparseDeconWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Deconvolution", area="right")
+    w.image.reset_choices()
+    w.image.value = layer
+    for title, sec in w.sections.items():
+        sec.set_expanded(title in ("Image and PSF", "Parameters", "Preview, Suggest, files"))
+    w.fwhm.value, w.axial_fwhm.value, w.iterations.value = 150.0, 600.0, 20
+    viewer.add_shapes([np.array([[1.0, 0.5], [5.0, 6.0]])], shape_type="rectangle",
+                      name="ROI", edge_color="yellow", face_color="transparent",
+                      edge_width=0.02, units=("um", "um"))
+    viewer.dims.set_point(0, 2.0)
+    w.preview.value = True
+    wait_for(lambda: w.previews >= 1)
+    QApplication.processEvents()
+    viewer.screenshot(str(OUT / "deconv_dock_stack.png"), canvas_only=False)
+    viewer.close()
+
+
+GROUPS = {"dock": dock_screenshots, "psf": psf_screenshot, "sweep": sweep_screenshot}
+
+
+def main(names=()):
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in names or GROUPS:
+        GROUPS[name]()
     print("wrote", sorted(p.name for p in OUT.glob("*.png")))
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -20,6 +20,17 @@ def phantom_sample():
 
 
 def celegans_sample():
-    meta = {"psf_fwhm_px": CELEGANS_PSF_FWHM_PX,
+    """The bundled Airyscan image at the pixel size its TIFF tags state (42.6 nm)."""
+    from importlib import resources
+
+    import tifffile
+
+    from .datasets import celegans_path
+    from .io.axes import from_tiff, napari_kwargs
+
+    with resources.as_file(celegans_path()) as p, tifffile.TiffFile(p) as tf:
+        ia = from_tiff(tf)
+    meta = {"psf_fwhm_px": CELEGANS_PSF_FWHM_PX, "pixel_nm": ia.size_nm("X"),
             "source": "sdeconv 1.0.4 sample data (BSD 3-Clause)"}
-    return [(celegans(), {"name": "C. elegans (Airyscan)", "metadata": meta}, "image")]
+    return [(celegans(), {"name": "C. elegans (Airyscan)", "metadata": meta,
+                          **napari_kwargs(ia)}, "image")]

@@ -111,6 +111,9 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                                  epilog="exit status: 0 ok, 1 some file failed, 2 bad usage, "
                                         "128+N stopped by signal N (cleaned up). Inputs, PSF "
                                         "and parameter files are never overwritten.")
+    from . import __version__
+
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser(
         "run", help="deconvolution of files, lists, globs or folders with any method",

@@ -20,7 +20,8 @@ import napari_sparsedecon
 
 PKG_DIR = Path(napari_sparsedecon.__file__).parent
 GUI = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "napari", "superqt")
-LAYERS = ("core", "ops", "algorithms", "backends", "io", "psf", "analysis", "largedata")
+LAYERS = ("core", "ops", "algorithms", "backends", "io", "psf", "analysis", "largedata",
+          "dock")
 
 
 def _modules(layer):
@@ -125,7 +126,7 @@ ORDER = (
     ("presets",),
     ("api",),
     ("analysis", "largedata"),
-    ("cli", "_napari_io", "_sample_data"),
+    ("cli", "_napari_io", "_sample_data", "dock"),  # dock: the dock's Qt-free model
     ("_widgets",),
 )
 

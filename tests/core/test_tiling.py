@@ -169,3 +169,17 @@ def test_a_single_chunk_is_prepared_once(monkeypatch):
     assert calls == [(3, 160, 160)]
     ref = nsd.sparse_deconvolve(ph.noisy + 20, **p.to_dict())
     assert np.allclose(out, ref, rtol=0, atol=1e-5 * float(ref.max()))
+
+
+def test_a_tiny_fidelity_gives_a_finite_overlap_and_runs_as_one_tile(tmp_path):
+    """Found by the parameter-file property test: fidelity 1e-323 made the overlap
+    infinite (OverflowError in the batch); it couples the whole image: one tile."""
+    from napari_sparsedecon.core.params import SparseParams
+    from napari_sparsedecon.largedata.tiling import choose_overlap, tiled_deconvolve
+
+    p = SparseParams(fidelity=1e-323, iterations=1, deconv_iterations=0)
+    ov = choose_overlap(p, (9, 9))
+    assert 0 < ov < 2**21
+    img = np.random.default_rng(0).poisson(20, (40, 40)).astype(np.float32)
+    out = tiled_deconvolve(img, p)
+    assert out.shape == img.shape and np.isfinite(out).all()

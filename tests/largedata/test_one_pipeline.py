@@ -206,3 +206,27 @@ def test_a_flag_of_another_method_names_the_method(capsys, tmp_path):
         main(["run", str(src), "--fidelity", "100", "--psf-fwhm-px", "2"])
     assert exc.value.code == 2
     assert "add --method sparse" in capsys.readouterr().err
+
+
+def test_an_image_whose_estimates_do_not_fit_the_budget_is_refused_up_front(toy):
+    from napari_sparsedecon.largedata.blocks import check_whole_fits
+
+    check_whole_fits((512, 512), "toy_diffuse", memory_budget=64 * 2**20)
+    with pytest.raises(MemoryError, match="raise --memory-budget"):
+        run(iter_method_tiled(np.zeros((2048, 2048), np.float32), toy, toy.validate({}),
+                              psf=None, memory_budget=32 * 2**20))
+
+
+def test_a_large_ome_zarr_output_gets_a_pyramid(tmp_path):
+    import zarr
+
+    src = tmp_path / "big.tif"
+    write_tiff(src, _image(shape=(1100, 1300)), image_axes=ImageAxes("YX", (65.0, 65.0),
+                                                                     ("nm", "nm")))
+    dst = tmp_path / "big.zarr"
+    assert main(["run", str(src), "--method", "rl", "--iterations", "2", "--stop", "none",
+                 "--psf-fwhm-px", "2", "-o", str(dst)]) == 0
+    g = zarr.open_group(str(dst), mode="r")
+    ms = (g.attrs.get("ome") or g.attrs)["multiscales"][0]
+    assert len(ms["datasets"]) >= 2
+    assert g[ms["datasets"][1]["path"]].shape == (550, 650)

@@ -7,7 +7,6 @@ from _helpers import dock  # noqa: E402
 
 import napari_sparsedecon as nsd  # noqa: E402
 from napari_sparsedecon._widgets.deconv import SparseDeconWidget  # noqa: E402
-from napari_sparsedecon._widgets.methods import MethodWidget  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -19,7 +18,7 @@ def viewer_and_widget(make_napari_viewer):
     img = rng.poisson(50, (96, 80)).astype(np.float32)
     layer = viewer.add_image(img, name="cell", scale=(0.032, 0.032), translate=(1.0, 2.0),
                              units=("um", "um"))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     return viewer, w, layer
 
 
@@ -41,8 +40,9 @@ def test_run_adds_layer_with_scale_and_metadata(viewer_and_widget, qtbot):
     np.testing.assert_allclose(out.scale, layer.scale)
     np.testing.assert_allclose(out.translate, layer.translate)
     md = out.metadata["napari_sparsedecon"]
-    assert md["iterations"] == 10 and md["fidelity"] == 150.0
-    assert abs(md["psf_fwhm_px"] - 110 / 32) < 1e-6
+    assert md["method"] == "sparse" and md["params"]["iterations"] == 10
+    assert md["params"]["fidelity"] == 150.0
+    assert abs(md["params"]["psf_fwhm_px"] - 110 / 32) < 1e-6
     assert md["version"] == nsd.__version__ and md["seconds"] >= 0 and md["backend"] == "numpy"
     assert md["device"] == "CPU (NumPy/SciPy)"
     expect = nsd.sparse_deconvolve(before, psf_fwhm_px=110 / 32, iterations=10,
@@ -96,14 +96,14 @@ def test_error_is_reported_not_raised(viewer_and_widget, qtbot):
 def test_fwhm_in_nm_needs_a_pixel_size(make_napari_viewer):
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.ones((32, 32), np.float32))
-    w = SparseDeconWidget(viewer)
+    w = SparseDeconWidget(viewer, method="sparse")
     w.image.reset_choices()
     w.image.value = layer
     w.run()
     assert "pixel size" in w.status.value
     w.psf_source.value = "FWHM (pixels)"
     w.fwhm.value = 2.0
-    assert w.psf_arguments(layer)[1] == 2.0
+    assert w.resolved_psf(layer).fwhm_px == 2.0
 
 
 @pytest.mark.slow
@@ -131,14 +131,14 @@ def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
     img = np.random.default_rng(1).poisson(40, (64, 64)).astype(np.float32)
     layer = viewer.add_image(img, name="beads")
     psf_layer = viewer.add_image(nsd.gaussian_psf((9, 9), 2.5), name="psf")
-    w = MethodWidget(viewer, method="rl")
+    w = SparseDeconWidget(viewer, method="rl")
     w.image.reset_choices()
     w.psf_layer.reset_choices()
     w.image.value = layer
     w.psf_source.value = "PSF layer"
     w.psf_layer.value = psf_layer
-    w.controls["iterations"].value = 4
-    w.controls["stop"].value = "none"
+    w.ctrl.controls["iterations"].value = 4
+    w.ctrl.controls["stop"].value = "none"
     w.threads.value = 1
     w.run()
     qtbot.waitUntil(lambda: w._worker is None, timeout=20000)
@@ -147,35 +147,8 @@ def test_rl_widget_with_psf_layer(make_napari_viewer, qtbot):
     np.testing.assert_allclose(out.data, expect, rtol=1e-5)
     meta = out.metadata["napari_sparsedecon"]
     assert meta["method"] == "rl" and meta["params"]["iterations"] == 4
-    assert "gain" in meta["estimated"]["camera"]  # what the run estimated is recorded
-    assert meta["estimated"]["threads"] == 1  # the dock's thread setting reached the run
-
-
-@pytest.mark.slow
-def test_methods_dock_controls_come_from_the_schema(make_napari_viewer, qtbot):
-    from napari_sparsedecon.algorithms.registry import get_method
-
-    viewer = make_napari_viewer()
-    layer = viewer.add_image(np.zeros((32, 32), np.float32), name="flat")
-    w = MethodWidget(viewer)
-    assert w.method.value == "sparse_psf" and "sparse" not in w.method.choices
-    for name in w.method.choices:
-        w.method.value = name
-        schema = get_method(name).schema
-        assert set(w.controls) == {p.name for p in schema}
-        for p in schema:  # defaults land in the controls, exactly (0.005 is not 0.01)
-            v = w.controls[p.name].value
-            assert (v in ("", None) if p.default is None else
-                    str(v) == str(p.default) or v == p.default), (name, p.name, v)
-    assert w.parameters() == get_method(w.method.value).defaults()
-    w.image.reset_choices()
-    w.image.value = layer
-    w.method.value = "sparse_psf"
-    assert not w.controls["continuity"].visible  # t/z only: hidden for a 2-D image
-    assert not w.backend.enabled  # NumPy only for now
-    w.controls["gain"].value = "abc"
-    w.run()
-    assert "gain" in w.status.value and "flat sparse_psf" not in viewer.layers
+    assert "gain" in meta["estimates"]["camera"]  # what the run estimated is recorded
+    assert meta["estimates"]["threads"] == 1  # the dock's thread setting reached the run
 
 
 def test_sample_data_and_tiff_writer_reader(tmp_path):
@@ -199,7 +172,8 @@ def test_sample_data_and_tiff_writer_reader(tmp_path):
 
     other = str(tmp_path / "plain.tif")
     tifffile.imwrite(other, data)
-    assert get_tiff_reader(other) is None
+    (_, kw3, _), = get_tiff_reader(other)(other)  # any TIFF: uncalibrated here
+    assert kw3["units"] == ["pixel", "pixel"]
 
 
 @pytest.mark.slow
@@ -233,13 +207,12 @@ def test_preview_on_timelapse_uses_current_frame_and_neighbours(make_napari_view
     stack = rng.poisson(40, (9, 64, 64)).astype(np.float32)
     stack[6, 20:30, 20:30] += 400  # a bright square only in frame 6
     layer = viewer.add_image(stack, name="movie", scale=(2.0, 1.0, 1.0))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     w.psf_source.value = "FWHM (pixels)"
     w.fwhm.value = 2.5
     w.iterations.value = 10
     viewer.dims.set_point(0, 12.0)  # world t = 12 -> frame 6 with scale 2
-    frames, box = w.roi(layer)
-    assert frames == (6, 4, 9)
+    assert w.current_frame(layer) == 6
     w.preview.value = True
     qtbot.waitUntil(lambda: "sparse preview" in viewer.layers, timeout=20000)
     prev = viewer.layers["sparse preview"].data
@@ -252,7 +225,7 @@ def test_psf_layer_with_other_pixel_size_is_refused(make_napari_viewer):
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.ones((32, 32), np.float32), name="img", scale=(0.065, 0.065))
     psf = viewer.add_image(nsd.gaussian_psf((7, 7), 2.0), name="psf", scale=(0.1, 0.1))
-    w = MethodWidget(viewer, method="rl")
+    w = SparseDeconWidget(viewer, method="rl")
     w.image.reset_choices()
     w.psf_layer.reset_choices()
     w.image.value = layer
@@ -298,7 +271,7 @@ def test_preview_follows_the_time_slider_and_goes_when_off(make_napari_viewer, q
     stack[1, 10:20, 10:20] += 500  # bright only in frame 1
     stack[4, 30:40, 30:40] += 500  # and elsewhere only in frame 4
     layer = viewer.add_image(stack, name="movie")
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     w.psf_source.value = "FWHM (pixels)"
     w.fwhm.value, w.iterations.value, w.deconv_iterations.value = 2.0, 5, 2
     viewer.dims.set_point(0, 1)
@@ -335,7 +308,7 @@ def test_lazy_layer_is_read_in_the_worker_and_result_saved(make_napari_viewer, q
     lazy = da.from_array(img, chunks=32).map_blocks(block, dtype=np.float32)
     layer = viewer.add_image(lazy, name="lazy", scale=(32.0, 32.0), units=("nm", "nm"),
                              contrast_limits=(0, 100))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     w.iterations.value, w.deconv_iterations.value = 5, 2
     readers.clear()
     main = threading.current_thread()
@@ -351,7 +324,8 @@ def test_lazy_layer_is_read_in_the_worker_and_result_saved(make_napari_viewer, q
     data, info = read_tiff(tmp_path / "out.tif")
     np.testing.assert_array_equal(data, viewer.layers["lazy sparse"].data)
     np.testing.assert_allclose(info["scale"], (0.032, 0.032))  # nm -> um
-    assert info["metadata"]["iterations"] == 5 and info["metadata"]["source"] == "lazy"
+    md = info["metadata"]
+    assert md["params"]["iterations"] == 5 and md["source"] == "lazy"
     with pytest.raises(FileExistsError):
         w.save_result(tmp_path / "out.tif")  # never overwrites without asking
 
@@ -377,7 +351,7 @@ def test_every_parameter_widget_file_cli_tiled_equals_the_api(make_napari_viewer
     # can combine with up-sampling (continuity along Y or X with --upsample 2 is refused)
     viewer = make_napari_viewer()
     layer = viewer.add_image(img, name="stack")
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     want = dict(fidelity=90.0, sparsity=4.0, continuity=0.8, iterations=9, background="low/2",
                 upsample=2, upsample_method="spatial", deconv_method="biggs",
                 deconv_iterations=3, axis=-3, quantitative=False)
@@ -393,9 +367,9 @@ def test_every_parameter_widget_file_cli_tiled_equals_the_api(make_napari_viewer
     saved = json.loads((tmp_path / "p.json").read_text())
     assert {k: saved[k] for k in want} == want and saved["psf_fwhm_px"] == 2.2
 
-    fresh = dock(viewer, SparseDeconWidget(viewer), layer)
+    fresh = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     fresh.load_params(tmp_path / "p.json")
-    assert fresh.control_params(2.2, 3).to_dict() == w.control_params(2.2, 3).to_dict()
+    assert fresh.model.job_params(fresh.resolved_psf()) == w.model.job_params(w.resolved_psf())
 
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, img)
@@ -435,8 +409,9 @@ def test_sparse_dock_runs_a_4d_layer_one_volume_per_time_point(make_napari_viewe
     img = rng.poisson(40, (2, 6, 40, 36)).astype(np.float32)
     layer = viewer.add_image(img, name="tl", scale=(5.0, 0.2, 0.05, 0.05),
                              units=("s", "um", "um", "um"))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
-    assert w.continuity.enabled and not w.axis.enabled  # continuity along z of each volume
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
+    # continuity along z of each volume: no axis to choose
+    assert not w.continuity.native.isHidden() and w.axis.native.isHidden()
     assert "time point" in w.dims_note.value
     w.psf_source.value = "FWHM (pixels)"
     w.fwhm.value = 2.5
@@ -451,21 +426,21 @@ def test_sparse_dock_runs_a_4d_layer_one_volume_per_time_point(make_napari_viewe
     assert out.data.shape == img.shape
     assert tuple(out.scale) == pytest.approx((5.0, 0.2, 0.05, 0.05))
     meta = out.metadata["napari_sparsedecon"]
-    assert "its own (Z, Y, X) volume" in meta["time_points"]
+    assert "its own volume" in meta["estimates"]["time_points"]
     alone = nsd.deconvolve(img[1], "sparse", psf_fwhm_px=2.5, iterations=4,
                            deconv_iterations=2, backend="numpy")
     np.testing.assert_allclose(out.data[1], alone, rtol=1e-4, atol=1e-4 * float(alone.max()))
 
 
 @pytest.mark.slow
-def test_methods_dock_shows_t_continuity_for_4d_layers_only(make_napari_viewer):
+def test_t_continuity_shown_for_4d_layers_only(make_napari_viewer):
     viewer = make_napari_viewer()
     vol = viewer.add_image(np.zeros((6, 32, 32), np.float32), name="vol")
     tl = viewer.add_image(np.zeros((2, 6, 32, 32), np.float32), name="tl")
-    w = dock(viewer, MethodWidget(viewer), vol)
+    w = dock(viewer, SparseDeconWidget(viewer), vol)
 
     def shown(name):  # hidden explicitly (isVisible also needs the dock on screen)
-        return not w.controls[name].native.isHidden()
+        return not w.ctrl.controls[name].native.isHidden()
 
     for name in ("sparse_psf", "rl_tv"):
         w.method.value = name

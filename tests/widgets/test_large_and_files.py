@@ -33,7 +33,7 @@ def big(make_napari_viewer):
     img[100:110, 60:200] += 300
     layer = viewer.add_image(img, name="cell", scale=(0.032, 0.032), translate=(1.0, 2.0),
                              units=("um", "um"))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     w.iterations.value, w.deconv_iterations.value = 10, 3
     w.fwhm.value = 110.0
     return viewer, w, layer
@@ -57,7 +57,8 @@ def test_over_budget_runs_tiled_into_a_store_and_shows_it_lazily(big, qtbot, tmp
     assert [str(u) for u in out.units] == [str(u) for u in layer.units]
     md = out.metadata["napari_sparsedecon"]
     assert md["path"].startswith("tiled") and md["store"] == str(store)
-    assert md["iterations"] == 10 and md["memory_budget_bytes"] == BUDGET_MIB * 2**20
+    assert md["params"]["iterations"] == 10
+    assert md["memory_budget_bytes"] == BUDGET_MIB * 2**20
     expect = nsd.sparse_deconvolve(layer.data, psf_fwhm_px=110 / 32, iterations=10,
                                    deconv_iterations=3)
     got = np.asarray(out.data)
@@ -80,7 +81,7 @@ def test_over_budget_runs_tiled_into_a_store_and_shows_it_lazily(big, qtbot, tmp
 
     _, info = read_ome_zarr(store)
     np.testing.assert_allclose(info["scale"][-2:], (0.032, 0.032))
-    assert info["metadata"]["method"] == "sparse_deconvolve"
+    assert info["metadata"]["method"] == "sparse"
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The preset combo box of the sparse dock fills every control and the Airy PSF."""
+"""The preset combo box of the deconvolution dock switches to the paper pipeline and fills
+every control and the Airy PSF."""
 
 import numpy as np
 import pytest
@@ -40,11 +41,13 @@ def test_preset_values_land_in_the_controls(make_napari_viewer, name):
     assert (w.eff_na.value, w.wavelength.value) == (pr.effective_na, pr.wavelength_nm)
     assert pr.reference in w.preset_info.value and not w.preset_info.native.isHidden()
     # what the widget runs is exactly the API's preset: parameters and PSF at 94 nm
-    p, psf = w.params(layer)
-    kw = presets.preset_params(name, 94.0, quantitative=p.quantitative)
+    assert w.method.value == "sparse"  # presets are the paper pipeline's
+    psf = w.resolved_psf()
+    p = w.model.job_params(psf)
+    kw = presets.preset_params(name, 94.0, quantitative=p["quantitative"])
     ref_psf = kw.pop("psf")
-    np.testing.assert_allclose(psf, ref_psf, rtol=1e-5)
-    assert p.to_dict() == kw
+    np.testing.assert_allclose(psf.array, ref_psf, rtol=1e-5)
+    assert p == kw
     assert "Airy" in w.psf_info.value and "94 nm/pixel" in w.psf_info.value
 
 
@@ -67,5 +70,6 @@ def test_preset_run_records_the_preset(make_napari_viewer, qtbot):
     w.run()
     qtbot.waitUntil(lambda: w._worker is None, timeout=30000)
     meta = viewer.layers[-1].metadata["napari_sparsedecon"]
-    assert meta["preset"] == "sd-sim-actin" and meta["iterations"] == 3
-    assert meta["fidelity"] == 40.0 and meta["psf"].startswith("Airy")
+    assert meta["preset"] == "sd-sim-actin" and meta["params"]["iterations"] == 3
+    assert meta["params"]["fidelity"] == 40.0 and meta["psf"]["model"] == "airy"
+    assert meta["psf"]["text"].startswith("Airy")

@@ -76,7 +76,8 @@ def test_3d_psf_opens_at_focus_and_saves_with_optics(make_napari_viewer, qtbot, 
     assert layer.data.ndim == 3
     focus = int(np.argmax(layer.data.max(axis=(1, 2))))
     assert focus > 0
-    assert viewer.dims.current_step[0] == focus  # not the dark first plane
+    shown = viewer.dims.point[0]  # the plane on screen is the focus, not the dark edge
+    assert int(round(layer.world_to_data([shown, 0, 0])[0])) == focus
     assert w.save_psf_button.enabled
     w.save_psf_in_worker(tmp_path / "gen.tif")  # what the button's dialog calls
     qtbot.waitUntil(lambda: w._save_worker is None, timeout=30000)
@@ -86,6 +87,21 @@ def test_3d_psf_opens_at_focus_and_saves_with_optics(make_napari_viewer, qtbot, 
     np.testing.assert_allclose(info["scale"], (0.1, 0.065, 0.065), rtol=1e-6)
     assert info["metadata"]["psf_model"] == layer.metadata["napari_sparsedecon"]["psf_model"]
     assert info["metadata"]["scale_nm"] == [100.0, 65.0, 65.0]
+
+
+def test_3d_psf_leaves_the_sliders_alone(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((30, 32, 32), np.float32), name="stack", scale=(0.1, 0.065, 0.065),
+                     units=("um",) * 3)
+    viewer.dims.set_point(0, 2.0)  # the user looks at plane 20
+    w = PSFWidget(viewer)
+    w.model.value = "Gaussian (FWHM)"
+    w.dims.value = "3-D"
+    w.z_step.value = 100.0
+    layer = _generate(w, qtbot)
+    assert viewer.dims.point[0] == pytest.approx(2.0)  # still plane 20 of the stack
+    focus = int(np.argmax(layer.data.max(axis=(1, 2))))
+    assert int(round(layer.world_to_data([2.0, 0, 0])[0])) == focus  # the PSF's focus shown
 
 
 @pytest.mark.slow
@@ -123,6 +139,7 @@ def test_measure_beads_layer_points_and_saving(make_napari_viewer, qtbot, tmp_pa
                     timeout=5000)
     pts = [ly for ly in viewer.layers if ly.name.startswith("beads (")][0]
     assert len(pts.data) == len(w.report.beads)
+    assert viewer.layers.selection.active is psf  # the markers never take the controls
     assert w.table.shape == (len(w.report.beads), len(w.report.table()[0]))
     assert w.table.column_headers[:2] == ("bead", "status")
     assert "beads used" in w.status.value and "rejected:" in w.status.value

@@ -70,13 +70,14 @@ def test_whole_layer_run_computes_in_a_worker_while_events_go_on(make_napari_vie
     viewer = make_napari_viewer(show=True)
     img = np.random.default_rng(0).poisson(50, (256, 256)).astype(np.float32)
     layer = viewer.add_image(img, name="cell", scale=(0.032, 0.032), units=("um", "um"))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     probe, results = OffThread(), []
     make_job = w.make_job
 
     def make_job_off_thread(*args, **kwargs):
-        build, *rest = make_job(*args, **kwargs)  # (read on the GUI thread)
-        return (probe.wrap(build), *rest)
+        job = make_job(*args, **kwargs)  # (read on the GUI thread)
+        job.build = probe.wrap(job.build)
+        return job
 
     w.make_job = make_job_off_thread
     w._on_result = _on_main_thread(results, w._on_result)

@@ -26,7 +26,7 @@ def phantom_widget(make_napari_viewer):
                              units=("um", "um"))
     viewer.add_shapes([[[40, 40], [40, 120], [120, 120], [120, 40]]], shape_type="rectangle",
                       name="roi", scale=(0.032, 0.032), units=("um", "um"))
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     w.fwhm.value = 110.0
     return viewer, w, layer, ph
 
@@ -52,6 +52,8 @@ def test_sweep_montage_click_copies_parameters_and_export(phantom_widget, qtbot,
     expect = nsd.sparse_deconvolve(roi, psf_fwhm_px=110 / 32, iterations=20,
                                    deconv_iterations=5, fidelity=200.0, sparsity=5.0)
     np.testing.assert_allclose(sw.tiles[4].image, expect, rtol=1e-5, atol=1e-5)
+    viewer.add_image(np.zeros((4, 4)), name="later")  # napari resets the docks' choices
+    assert len(sw.tile.choices) == 7  # None and the six tiles
 
     class Click:  # a click on the middle of row 1, column 2 (world coordinates)
         position = (np.array([80 + 2 + 40, 2 * (80 + 2) + 40]) * 0.032
@@ -81,25 +83,25 @@ def test_sweep_bad_values_error(phantom_widget, monkeypatch):
 def test_suggest_fills_widget_and_says_why(phantom_widget, qtbot, monkeypatch):
     import threading
 
-    from napari_sparsedecon._widgets import deconv
+    from napari_sparsedecon.dock import jobs
 
     _, w, _, _ = phantom_widget
     w.fidelity.value, w.sparsity.value = 5.0, 0.0
     readers, main = [], threading.current_thread()
-    crop_of = deconv.crop_of
+    read = jobs._read
 
-    def spy(*args):  # records the thread that reads the ROI
+    def spy(*args):  # records the thread that reads the image
         readers.append(threading.current_thread())
-        return crop_of(*args)
+        return read(*args)
 
-    monkeypatch.setattr(deconv, "crop_of", spy)
+    monkeypatch.setattr(jobs, "_read", spy)
     worker = w.suggest()
     assert worker is not None
     qtbot.waitUntil(lambda: w._suggest_worker is None, timeout=30000)
     s = w.suggestion
     assert readers and all(t is not main for t in readers)
-    assert s is not None and w.fidelity.value == s.params.fidelity != 5.0
-    assert w.sparsity.value == s.params.sparsity
+    assert s is not None and w.fidelity.value == s["fidelity"] != 5.0
+    assert w.sparsity.value == s["sparsity"]
     assert "SNR" in w.suggest_info.value and "noise sigma" in w.suggest_info.tooltip
 
 
@@ -111,7 +113,7 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     for cb in (w.check_residual, w.check_frc, w.check_hallucination, w.check_convergence):
         cb.value = True
     warnings = []
-    import napari_sparsedecon._widgets.deconv as mod
+    import napari_sparsedecon._widgets._run as mod
 
     orig = mod.show_warning
     mod.show_warning = warnings.append
@@ -125,6 +127,8 @@ def test_trust_checks_add_layers_and_report(phantom_widget, qtbot):
     finally:
         mod.show_warning = orig
     res = viewer.layers["ph sparse residual"]
+    # the helper layers leave the result active (no labels paint tools on a check)
+    assert viewer.layers.selection.active is viewer.layers["ph sparse"]
     lo, hi = res.contrast_limits
     assert res.colormap.name == "PiYG" and lo == -hi  # centred on zero
     assert res.data.shape == layer.data.shape
@@ -159,7 +163,7 @@ def test_timelapse_sweep_and_checks_use_the_current_frame(make_napari_viewer, qt
         np.float32)
     layer = viewer.add_image(stack, name="tl", scale=(1.0, 0.032, 0.032))
     viewer.dims.set_point(0, 2.0)
-    w = dock(viewer, SparseDeconWidget(viewer), layer)
+    w = dock(viewer, SparseDeconWidget(viewer, method="sparse"), layer)
     w.psf_source.value = "FWHM (pixels)"
     w.fwhm.value = 3.44
     w.iterations.value, w.deconv_iterations.value = 20, 5

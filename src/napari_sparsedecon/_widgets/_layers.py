@@ -14,6 +14,73 @@ def layer_unit(layer) -> str | None:
     return None if units is None else str(units[-1])
 
 
+def calibrate_from_source(layer) -> str | None:
+    """Give an uncalibrated image layer the pixel sizes, units and axis names of the
+    file it was read from (napari's own TIFF reader opens every TIFF at scale 1).
+
+    Only a layer whose units are all 'pixel' and whose scale is all 1 is changed, and
+    only when its file (``layer.source.path``) states a physical size for axes that
+    match the layer's. Returns what was set, for a notification, or None.
+    """
+    import napari
+
+    from ..io.axes import NGFF_UNIT, source_axes
+
+    if not isinstance(layer, napari.layers.Image) or getattr(layer, "rgb", False):
+        return None
+    units = [str(u) for u in (getattr(layer, "units", None) or ())]
+    if any(u != "pixel" for u in units) or not np.allclose(layer.scale, 1.0):
+        return None
+    ia = source_axes(layer)
+    if ia is None or ia.ndim != layer.ndim:
+        return None
+    layer.scale = ia.scale_or_ones()
+    layer.units = [NGFF_UNIT[u] if u else "pixel" for u in ia.units]
+    layer.axis_labels = [a.lower() for a in ia.axes]
+    px = ia.pixel_nm()
+    what = f"pixel size {px[1]:g} nm" if px else "its scale"
+    return f"'{layer.name}': {what} from the file's metadata"
+
+
+_WATCHED: dict = {}
+
+
+def watch_sources(viewer):
+    """Calibrate (:func:`calibrate_from_source`) the viewer's image layers now and each
+    one added later; once per viewer. Returns the messages for the layers changed now."""
+    import weakref
+
+    from napari.utils.notifications import show_info
+
+    done = [m for m in map(calibrate_from_source, list(viewer.layers)) if m]
+    for msg in done:
+        show_info(msg)
+    key = id(viewer)
+    ref = _WATCHED.get(key)
+    if ref is not None and ref() is viewer:
+        return done
+
+    def inserted(event):
+        msg = calibrate_from_source(event.value)
+        if msg:
+            show_info(msg)
+
+    viewer.layers.events.inserted.connect(inserted)
+    _WATCHED[key] = weakref.ref(viewer)
+    return done
+
+
+def add_helper(viewer, add):
+    """``add()`` adds a helper layer (bead markers, a residual, hallucination labels)
+    and returns it; the layer that was active stays active, so the helper never takes
+    the layer controls or the active tool (a labels layer's paint brush)."""
+    before = viewer.layers.selection.active
+    layer = add()
+    if before is not None and before in viewer.layers and layer is not before:
+        viewer.layers.selection.active = before
+    return layer
+
+
 def units_kw(layer, n: int | None = None) -> dict:
     """``{"units": ...}`` for a new layer placed like ``layer`` (its last ``n`` axes), or
     nothing when ``layer`` has no units."""
@@ -159,11 +226,12 @@ WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
     "napari_sparsedecon.analysis.suggest", "napari_sparsedecon.analysis.beads",
     "napari_sparsedecon.psf.models", "napari_sparsedecon.largedata",
     # saving and tiled runs: tifffile alone, imported by a worker during a save, stalled
-    # the window ~200 ms; the OME-Zarr stack (zarr, ome-zarr, dask) ~1 s
+    # the window ~200 ms; the OME-Zarr stack (zarr, dask) ~1 s
     "tifffile", "napari_sparsedecon._napari_io", "napari_sparsedecon.io.tiff",
     "napari_sparsedecon.io.ome_zarr", "napari_sparsedecon.largedata.writer",
     "napari_sparsedecon.largedata.discovery", "zarr", "dask.array",
-    "napari_sparsedecon.io.ome_zarr:_ome_writer",  # ome-zarr, its import-time warning muted
+    # napari's numba shape code, compiled on first use (the ROI and bead boxes)
+    "napari_sparsedecon._widgets._layers:warm_napari_shapes",
     # dask imports dask.distributed, when installed, at the first compute of a lazy layer
     # (~1 s of import): in a worker during a tiled run, or on the GUI thread when napari
     # first draws a lazy layer
@@ -172,6 +240,35 @@ WORKER_MODULES = (  # what the first run, check, sweep or bead fit would import
 
 
 _WARMED = set()
+
+
+def warm_napari_shapes():
+    """Have napari compile its numba shape code now, off the GUI thread.
+
+    With numba installed (the ``[all]`` extra), napari compiles its triangulation
+    helpers the first time a Shapes layer is made and the first time a shape is added
+    (cached on disk afterwards): the first ROI or bead box froze the window 20 s + 20 s
+    on a loaded 2-core machine (benchmarks/first_shapes.py). A throw-away layer (a
+    model, no Qt; never shown) with one shape of each kind the tools draw compiles it
+    here instead. Without numba there is nothing to compile.
+    """
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("numba") is None:
+        return
+    try:
+        from napari.layers import Shapes
+
+        layer = Shapes(ndim=2)
+        box = np.array([[[0.0, 0.0], [8.0, 10.0]]])
+        layer.add_rectangles(box)
+        layer.add_ellipses(box)
+        layer.add_polygons([np.array([[0.0, 0.0], [6.0, 9.0], [2.0, 7.0], [0.0, 5.0]])])
+        layer.add_paths([np.array([[0.0, 0.0], [4.0, 5.0], [9.0, 1.0]])])
+        layer.add_lines(box)
+    except Exception as err:  # noqa: BLE001 - another napari: the first box compiles it
+        logging.getLogger(__name__).debug("napari shapes warm-up skipped: %s", err)
 
 
 def warm_imports():
@@ -310,11 +407,27 @@ def show_reused(viewer, name, data, scale, translate, **add_kw):
     return viewer.add_image(data, name=name, scale=scale, translate=translate, **add_kw)
 
 
+def qt_viewer_of(viewer):
+    """The ``napari.qt.QtViewer`` showing ``viewer``, found among the application's
+    widgets (napari's public Qt class; ``Window._qt_viewer`` is private), or None."""
+    from napari.qt import QtViewer
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    for top in app.topLevelWidgets() if app is not None else ():
+        found = [top] if isinstance(top, QtViewer) else top.findChildren(QtViewer)
+        for qv in found:
+            if qv.viewer is viewer:
+                return qv
+    return None
+
+
 def canvas_font(viewer):
     """The texture font napari's canvas draws layer text with (points labels), or None
-    where napari's internals differ (private: ``canvas.font_info()``)."""
+    where there is no canvas or napari draws text otherwise (``QtViewer.canvas``,
+    its ``font_info()``, the font manager's ``get_font``: public names)."""
     try:
-        info = viewer.window._qt_viewer.canvas.font_info()
+        info = qt_viewer_of(viewer).canvas.font_info()
         return info.font_manager.get_font(info.face, False, False)
     except Exception:  # noqa: BLE001 - another napari: no warm-up, nothing breaks
         return None
@@ -338,6 +451,7 @@ class GlyphWarmer:
 
     def __init__(self):
         self._todo, self._font, self._timer = [], None, None
+        self._done = set()  # (font, character) already loaded through this warmer
 
     def warm(self, viewer, text: str):
         font = canvas_font(viewer)
@@ -345,9 +459,10 @@ class GlyphWarmer:
             return
         from qtpy.QtCore import QTimer
 
-        cached = getattr(font, "_glyphs", {})
+        if font is not self._font:
+            self._done = set()
         new = [c for c in dict.fromkeys(TEXT_METRIC_CHARS + text)
-               if c not in "\n\t\r" and c not in cached and c not in self._todo]
+               if c not in "\n\t\r" and c not in self._done and c not in self._todo]
         self._font = font
         self._todo.extend(new)
         if self._timer is None:
@@ -362,8 +477,9 @@ class GlyphWarmer:
             self._timer.stop()
             return
         c = self._todo.pop(0)
+        self._done.add(c)
         try:
-            self._font[c]  # loads and caches the glyph
+            self._font[c]  # loads and caches the glyph (instant when already cached)
         except Exception:  # noqa: BLE001 - a glyph the font lacks: drawn as vispy would
             pass
 

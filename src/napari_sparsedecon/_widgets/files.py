@@ -1,4 +1,4 @@
-"""The "Process files" section of the sparse dock: the batch engine on a folder.
+"""The "Process files" section of the deconvolution dock: the batch engine on a folder.
 
 Thin: :func:`napari_sparsedecon.largedata.batch.run_batch` runs in a thread worker with the dock's
 current parameters and PSF (FWHM in pixels or nm, or the Airy recipe, converted per file
@@ -23,10 +23,16 @@ class Cancelled(BaseException):
     after removing the file's temporary output)."""
 
 
-def batch_arguments(owner) -> tuple[dict, dict]:
-    """(parameter dict, PSF keywords of run_batch) from a sparse dock's controls."""
+def batch_arguments(owner) -> tuple[str, dict, dict]:
+    """(method, parameter dict, PSF keywords of the batch engine) from the dock's model:
+    the PSF as a FWHM in pixels or nm (converted per file at its own pixel size, as the
+    CLI does), or the paper pipeline's Airy recipe."""
     from .deconv import AIRY
 
+    model = owner.model
+    if owner.ctrl is not None:
+        model.set_params(owner.ctrl.values())
+    m = model.method
     src = owner.psf_source.value
     kw, fwhm_px = {}, None
     if src == "PSF layer":
@@ -34,19 +40,26 @@ def batch_arguments(owner) -> tuple[dict, dict]:
                          "file's pixel size); for a measured PSF save it as a TIFF and use "
                          "'napari-sparsedecon run --psf'")
     if src == AIRY:
+        if not m.psf_in_schema:
+            raise ValueError(f"Process files makes an Airy PSF per file for the paper "
+                             f"pipeline only; give method {m.name!r} a FWHM (nm or pixels)")
         kw["psf_optics"] = {"effective_na": float(owner.eff_na.value),
                             "wavelength_nm": float(owner.wavelength.value)}
     elif src == "FWHM (nm)":
         kw["psf_fwhm_nm"] = float(owner.fwhm.value)
     else:
         fwhm_px = float(owner.fwhm.value)
-    p = owner.control_params(fwhm_px, ndim=3)
-    return p.to_dict(), kw
+    params = dict(model.values)
+    if m.psf_in_schema:
+        params["psf_fwhm_px"] = fwhm_px
+    elif fwhm_px is not None:
+        kw["psf_fwhm_px"] = fwhm_px
+    return m.name, m.validate(params), kw
 
 
 def process_folder(folder, params: dict, *, out_dir=None, fmt="tif", memory_budget=None,
-                   backend="numpy", state=None, **psf_kw) -> dict:
-    """Run the batch engine on the images of ``folder`` (Qt-free).
+                   backend="numpy", state=None, method="sparse", **psf_kw) -> dict:
+    """Run the batch engine on the images of ``folder`` (Qt-free) with ``method``.
 
     ``state`` (a dict shared with the GUI) receives 'n', 'i' (files finished), 'name',
     'tick' (the current file's last Progress) and 'results'; setting ``state['cancel']``
@@ -82,8 +95,14 @@ def process_folder(folder, params: dict, *, out_dir=None, fmt="tif", memory_budg
 
     cancelled = False
     try:
-        batch.run_batch(jobs, params, memory_budget=memory_budget, backend=backend,
-                        on_file=on_file, progress=progress, **psf_kw)
+        if method == "sparse":
+            batch.run_batch(jobs, params, memory_budget=memory_budget, backend=backend,
+                            on_file=on_file, progress=progress, **psf_kw)
+        else:
+            from ..largedata.method_batch import run_method_batch
+
+            run_method_batch(jobs, method, params, memory_budget=memory_budget,
+                             backend=backend, on_file=on_file, progress=progress, **psf_kw)
     except Cancelled:
         cancelled = True
     return {"results": list(state["results"]), "skipped": skipped, "earlier": earlier,
@@ -144,7 +163,7 @@ class FilesPanel(Container):
             folder = self._path(self.folder)
             if not folder:
                 raise ValueError("choose an input folder")
-            params, psf_kw = batch_arguments(owner)
+            method, params, psf_kw = batch_arguments(owner)
         except EXPECTED as err:
             show_error(f"process files: {err}")
             self.status.value = f"error: {err}"
@@ -152,7 +171,7 @@ class FilesPanel(Container):
         self._state = state = {}
         kw = dict(out_dir=self._path(self.out_dir) or None, fmt=self.fmt.value,
                   memory_budget=owner.budget_bytes(), backend=owner.backend.value,
-                  state=state, **psf_kw)
+                  state=state, method=method, **psf_kw)
         self.status.value = f"starting on {folder}"
         from ._layers import show_progress
 

@@ -1,125 +1,80 @@
-"""The "Deconvolution methods" dock: any registered method (``rl``, ``rl_tv``,
-``sparse_psf``, ...) with controls generated from the method's parameter schema.
+"""The method's controls in the deconvolution dock, made from its parameter schema.
 
-Nothing here lists parameters: choosing a method rebuilds the controls from
-``method_info(name).schema`` (type, range, default, unit and help become the
-widget, its limits, its value and its tooltip; ``advanced`` parameters go to a
-collapsed section; t/z parameters are hidden for 2-D images). The run is the
-library's :func:`napari_sparsedecon.iter_deconvolve` in a thread worker.
+Nothing here lists parameters: choosing a method rebuilds the controls from its schema
+(type, range, default, unit and help become the widget, its limits, its value and its
+tooltip); ``advanced`` parameters go to a collapsed section; which controls act on the
+image (t/z, time coupling) is the model's rule (:meth:`DeconvModel.shown_params`). A
+schema with both ``upsample`` and ``upsample_method`` (the paper pipeline) gets one
+"up-sampling" box for the pair.
 """
 
 from __future__ import annotations
 
-import napari
-import numpy as np
-from magicgui.widgets import ComboBox, Label
+from magicgui.widgets import ComboBox
 
-from ..algorithms.registry import DEFAULT_METHOD, get_method, methods
-from ..psf.basic import gaussian_psf
-from ._controls import control_for, value_of
-from ._layers import make_section, wrap_label
-from .deconv import _DeconvBase
+from ._controls import control_for, set_control, value_of
 
-#: The paper pipeline has its own dock (preview, sweep, presets).
-OWN_DOCK = ("sparse",)
+#: The up-sampling box: one choice per (upsample, upsample_method) pair of the schema.
+UPSAMPLE_CHOICES = {
+    "none": {"upsample": 1, "upsample_method": "fourier"},
+    "x2 Fourier": {"upsample": 2, "upsample_method": "fourier"},
+    "x2 spatial": {"upsample": 2, "upsample_method": "spatial"},
+}
+JOINED = ("upsample", "upsample_method")
 
 
-class MethodWidget(_DeconvBase):
-    """Any registered deconvolution method, its controls made from its schema."""
+class MethodControls:
+    """The controls of one method: ``controls`` (name -> widget, the joined up-sampling
+    box under "upsample"), split into ``basic`` and ``advanced`` lists."""
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer, method: str | None = None):
-        super().__init__(napari_viewer)
-        names = [n for n in methods() if n not in OWN_DOCK]
-        start = method or (DEFAULT_METHOD if DEFAULT_METHOD in names else names[0])
-        self.method = ComboBox(label="method", choices=names, value=start,
-                               tooltip="every registered method except the paper pipeline, "
-                                       "which has its own dock")
-        self.summary = wrap_label(Label(label="what", value=""))
+    def __init__(self, method):
+        self.method = method
+        self.schema = {p.name: p for p in method.schema}
         self.controls: dict = {}
-        self.params_section = make_section("Parameters", [])
-        self.advanced_section = make_section("Advanced (camera, background, ...)", [],
-                                             expanded=False)
-        self._finish_layout([
-            make_section("Image and PSF", [self.image, self.psf_source, self.fwhm,
-                                           self.psf_layer, self.eff_na, self.wavelength,
-                                           self.psf_info]),
-            make_section("Method", [self.method, self.summary, self.backend, self.threads]),
-            self.params_section,
-            self.advanced_section,
-            make_section("Run", [self._run_section()], labels=False),
-        ])
-        self.method.changed.connect(self._rebuild)
-        self.image.changed.connect(self._applicability)
-        self._rebuild()
-
-    @property
-    def method_name(self) -> str:  # the result layer's suffix and the messages' prefix
-        return self.method.value
-
-    def _rebuild(self, *_):
-        m = get_method(self.method.value)
-        self.summary.value = m.summary + (f" - {m.docs}" if m.docs else "")
-        for sec in (self.params_section, self.advanced_section):
-            sec.body.clear()
-        self.controls = {}
-        for p in m.schema:
-            if p.name == "psf_fwhm_px":
+        self.basic, self.advanced = [], []
+        joined = all(n in self.schema for n in JOINED)
+        for p in method.schema:
+            if p.name == "psf_fwhm_px" and method.psf_in_schema:
+                continue  # the PSF section's
+            if joined and p.name in JOINED:
+                if p.name == "upsample":
+                    w = ComboBox(label="up-sampling", choices=list(UPSAMPLE_CHOICES),
+                                 value="none",
+                                 tooltip="x2 in Y/X before the sparse step (Fourier or "
+                                         "spatial interpolation); output pixels are half "
+                                         "the size")
+                    self.controls["upsample"] = w
+                    (self.advanced if p.advanced else self.basic).append(w)
                 continue
             w = control_for(p)
             self.controls[p.name] = w
-            (self.advanced_section if p.advanced else self.params_section).body.append(w)
-        self.backend.enabled = "opencl" in m.backends
-        if not self.backend.enabled:
-            self.backend.value = "numpy"
-            self.backend.tooltip = f"{m.name} runs on NumPy only for now"
-        self._applicability()
+            (self.advanced if p.advanced else self.basic).append(w)
+        self.joined = joined
 
-    def _applicability(self, *_):
-        """Hide t/z controls for 2-D images and the time-continuity control for images
-        that are not (T, Z, Y, X) (they would do nothing)."""
-        from ..algorithms.rl_reg import ACTS_ON_T
+    def values(self) -> dict:
+        """The controls' values in their parameters' kinds (the model validates)."""
+        out = {}
+        for name, w in self.controls.items():
+            if self.joined and name == "upsample":
+                out.update(UPSAMPLE_CHOICES[w.value])
+            else:
+                out[name] = value_of(self.schema[name], w)
+        return out
 
-        layer = self.image.value
-        ndim = None if layer is None else layer.data.ndim
-        m = get_method(self.method.value)
-        for p in m.schema:
-            if p.name not in self.controls:
-                continue
-            if p.acts_on == "t/z":
-                self.controls[p.name].visible = ndim is None or ndim >= 3
-            elif p.acts_on == ACTS_ON_T:
-                self.controls[p.name].visible = ndim is None or ndim >= 4
+    def show(self, values: dict) -> None:
+        """Show stored values (a parameter file, a preset, a suggestion, a sweep tile)."""
+        for name, w in self.controls.items():
+            if self.joined and name == "upsample":
+                if "upsample" in values or "upsample_method" in values:
+                    cur = UPSAMPLE_CHOICES[w.value]
+                    want = {k: values.get(k, cur[k]) for k in JOINED}
+                    if want["upsample"] == 1:
+                        want["upsample_method"] = "fourier"
+                    w.value = next(k for k, v in UPSAMPLE_CHOICES.items() if v == want)
+            elif name in values:
+                set_control(self.schema[name], w, values[name])
 
-    def parameters(self) -> dict:
-        """The controls' values, validated by the method's schema (ValueError otherwise)."""
-        m = get_method(self.method.value)
-        vals = {p.name: value_of(p, self.controls[p.name]) for p in m.schema
-                if p.name in self.controls}
-        return m.validate(vals)
-
-    def make_job(self, layer, with_checks=True):
-        from ..api import iter_deconvolve
-        from ..io.axes import from_layer
-
-        name = self.method.value
-        params = self.parameters()
-        ia = from_layer(layer)
-        z, x = ia.size_nm("Z"), ia.size_nm("X")
-        if "aspect" in params and z and x and params["aspect"] == 1.0:
-            # the control at its default: take the layer's z step / pixel size
-            params = get_method(name).validate({**params, "aspect": z / x})
-        psf, fwhm_px, desc = self.psf_arguments(layer)
-        self.psf_info.value = desc
-        if psf is None:
-            psf = gaussian_psf(None, fwhm_px)
-        backend = self.backend.value
-        threads = self.threads.value or None
-        info: dict = {}
-        meta = {"method": name, "params": params, "psf": desc, "backend": backend,
-                "estimated": info}
-
-        def build(data):
-            return iter_deconvolve(np.asarray(data), name, psf=psf, backend=backend,
-                                   info=info, threads=threads, **params)
-
-        return build, meta, 1, {"deconv": params.get("iterations", 1)}
+    def set_shown(self, shown: dict) -> None:
+        """Hide the controls that do nothing on this image (the model's rule)."""
+        for name, w in self.controls.items():
+            w.visible = shown.get(name, True)

@@ -23,6 +23,7 @@ from ..analysis.beads import measure_psf
 from ..analysis.roi import NM_PER_UNIT
 from ..psf import models as pm
 from ._layers import (
+    add_helper,
     call_in_worker,
     layer_unit,
     make_scrolling,
@@ -30,6 +31,7 @@ from ._layers import (
     one_per_turn,
     prewarm_imports,
     to_pixels,
+    watch_sources,
     wrap_label,
 )
 
@@ -85,6 +87,7 @@ class PSFWidget(Container):
         self._worker = None
         self._save_worker = None
         prewarm_imports()  # once per session, off the GUI thread
+        watch_sources(self._viewer)  # TIFFs napari opened at scale 1: the file's sizes
         self.report = None
         self.last_psf = None  # (data, scale in um, metadata) of the last generated/measured
         # -- generate
@@ -236,10 +239,13 @@ class PSFWidget(Container):
         layer = self._viewer.add_image(
             p.data, name=name, scale=scale, units=("um",) * p.data.ndim, colormap="inferno",
             metadata={"napari_sparsedecon": md})
-        if p.data.ndim == 3:  # open at the focal plane, not on the dark edge plane
+        if p.data.ndim == 3:
+            # show the focal plane, not the dark edge plane, where the z slider already is:
+            # the PSF is shifted in z (its data and scale unchanged); the sliders are the
+            # user's, left where they were
             focus = int(np.argmax(p.data.reshape(p.data.shape[0], -1).max(axis=1)))
-            axis = self._viewer.dims.ndim - 3
-            self._viewer.dims.set_point(axis, layer.translate[0] + focus * layer.scale[0])
+            z = float(self._viewer.dims.point[self._viewer.dims.ndim - 3])
+            layer.translate = (z - focus * layer.scale[0], *layer.translate[1:])
         self.last_psf = (p.data, list(scale), md)
         self.save_psf_button.enabled = True
         self.status.value = f"generated {name} {p.data.shape}"
@@ -318,10 +324,10 @@ class PSFWidget(Container):
         pos = np.array([b.position for b in rep.beads])
         status = [b.status for b in rep.beads]
         colours = ["lime" if s == "accepted" else "red" for s in status]
-        self._viewer.add_points(pos, name="beads (green used, red rejected)",
-                                scale=layer.scale, translate=layer.translate,
-                                features={"status": status}, border_color=colours,
-                                face_color="transparent", size=8, **kw)
+        add_helper(self._viewer, lambda: self._viewer.add_points(
+            pos, name="beads (green used, red rejected)", scale=layer.scale,
+            translate=layer.translate, features={"status": status}, border_color=colours,
+            face_color="transparent", size=8, **kw))
 
     # -- saving ------------------------------------------------------------
     def save_psf(self, path):

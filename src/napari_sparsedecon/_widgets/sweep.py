@@ -1,7 +1,9 @@
-"""The sweep section of the sparse-deconvolution widget.
+"""The sweep section of the deconvolution dock: one or two parameters of any method.
 
-Thin: :func:`napari_sparsedecon.analysis.sweep.iter_sweep` runs in a thread
-worker on the widget's ROI with the widget's parameters as the base; the
+Thin: the dock model's sweep job (:func:`napari_sparsedecon.dock.jobs.sweep_job`:
+:func:`~napari_sparsedecon.analysis.sweep.iter_sweep` on the preview window, with the
+whole image's estimates) runs in a thread worker with the dock's parameters as the
+base; the parameters offered are the method's sweepable ones (from its schema); the
 montage is one image layer (values and scores written on each tile by a
 Points layer's text); clicking a tile, or choosing it in the list, and
 pressing "Use tile" copies its values into the widget.
@@ -13,11 +15,10 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
-from ..analysis.sweep import SWEEPABLE, iter_sweep, montage, parse_values, tile_at
+from ..analysis.sweep import SWEEPABLE, montage, parse_values, tile_at
 from ._layers import (
     EXPECTED,
     GlyphWarmer,
-    crop_of,
     place,
     show_progress,
     show_reused,
@@ -45,7 +46,7 @@ def _fmt_scores(scores: dict) -> str:
 
 
 class SweepPanel(Container):
-    """Sweep one or two parameters on the ROI of a :class:`SparseDeconWidget`."""
+    """Sweep one or two parameters on the ROI of the deconvolution dock."""
 
     def __init__(self, owner):
         super().__init__(labels=True)
@@ -58,17 +59,22 @@ class SweepPanel(Container):
         self._partial = []
         self._glyphs = GlyphWarmer()
         self._labels_due = False
-        self.param1 = ComboBox(label="sweep", choices=SWEEPABLE, value="fidelity",
+        self._names = SWEEPABLE  # the method's sweepable parameters (method_changed)
+        self._tile_choices = []
+        # callable choices: napari re-reads a dock's choices (reset_choices) when layers
+        # change, which would put static lists back to their first value
+        self.param1 = ComboBox(label="sweep", choices=lambda _w: self._names, value="fidelity",
                                tooltip="first parameter: rows of the montage")
         self.values1 = LineEdit(label="values", value="50:400:4 log",
                                 tooltip="a list '50, 100, 200' or a range start:stop:count "
                                         "with lin or log, e.g. '10:1000:5 log'")
-        self.param2 = ComboBox(label="and", choices=("none",) + SWEEPABLE, value="sparsity",
+        self.param2 = ComboBox(label="and", choices=lambda _w: ("none",) + tuple(self._names),
+                               value="sparsity",
                                tooltip="second parameter (columns), or none")
         self.values2 = LineEdit(label="values ", value="1, 5, 10, 20")
         self.run_button = PushButton(text="Run sweep on ROI")
         self.cancel_button = PushButton(text="Cancel sweep", enabled=False)
-        self.tile = ComboBox(label="tile", choices=[], nullable=True,
+        self.tile = ComboBox(label="tile", choices=lambda _w: self._tile_choices, nullable=True,
                              tooltip="a finished tile (or click it in the montage)")
         self.use_button = PushButton(text="Use tile's parameters", enabled=False)
         self.export_button = PushButton(text="Export sweep...", enabled=False)
@@ -96,6 +102,38 @@ class SweepPanel(Container):
         self._glyphs.warm(self._viewer, LABEL_CHARS)
 
     # -- running -----------------------------------------------------------
+    #: Starting values per parameter (the rest: around the current value).
+    START = {"fidelity": "50:400:4 log", "sparsity": "1, 5, 10, 20",
+             "strength": "0.001:0.05:4 log"}
+
+    def method_changed(self):
+        """Offer the new method's sweepable parameters (from its schema)."""
+        from ..dock.jobs import sweepable
+
+        names = sweepable(self._owner.model)
+        if tuple(self._names) == tuple(names):
+            return
+        self._names = tuple(names)
+        first = next((n for n in names if n in self.START), names[0] if names else None)
+        second = next((n for n in names if n in self.START and n != first), "none")
+        self.param1.reset_choices()
+        self.param2.reset_choices()
+        if first is not None:
+            self.param1.value = first
+            self.values1.value = self._start(first)
+        self.param2.value = second
+        if second != "none":
+            self.values2.value = self._start(second)
+        self.values2.visible = second != "none"
+
+    def _start(self, name):
+        if name in self.START:
+            return self.START[name]
+        v = self._owner.model.values.get(name)
+        if isinstance(v, int):
+            return ", ".join(str(max(1, int(v * f))) for f in (0.5, 1, 2))
+        return ", ".join(f"{float(v or 1.0) * f:g}" for f in (0.5, 1, 2))
+
     def read_grid(self) -> dict:
         grid = {self.param1.value: parse_values(self.values1.value, self.param1.value)}
         if self.param2.value != "none":
@@ -106,42 +144,44 @@ class SweepPanel(Container):
 
     def run(self, *_):
         """Run every combination on the owner's ROI in a background worker."""
+        from ..dock.jobs import sweep_job
+
         owner = self._owner
         try:
-            layer = owner._require_image()
             grid = self.read_grid()
-            base, psf = owner.params(layer)
-            frames, box = owner.roi(layer)
-            y0, x0 = box[0], box[2]
-            be = owner.resolved_backend()
+            layer = owner.sync()
+            box = owner.roi(layer)
+            job = sweep_job(owner.model, box, grid, **owner._where(layer))
         except EXPECTED as err:
             show_error(f"sweep: {err}")
             self.info.value = f"error: {err}"
             return None
         self.cancel()
         n = int(np.prod([len(v) for v in grid.values()]))
-        self.grid, self.tiles, self._base = grid, [], base
-        self._geometry = (layer, frames, y0, x0, base.upsample)
-        self.tile.choices = []
+        self.grid, self.tiles, self._base = grid, [], dict(job.params)
+        self._geometry = (layer, None, box[0], box[2], job.upsample)
+        self._set_tiles([])
         self._partial = []
         self.info.value = f"0/{n} combinations"
         self._warm_label_glyphs(grid)
         data = layer.data
-
-        def job():  # in the worker: reading the crop and the library's checks
-            return iter_sweep(crop_of(data, frames, box), base, grid, psf=psf, backend=be)
-
-        return start_worker(self, job, plan={"sweep": n}, yielded=self._on_progress,
+        return start_worker(self, lambda: job.build(data), plan={"sweep": n},
+                            yielded=self._on_progress,
                             returned=self._on_done, errored=self._on_error,
                             aborted=lambda: setattr(self.info, "value", "cancelled"),
                             finished=self._on_finished)
+
+    def _set_tiles(self, choices):
+        self._tile_choices = list(choices)
+        self.tile.reset_choices()
 
     def _warm_label_glyphs(self, grid):
         """Have the glyphs of the montage's labels rasterised while the sweep runs (a
         glyph at a time between events), not all at the labels' first paint."""
         from ..analysis.sweep import SweepTile, combinations
 
-        values = "".join(SweepTile(v, None).label() for v in combinations(grid))
+        values = "".join(SweepTile(v, None).label()
+                         for v in combinations(grid, self._owner.model.method_name))
         self._glyphs.warm(self._viewer, values + LABEL_CHARS)
 
     def cancel(self, *_):
@@ -149,8 +189,7 @@ class SweepPanel(Container):
             self._worker.quit()
 
     def _frame(self, img):
-        frames = self._geometry[1]
-        return img[frames[0] - frames[1]] if frames is not None else img
+        return img  # the job's tiles are the ROI at the plane shown
 
     def _on_error(self, err):
         show_error(f"sweep failed: {err}")
@@ -171,8 +210,8 @@ class SweepPanel(Container):
             return
         self.tiles = tiles
         self._show([t.image for t in tiles], final=True)
-        self.tile.choices = [(f"#{i} {t.label()} ({_fmt_scores(t.scores)})", i)
-                             for i, t in enumerate(tiles)]
+        self._set_tiles([(f"#{i} {t.label()} ({_fmt_scores(t.scores)})", i)
+                         for i, t in enumerate(tiles)])
         best = min(range(len(tiles)), key=lambda i: tiles[i].scores.get("residual", 0))
         self.tile.value = best
         self.use_button.enabled = self.export_button.enabled = True
@@ -191,7 +230,7 @@ class SweepPanel(Container):
         from ..analysis.sweep import SweepTile, combinations
 
         layer, frames, y0, x0, up = self._geometry
-        combos = list(combinations(self.grid))
+        combos = list(combinations(self.grid, self._owner.model.method_name))
         shape = self._frame(images[0]).shape
         tiles = [SweepTile(v, self._frame(im)) for v, im in zip(combos, images, strict=False)]
         blank = [SweepTile(v, np.zeros(shape, np.float32)) for v in combos[len(tiles):]]
@@ -206,7 +245,8 @@ class SweepPanel(Container):
         ml = show_reused(v, MONTAGE_NAME, img, scale, translate, colormap="magma", **units)
         if new:
             ml.mouse_drag_callbacks.append(self._on_click)
-        ml.metadata["napari_sparsedecon"] = {"sweep": self.grid, "base": self._base.to_dict()}
+        ml.metadata["napari_sparsedecon"] = {"sweep": self.grid, "base": self._base,
+                                             "method": self._owner.model.method_name}
         self._label_parts = ([lab for _, lab in labels],
                              [_fmt_scores(t.scores) if t.scores else "" for t in tiles + blank])
         self._tile_world = (np.asarray(shape[-2:], float) * np.asarray(scale[-2:], float))
@@ -296,8 +336,7 @@ class SweepPanel(Container):
             show_error("sweep: run a sweep and choose a tile first")
             return None
         t = self.tiles[i]
-        for name, value in t.values.items():
-            getattr(self._owner, name).value = value  # controls are named as in SWEEPABLE
+        self._owner.model.set_params(t.values)  # the model's event fills the controls
         self.info.value = f"using {t.label()}"
         show_info(f"sweep: parameters set to {t.label()}")
         return t

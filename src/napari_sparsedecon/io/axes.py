@@ -362,7 +362,8 @@ def from_layer(layer, ndim: int | None = None) -> ImageAxes:
 
     Axis names come from ``axis_labels`` when they are t/c/z/y/x (or time,
     channel); otherwise a 3-D layer whose first unit is a time is T, Y, X,
-    else Z, Y, X. Units 'pixel' mean uncalibrated.
+    else Z, Y, X. Units 'pixel' mean uncalibrated (see :func:`source_axes` for a
+    layer that napari's own reader opened at scale 1).
     """
     get = layer.get if isinstance(layer, dict) else (lambda k, d=None: getattr(layer, k, d))
     scale = get("scale")
@@ -383,6 +384,34 @@ def from_layer(layer, ndim: int | None = None) -> ImageAxes:
     units = [normalize_unit_or_none(u) for u in units]
     scale = list(scale) if scale is not None else [None] * n
     return ImageAxes(letters, tuple(scale), tuple(units))
+
+
+def source_axes(layer) -> ImageAxes | None:
+    """Axes and pixel sizes from the file a napari layer was read from (its
+    ``source.path``: a TIFF or an OME-Zarr; metadata only), or None when the layer
+    has no such file, the file cannot be read or states no physical size."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path:
+        return None
+    p = str(path)
+    try:
+        if p.lower().endswith((".tif", ".tiff")):
+            import tifffile
+
+            with tifffile.TiffFile(p) as tf:
+                ia = from_tiff(tf)
+        elif p.rstrip("/\\").lower().endswith(".zarr"):
+            import zarr
+
+            from .ome_zarr import _multiscales
+
+            ms, _ = _multiscales(dict(zarr.open_group(p, mode="r").attrs))
+            ia = from_ngff(ms[0])
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - a missing or unreadable file: nothing to learn
+        return None
+    return ia if any(ia.units) else None
 
 
 def napari_kwargs(ia: ImageAxes) -> dict:

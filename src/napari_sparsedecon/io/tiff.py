@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def imagej_layout(ia: ImageAxes):
 
 def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "um",
                metadata: dict | None = None, image_axes: ImageAxes | None = None,
-               overwrite: bool = True) -> Path:
+               overwrite: bool = True, channel_names=None) -> Path:
     """Write float32 data as an ImageJ hyperstack TIFF, atomically.
 
     Parameters
@@ -84,6 +85,9 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
     metadata : dict, optional
         Stored as JSON in the ImageJ ``Info`` property and restored by
         :func:`read_tiff`.
+    channel_names : list of str, optional
+        One name per channel of a C axis, stored as ImageJ slice labels (Fiji
+        shows them; :func:`open_tiff` reads them back).
     overwrite : bool
         Replace an existing file at ``path`` (default); if False, raise
         FileExistsError instead, checked when the finished file is moved in.
@@ -99,6 +103,10 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
                             default=str)
     kw = {"resolution": res} if res else {}
     a = np.transpose(a, perm)
+    names = _fitting_names(channel_names, a.shape, ij["axes"])
+    if names and "C" in ij["axes"]:
+        planes = int(np.prod(a.shape[:-2]))  # ImageJ planes run C fastest (TZC order)
+        ij["Labels"] = [names[i % len(names)] for i in range(planes)]
 
     def _write(tmp):
         tifffile.imwrite(tmp, a, imagej=True, metadata=ij, **kw)
@@ -158,13 +166,21 @@ def ome_own_metadata(xml: str | None) -> dict | None:
     return None
 
 
+def _fitting_names(names, shape, axes: str) -> list[str] | None:
+    """``names`` as strings when there is one per channel (one for data without C)."""
+    n = int(shape[axes.index("C")]) if "C" in axes else 1
+    return [str(v) for v in names] if names is not None and len(names) == n else None
+
+
 def write_ome_tiff(path, data, *, image_axes: ImageAxes | None = None,
-                   metadata: dict | None = None, overwrite: bool = True) -> Path:
+                   metadata: dict | None = None, overwrite: bool = True,
+                   channel_names=None) -> Path:
     """Write float32 data as an OME-TIFF (tifffile's OME writer), atomically.
 
     Axes are stored in OME's T, C, Z, Y, X order with ``PhysicalSize*`` and their
     units, ``TimeIncrement`` in the input's time unit and the parameters in a
-    MapAnnotation (see :func:`ome_layout`). ``overwrite`` as in :func:`write_tiff`.
+    MapAnnotation (see :func:`ome_layout`), one ``Channel/@Name`` per channel from
+    ``channel_names``. ``overwrite`` as in :func:`write_tiff`.
     """
     import tifffile
 
@@ -174,6 +190,9 @@ def write_ome_tiff(path, data, *, image_axes: ImageAxes | None = None,
         raise ValueError(f"axes {ia.axes!r} do not match data with {a.ndim} dimensions")
     perm, md = ome_layout(ia, metadata)
     a = np.transpose(a, perm)
+    names = _fitting_names(channel_names, a.shape, md["axes"])
+    if names:
+        md["Channel"] = {"Name": names}
 
     def _write(tmp):
         tifffile.imwrite(tmp, a, ome=True, photometric="minisblack", metadata=md)
@@ -191,14 +210,95 @@ def read_tiff(path):
     with tifffile.TiffFile(path) as tf:
         ia = from_tiff(tf)
         data = tf.series[0].asarray()
-        ij = tf.imagej_metadata or {}
-        meta = ome_own_metadata(tf.ome_metadata if tf.is_ome else None) or {}
-        if "Info" in ij:
-            try:
-                meta = json.loads(ij["Info"]).get("napari_sparsedecon", {})
-            except (ValueError, TypeError, AttributeError):
-                meta = {}
+        meta = _own_metadata(tf)
     return data, info_dict(ia, meta)
+
+
+def _own_metadata(tf) -> dict:
+    """This package's parameters stored in ``tf`` (ImageJ Info or OME MapAnnotation)."""
+    meta = ome_own_metadata(tf.ome_metadata if tf.is_ome else None) or {}
+    info = (tf.imagej_metadata or {}).get("Info")
+    if info and "napari_sparsedecon" in str(info):
+        try:
+            meta = json.loads(info).get("napari_sparsedecon", {})
+        except (ValueError, TypeError, AttributeError):
+            meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def channel_names(tf, ia: ImageAxes) -> list[str] | None:
+    """Channel names of ``tf``'s first series (OME ``Channel/@Name``, also of a single
+    channel, or ImageJ slice labels that repeat once per channel), or None when the file
+    does not name them."""
+    s = tf.series[0]
+    if ia.index("C") is None:
+        n = 1  # one channel: OME may still name it
+    else:
+        n = int(s.shape[s.axes.index("C")]) if "C" in s.axes else None
+    names = None
+    if tf.is_ome and tf.ome_metadata:
+        import tifffile
+
+        images = tifffile.xml2dict(tf.ome_metadata).get("OME", {}).get("Image", [])
+        images = images if isinstance(images, list) else [images]
+        chans = images[0].get("Pixels", {}).get("Channel", []) if images else []
+        chans = chans if isinstance(chans, list) else [chans]
+        names = [str(ch.get("Name", "")) if isinstance(ch, dict) else "" for ch in chans]
+    elif tf.imagej_metadata and ia.index("C") is not None:
+        labels = tf.imagej_metadata.get("Labels")
+        if isinstance(labels, list) and n and len(labels) >= n and all(
+                labels[i] == labels[i % n] for i in range(len(labels))):
+            names = [str(v) for v in labels[:n]]
+    if not names or len(names) != n or not all(names):
+        return None
+    return names
+
+
+def open_tiff(path):
+    """Open a TIFF lazily (tifffile's ``aszarr`` store read through dask): (data, info).
+
+    Nothing is decoded here: a small file that declares a huge image costs nothing
+    until a region is read. ``data`` is a dask array, or a list of them (largest
+    first) for a pyramidal file. info as :func:`read_tiff`, plus 'channel_names'
+    (or None), 'multiscale' and 'close' (releases the file). Raises ValueError for
+    files that are not single-channel intensity stacks (RGB, unnamed axes) and
+    tifffile's errors for files that are not TIFFs.
+    """
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    with tifffile.TiffFile(path) as tf:
+        ia = from_tiff(tf)
+        names = channel_names(tf, ia)
+        meta = _own_metadata(tf)
+        nlevels = len(tf.series[0].levels)
+    store = tifffile.imread(path, aszarr=True)
+    try:
+        z = zarr.open(store, mode="r")
+        arrays = [z[k] for k in sorted(z.array_keys(), key=int)] if nlevels > 1 else [z]
+        # the file stays open while the arrays are in use (a napari layer), and is
+        # closed when the last of them is collected, or by info['close']
+        left = [len(arrays)]
+
+        def gone():
+            left[0] -= 1
+            if left[0] == 0:
+                store.close()
+
+        for arr in arrays:
+            weakref.finalize(arr, gone)
+        data = [da.from_zarr(arr) for arr in arrays]
+        data = data if nlevels > 1 else data[0]
+        shape = (data[0] if isinstance(data, list) else data).shape
+        if len(shape) != ia.ndim:
+            raise ValueError(f"{path}: {len(shape)} array axes but metadata names {ia.axes}")
+    except BaseException:
+        store.close()
+        raise
+    info = info_dict(ia, meta)
+    info.update(channel_names=names, multiscale=nlevels > 1, close=store.close)
+    return data, info
 
 
 def info_dict(ia: ImageAxes, metadata=None) -> dict:

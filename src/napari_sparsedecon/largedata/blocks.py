@@ -26,6 +26,22 @@ from .tiling import to_numpy
 #: Working-set bytes per voxel of a block of the photon methods (the padded
 #: estimate, its extrapolation, two spectra, the prior's terms and the data).
 BYTES_PER_VOXEL = 4 * 24
+#: Bytes per voxel held for the whole image while its blocks run: the image (float32),
+#: the method's whole-image estimates (a background map) and the blended result.
+WHOLE_BYTES_PER_VOXEL = 4 * 4
+
+
+def check_whole_fits(shape, method_name: str, memory_budget=None) -> None:
+    """Refuse, before any work, an image whose whole-image estimates do not fit the budget
+    (the blocks bound the solver's memory, not the image's)."""
+    budget = int(memory_budget) if memory_budget else default_budget()
+    need = WHOLE_BYTES_PER_VOXEL * int(np.prod(shape))
+    if need > budget:
+        raise MemoryError(
+            f"method {method_name!r} holds one image of {tuple(shape)} in memory for its "
+            f"whole-image estimates (~{need / 2**20:.0f} MiB, over the budget of "
+            f"{budget / 2**20:.0f} MiB); raise --memory-budget, split the file, or use "
+            f"--method sparse (its t-chunks stream the stack)")
 
 
 def _method(method):
@@ -65,6 +81,7 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
         return res
     if not m.tileable:
         raise ValueError(f"method {m.name!r} cannot run in blocks (it has no prepare/halo)")
+    check_whole_fits(np.shape(image), m.name, memory_budget)
     img = to_numpy(image)
     if prep is None:
         prep, _, _ = m.prepare(img, psf, params, clip_negative=clip_negative)

@@ -26,7 +26,7 @@ from .batch import (
     _read_psf_file,
     read_image,
 )
-from .blocks import BYTES_PER_VOXEL, block_side, iter_method_tiled
+from .blocks import BYTES_PER_VOXEL, block_side, check_whole_fits, iter_method_tiled
 from .tiling import to_numpy
 from .writer import _Writer
 
@@ -181,6 +181,7 @@ def method_dry_run_lines(jobs, method, params: dict, *, psf_shape=None, memory_b
             ia = info.get("image_axes") or ImageAxes.default(data.ndim)
             units = _units(data, ia, params)
             unit_shape = _unit(data, ia, *units[0]).shape
+            check_whole_fits(unit_shape, m.name, memory_budget)
             h = int(m.halo(params, np.ones(psf_shape) if psf_shape else
                            gaussian_psf(None, 3.0))) if m.halo else 0
             side = tile or block_side(unit_shape, h, memory_budget)

@@ -37,6 +37,10 @@ BYTES_PER_PIXEL = 4 * 20
 CHUNK_BYTES_PER_PIXEL = 4 * 4
 
 
+#: Largest overlap chosen (pixels): beyond any image, i.e. one tile.
+MAX_OVERLAP = 2**20
+
+
 def choose_overlap(params: SparseParams, psf_shape) -> int:
     """Overlap (working pixels) from the PSF size and the regularisation.
 
@@ -48,7 +52,9 @@ def choose_overlap(params: SparseParams, psf_shape) -> int:
     """
     half = max(psf_shape[-2:]) // 2 if psf_shape is not None else 0
     reg = 16 * (params.iterations / 100) * math.sqrt(150 / params.fidelity)
-    return int(16 + half + math.ceil(reg))
+    # a tiny fidelity couples the whole image: more overlap than any image has is the same
+    # as one tile (and keeps the number finite: fidelity 1e-323 gave an infinite overlap)
+    return int(16 + half + math.ceil(min(reg, MAX_OVERLAP)))
 
 
 def choose_t_overlap(params: SparseParams, psf_shape=None) -> int:
@@ -105,6 +111,8 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
     if t_overlap is None:
         t_overlap = choose_t_overlap(params, psf_shape) if nd == 3 else 0
     ny, nx = shape[-2] * up, shape[-1] * up
+    if overlap is None:  # more overlap than the image is one tile: no more is needed
+        ov = min(ov, max(ny, nx))
     frame_bytes = CHUNK_BYTES_PER_PIXEL * ny * nx
     if chunk_t is None and tile is None:
         best = _split_budget(budget, nt, ny, nx, frame_bytes, ov, t_overlap)

@@ -232,6 +232,10 @@ class _Writer:
         return _View(self.array, self.perm, fixed)
 
     def commit(self):
+        if self.job.fmt == "zarr":  # lower resolutions for large images (napari opens
+            from ..io.ome_zarr import add_pyramid  # them level by level)
+
+            add_pyramid(self.path)
         # checked again here, at the last moment: another run may have written dst meanwhile
         try:
             commit(self.path, self.job.dst, overwrite=self.job.overwrite)
