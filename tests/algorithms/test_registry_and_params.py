@@ -199,10 +199,12 @@ def test_rl_defaults_within_0p3_db_of_the_best_on_pollen(shared_data):
     assert rsnr(out, truth) >= best - 0.3
 
 
-def test_numpy_only_methods_refuse_other_backends_with_the_reason():
+def test_regularised_methods_list_the_backends_offering_their_plan():
+    from napari_sparsedecon.backends import backends_offering
+
     for name in ("rl_tv", "sparse_psf"):
-        with pytest.raises(ValueError, match="only for now"):
-            nsd.deconvolve(np.ones((16, 16)), name, psf_fwhm_px=2.0, backend="opencl")
+        assert nsd.method_info(name).backends == backends_offering("regularised_plan")
+        assert {"numpy", "numba", "opencl"} <= set(nsd.method_info(name).backends)
 
 
 def test_host_chi2_matches_the_plans_own_tracking():

@@ -233,3 +233,30 @@ def test_a_new_candidate_invalidates_the_disk_cache(tmp_path):
                       clock=clock, cache_path=cache, min_voxels=100, steps=2)
     chosen = ab2.choose("sparse", SHAPE, make=lambda be: be.sparse_hessian_plan(SHAPE, **KW))
     assert chosen is nb_be and nb_be.steps > 0  # probed anew, not the cached NumPy
+
+
+class RegBackend(FakeBackend):
+    """A fake backend that also offers the regularised plan."""
+
+    def regularised_plan(self, shape, psf, **kw):
+        self.plans += 1
+        return FakePlan(self, tuple(shape))
+
+
+def test_regularised_plans_are_probed_per_prior_among_the_backends_offering_them():
+    clock = Clock()
+    np_be = RegBackend("numpy", clock, 0.30)
+    fast = RegBackend("numba", clock, 0.10)
+    no_reg = FakeBackend("opencl", clock, 0.01)  # fastest, but offers no such plan
+    ab = AutoBackend(candidates=[("numpy", lambda: np_be), ("numba", lambda: fast),
+                                 ("opencl:0", lambda: no_reg)],
+                     clock=clock, cache_path=None, min_voxels=100, steps=2)
+    psf = np.ones((3, 3, 3), np.float32) / 27
+    kw = {"prior": "hessian", "weight": 1e-3}
+    ab.regularised_plan(SHAPE, psf, **kw)
+    assert ab.last_choice["backend"] == "numba"
+    assert ab.last_choice["key"].startswith("reg-hessian:4x16x16/")
+    assert "numba 100.0 ms" in ab.last_choice["why"] and "opencl" not in ab.last_choice["why"]
+    assert no_reg.plans == 0
+    ab.regularised_plan(SHAPE, psf, prior="tv", weight=1e-3)  # another prior: probed anew
+    assert ab.last_choice["key"].startswith("reg-tv:")

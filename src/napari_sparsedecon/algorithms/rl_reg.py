@@ -7,7 +7,8 @@ sparse-Hessian prior with t/z continuity, the L1 sparsity term, x >= 0.
 split-gradient iteration of :mod:`napari_sparsedecon.ops.regularised`; their
 weights default to values that scale with the estimated photon level
 (``weight = strength / sqrt(mean photons)``), so one set of defaults serves tens
-to thousands of photons. NumPy only for now.
+to thousands of photons. Their plan comes from the backend (``regularised_plan``:
+NumPy, numba, OpenCL; ``auto`` probes per shape).
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
              clip_negative=False, prep=None):
     from scipy.ndimage import gaussian_filter
 
-    from ..ops.regularised import RegularisedRLPlan
+    from ..backends import get_backend
 
     if prep is None:
         prep, ye, p = prepare(image, psf, params, clip_negative=clip_negative)
@@ -174,10 +175,11 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
     if ye.ndim >= 3 and p.ndim == 3 and prior == "hessian" and cont == 0:
         cont = 1.0  # a 3-D PSF: the volume is one object, z terms always on
     t_cont = params.get("t_continuity", 0.0) if ye.ndim == 4 else 0.0
-    plan = RegularisedRLPlan(ye.shape, p, prior=prior, weight=weight, sparsity=sparsity,
-                             continuity=cont, t_continuity=t_cont, aspect=params["aspect"],
-                             eps=EPS_REL * math.sqrt(bmean),
-                             data_term=params.get("data_term", "poisson"))
+    be = get_backend(backend, device)
+    plan = be.regularised_plan(ye.shape, p, prior=prior, weight=weight, sparsity=sparsity,
+                               continuity=cont, t_continuity=t_cont, aspect=params["aspect"],
+                               eps=EPS_REL * math.sqrt(bmean),
+                               data_term=params.get("data_term", "poisson"))
     plan.set_data(ye, bg)
     shift = FLOAT(cam.read_noise ** 2)  # the shifted-Poisson offset inside bg
     sigma = _output_sigma(p, ye.ndim, params["resolution"])
@@ -193,23 +195,34 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
     if info is not None:
         info.update(camera=cam.to_dict(), signal_photons=signal, background_photons=bmean,
                     weight=weight,
-                    sparsity_weight=sparsity, continuity_used=cont, backend="numpy",
+                    sparsity_weight=sparsity, continuity_used=cont, backend=be.name,
+                    device=be.device_name, **_choice(be),
                     t_continuity_used=t_cont,
                     background=prep.background_kind,
                     background_mean=(float(np.mean(bg)) - float(shift)) * cam.gain,
                     output_sigma_px=[round(float(v), 4) for v in sigma])
     n = params["iterations"]
-    for k in range(n):
-        plan.step()
-        est = output(plan.result()) if return_estimate else None
-        yield Progress(Stage.DECONV, k + 1, n, est)
-    if info is not None:
-        info["chi2_per_pixel"] = plan.chi2
-    return np.asarray(output(plan.result()), dtype=FLOAT)
+    with plan:  # closed on return, error or cancel (the generator closed early)
+        for k in range(n):
+            plan.step()
+            est = output(plan.result()) if return_estimate else None
+            yield Progress(Stage.DECONV, k + 1, n, est)
+        if info is not None:
+            info["chi2_per_pixel"] = plan.chi2
+        return np.asarray(output(plan.result()), dtype=FLOAT)
+
+
+def _choice(be) -> dict:
+    """``auto``'s choice and its reason, for the run's metadata."""
+    last = getattr(be, "last_choice", None)
+    return {"backend_choice": last["why"]} if last else {}
 
 
 def _make():
+    from ..backends import backends_offering
     from .registry import Method
+
+    reg_backends = backends_offering("regularised_plan")
 
     def tv(image, psf, params, **kw):
         return _iterate(image, psf, params, prior="tv", **kw)
@@ -220,12 +233,12 @@ def _make():
     return (
         Method(name="sparse_psf", title="Sparse deconvolution, PSF in the data term",
                summary="Poisson/WLS data term + sparse-Hessian and L1 priors, accelerated",
-               schema=SPARSE_PSF_SCHEMA, iterate=hess, backends=("numpy",),
+               schema=SPARSE_PSF_SCHEMA, iterate=hess, backends=reg_backends,
                prepare=prepare, halo=halo,
                docs="docs/algorithms.md#sparse-deconvolution-with-the-psf-in-the-data-term"),
         Method(name="rl_tv", title="Richardson-Lucy with total variation",
                summary="RL with a TV prior and Nesterov momentum", schema=TV_SCHEMA,
-               iterate=tv, backends=("numpy",), prepare=prepare, halo=halo,
+               iterate=tv, backends=reg_backends, prepare=prepare, halo=halo,
                docs="docs/algorithms.md#regularised-richardson-lucy"),
     )
 

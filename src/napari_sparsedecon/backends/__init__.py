@@ -6,6 +6,8 @@ allocated once) whose ``step()`` runs one iteration:
 
 - ``sparse_hessian_plan(shape, fidelity=, sparsity=, continuity=)``
 - ``rl_plan(shape, psf, background=, acceleration=)``
+- ``regularised_plan(shape, psf, prior=, weight=, sparsity=, continuity=, t_continuity=,
+  aspect=, eps=, data_term=)`` (``rl_tv``, ``sparse_psf``; ``set_data(y, background)``)
 
 Each plan has ``set_data(array)``, ``step()``, ``result()`` and an explicit lifetime
 (``close()`` / ``with``; :class:`~.base.PlanBase`).
@@ -26,6 +28,7 @@ from .registry import (
     BackendEntry,
     backend_entry,
     backends,
+    backends_offering,
     get_backend,
     register_backend,
 )
@@ -34,4 +37,5 @@ from .registry import (
 BACKENDS = backends()
 
 __all__ = ["BACKENDS", "ENV_BACKEND", "ENV_DEVICE", "Backend", "BackendEntry", "Plan",
-           "PlanBase", "backend_entry", "backends", "get_backend", "register_backend"]
+           "PlanBase", "backend_entry", "backends", "backends_offering", "get_backend",
+           "register_backend"]

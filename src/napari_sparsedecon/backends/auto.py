@@ -195,6 +195,23 @@ class AutoBackend:
                           lambda be: be.rl_plan(shape, psf, background=background,
                                                 acceleration=acceleration))
 
+    def regularised_plan(self, shape, psf, *, prior, weight, sparsity=0.0, continuity=0.0,
+                         t_continuity=0.0, aspect=1.0, eps=1.0, data_term="poisson"):
+        """The regularised RL plan (``rl_tv``, ``sparse_psf``) of the fastest candidate
+        offering one; the shape class names the prior (``reg-hessian``, ``reg-tv``)."""
+        from ..ops.padding import rl_psf_info
+
+        try:
+            support = rl_psf_info(psf)["psf_support"]
+        except Exception:  # noqa: BLE001 - a bad PSF is reported by the plan itself
+            support = np.shape(psf)
+        kw = {"prior": prior, "weight": weight, "sparsity": sparsity,
+              "continuity": continuity, "t_continuity": t_continuity, "aspect": aspect,
+              "eps": eps, "data_term": data_term}
+        return self._plan(f"reg-{prior}", shape, support,
+                          lambda be: be.regularised_plan(shape, psf, **kw),
+                          needs="regularised_plan")
+
     # -- choice --------------------------------------------------------------
     def _key(self, kind, shape, psf_shape) -> str:
         from .. import __version__
@@ -206,15 +223,16 @@ class AutoBackend:
                          f"threads={current_threads()}", f"cores={available_cores()}",
                          f"device={self.device}", f"candidates={labels}", f"v{__version__}"])
 
-    def _plan(self, kind, shape, psf_shape, make):
-        be = self.choose(kind, shape, psf_shape, make)
+    def _plan(self, kind, shape, psf_shape, make, needs=None):
+        be = self.choose(kind, shape, psf_shape, make, needs=needs)
         return make(be)
 
-    def choose(self, kind, shape, psf_shape=None, make=None):
+    def choose(self, kind, shape, psf_shape=None, make=None, needs=None):
         """The backend for a plan of ``kind`` on ``shape`` (probing if needed).
 
         ``make(backend)`` makes the plan to time; None times a sparse-Hessian plan at
-        the default weights (the cost does not depend on the weights)."""
+        the default weights (the cost does not depend on the weights). ``needs``: the
+        plan method a candidate must have (others are left out, said why)."""
         if make is None:
             def make(be):
                 return be.sparse_hessian_plan(shape, fidelity=150.0, sparsity=10.0,
@@ -234,6 +252,8 @@ class AutoBackend:
                 return self._record(hit["label"], be, key, hit["why"])
         others = [c for c in self.candidates() if c.label != "numpy"]
         live = [c for c in others if c.get() is not None]
+        if needs is not None:  # candidates without that plan kind are not timed
+            live = [c for c in live if hasattr(c.get(), needs)]
         if not live:
             reasons = "; ".join(f"{c.label}: {c.error}" for c in others if c.error)
             why = "no OpenCL device" + (f" ({reasons})" if reasons else "")

@@ -38,6 +38,7 @@ import numpy as np
 from ..base.validation import FLOAT
 from ..ops.hessian import DCTSolver, hessian_terms, term_shape
 from ..ops.padding import fft_convolve, mirror_pad, rl_geometry
+from ..ops.regularised import RegularisedRLPlan
 from ..ops.threads import fft_workers
 from .base import PlanBase
 
@@ -271,11 +272,17 @@ class NumpyRichardsonLucy(PlanBase):
         return self.x
 
 
+#: The plan kinds a backend may offer (methods name the one they need; the registry
+#: says which backends offer each, see ``registry.backends_offering``).
+PLAN_KINDS = ("sparse_hessian_plan", "rl_plan", "regularised_plan")
+
+
 class NumpyBackend:
     """Reference backend (NumPy + scipy.fft)."""
 
     name = "numpy"
     device_name = "CPU (NumPy/SciPy)"
+    plan_kinds = PLAN_KINDS
 
     def __init__(self, workers: int | None = None):
         self.workers = workers
@@ -287,3 +294,21 @@ class NumpyBackend:
     def rl_plan(self, shape, psf, *, background=0.0, acceleration=None):
         return NumpyRichardsonLucy(shape, psf, background=background,
                                    acceleration=acceleration, workers=self.workers)
+
+    def regularised_plan(self, shape, psf, *, prior, weight, sparsity=0.0, continuity=0.0,
+                         t_continuity=0.0, aspect=1.0, eps=1.0, data_term="poisson"):
+        """The split-gradient accelerated RL plan of ``rl_tv`` / ``sparse_psf``:
+        ``set_data(y, background)``, ``step()``, ``result()``, ``chi2``."""
+        return NumpyRegularised(shape, psf, prior=prior, weight=weight, sparsity=sparsity,
+                                continuity=continuity, t_continuity=t_continuity,
+                                aspect=aspect, eps=eps, data_term=data_term,
+                                workers=-1 if self.workers is None else self.workers)
+
+
+class NumpyRegularised(PlanBase, RegularisedRLPlan):
+    """The reference regularised RL plan (:class:`~..ops.regularised.RegularisedRLPlan`,
+    behind ``rl_tv`` and ``sparse_psf``) with a plan's lifetime (``close()`` / ``with``)."""
+
+    def step(self) -> None:
+        self._check_open()
+        RegularisedRLPlan.step(self)

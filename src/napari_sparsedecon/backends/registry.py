@@ -24,13 +24,16 @@ ENV_DEVICE = "NAPARI_SPARSEDECON_DEVICE"
 class BackendEntry:
     """A registered backend: ``factory(device)`` (as ``"module:callable"``, relative to
     this package) makes it; ``uses_device`` says whether ``device=`` means anything;
-    ``cached``: one instance per device, reused by every run."""
+    ``cached``: one instance per device, reused by every run; ``plans``: the plan kinds
+    (method names of the backend, e.g. ``"regularised_plan"``) it offers, declared here so
+    that methods can list their backends without importing any."""
 
     name: str
     factory: str
     summary: str
     uses_device: bool = True
     cached: bool = True
+    plans: tuple = ("sparse_hessian_plan", "rl_plan")
 
 
 _ENTRIES: dict[str, BackendEntry] = {}
@@ -47,6 +50,12 @@ def register_backend(entry: BackendEntry) -> BackendEntry:
 def backends() -> tuple[str, ...]:
     """Names of the registered backends (``numpy`` is the reference)."""
     return tuple(_ENTRIES)
+
+
+def backends_offering(kind: str) -> tuple[str, ...]:
+    """Names of the registered backends that offer the plan ``kind`` (``"auto"`` left
+    out: it offers what its candidates offer)."""
+    return tuple(e.name for e in _ENTRIES.values() if kind in e.plans and e.name != "auto")
 
 
 def backend_entry(name: str) -> BackendEntry:
@@ -90,16 +99,21 @@ def _numpy(device):
     return NumpyBackend()
 
 
+_ALL_PLANS = ("sparse_hessian_plan", "rl_plan", "regularised_plan")
+
 register_backend(BackendEntry(
     "numpy", f"{__name__}:_numpy", "NumPy + scipy.fft on the CPU: the reference",
-    uses_device=False))
+    uses_device=False, plans=_ALL_PLANS))
 register_backend(BackendEntry(
     "opencl", ".opencl:make_opencl_backend",
-    "pyopencl on a GPU or CPU device (device=, NAPARI_SPARSEDECON_DEVICE)"))
+    "pyopencl on a GPU or CPU device (device=, NAPARI_SPARSEDECON_DEVICE)",
+    plans=_ALL_PLANS))
 register_backend(BackendEntry(
     "numba", ".numba_backend:make_numba_backend",
-    "the NumPy reference with the sparse step's element-wise passes fused and threaded "
-    "(needs numba)", uses_device=False))
+    "the NumPy reference with the element-wise passes of the sparse step and of the "
+    "regularised RL solver fused and threaded (needs numba)", uses_device=False,
+    plans=_ALL_PLANS))
 register_backend(BackendEntry(
     "auto", ".auto:AutoBackend",
-    "the backend measured fastest on this machine for each shape class"))
+    "the backend measured fastest on this machine for each shape class",
+    plans=_ALL_PLANS))

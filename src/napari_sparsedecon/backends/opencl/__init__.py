@@ -71,6 +71,16 @@ class OpenCLBackend:
         return OpenCLRichardsonLucy(self, shape, psf, background=background,
                                     acceleration=acceleration)
 
+    def regularised_plan(self, shape, psf, *, prior, weight, sparsity=0.0, continuity=0.0,
+                         t_continuity=0.0, aspect=1.0, eps=1.0, data_term="poisson"):
+        """The regularised RL plan of ``rl_tv`` / ``sparse_psf`` on this device."""
+        from .plans import OpenCLRegularised
+
+        return OpenCLRegularised(self, shape, psf, prior=prior, weight=weight,
+                                 sparsity=sparsity, continuity=continuity,
+                                 t_continuity=t_continuity, aspect=aspect, eps=eps,
+                                 data_term=data_term)
+
 
 def _have_pyvkfft() -> bool:
     try:

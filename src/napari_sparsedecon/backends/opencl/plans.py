@@ -301,3 +301,180 @@ class OpenCLRichardsonLucy(PlanBase):
 
     def result(self):
         return np.ascontiguousarray(self.x_d.get(queue=self.queue)[self._crop])
+
+
+class OpenCLRegularised(PlanBase):
+    """The regularised RL plan (``rl_tv``, ``sparse_psf``) on an OpenCL device.
+
+    Same iteration as the reference (:class:`~...ops.regularised.RegularisedRLPlan`):
+    three fused kernels per iteration (``kernels/regularised.cl``: the extrapolation;
+    background, floor, chi^2 and the Poisson ratio; the prior's gradient from the
+    extrapolated point's neighbours with the split-gradient update and the restart
+    test) and two FFT pairs, on the device (pyvkfft) or on the host (scipy.fft, CPU
+    devices), as the backend chose. The start (one convolution) is made on the host by
+    the reference's own ``set_data``. Device memory: y, b (a map), x, x_prev, v, two
+    work arrays and the spectrum (least squares: w and H^T(w y) too).
+    """
+
+    def __init__(self, backend, shape, psf, **kw):
+        import pyopencl as cl
+        import pyopencl.array as cla
+
+        from ...ops.regularised import RegularisedRLPlan
+
+        self.cl, self.cla = cl, cla
+        self.ctx, self.queue, self.device = backend.ctx, backend.queue, backend.device
+        self.device_name = backend.device_name
+        # the host reference: geometry, OTF, prior weights and the start
+        self._ref = RegularisedRLPlan(shape, psf, **kw)
+        r = self._ref
+        self.shape, self.axes, self.pshape = r.shape, r.axes, r.pshape
+        self.data_term, self.momentum = r.data_term, r.momentum
+        self.n = int(np.prod(self.pshape))
+        nd = len(self.shape)
+        self._dims = tuple(np.int32(v) for v in (1,) * (4 - nd) + tuple(self.pshape))
+        off = 4 - nd
+        s2, mx, tvw = np.zeros(4, np.float32), np.zeros((4, 4), np.float32), \
+            np.zeros(4, np.float32)
+        pr = r.prior
+        self._kind = "none" if pr is None else pr.kind
+        if self._kind == "hessian":
+            for kind, axes, w in pr.terms:
+                if kind == "2":
+                    s2[axes[0] + off] += w
+                else:
+                    a, b = sorted(ax + off for ax in axes)
+                    mx[a, b] += w
+        elif self._kind == "tv":
+            for a, w in pr.axes:
+                tvw[a + off] = w
+        ct = cl.cltypes
+        self._s2 = ct.make_float4(*s2)
+        self._mx = ct.make_float8(mx[0, 1], mx[0, 2], mx[0, 3], mx[1, 2], mx[1, 3], mx[2, 3],
+                                  0, 0)
+        self._tvw = ct.make_float4(*tvw)
+        self._e2 = np.float32(pr.eps2 if pr is not None else 1.0)
+        self._lam = np.float32(r.weight if pr is not None else 0.0)
+        self._sparsity = np.float32(r.sparsity)
+        self.local = int(min(64, self.device.max_work_group_size))
+        self.local = 1 << (self.local.bit_length() - 1)
+        self._gsize = ((self.n + self.local - 1) // self.local * self.local,)
+        self._groups = self._gsize[0] // self.local
+        prog = build_program(self.ctx, "regularised.cl", (f"-DLOCAL={self.local}",))
+        self.k_extra = cl.Kernel(prog, "extrapolate")
+        self.k_ratio = cl.Kernel(prog, "ratio_chi2")
+        self.k_upd = cl.Kernel(prog, "update_hessian" if self._kind != "tv" else "update_tv")
+        self.device_transforms = backend.transforms_on_device()
+        n_arrays = 8 + (2 if self.data_term == "lsq" else 0)
+        nbytes = self.n * 4
+        if nbytes * n_arrays > self.device.global_mem_size or \
+                2 * nbytes > self.device.max_mem_alloc_size:
+            raise MemoryError(
+                f"the regularised plan needs about {n_arrays} arrays of "
+                f"{nbytes / 2**20:.0f} MiB on {self.device_name} "
+                f"({self.device.global_mem_size / 2**20:.0f} MiB, largest allocation "
+                f"{self.device.max_mem_alloc_size / 2**20:.0f} MiB); use tiles "
+                f"(largedata) or the NumPy/numba backend")
+        if self.device_transforms:
+            from pyvkfft.opencl import VkFFTApp
+
+            self._app = VkFFTApp(self.pshape, np.float32, self.queue, r2c=True,
+                                 inplace=False, ndim=len(self.axes), norm=1,
+                                 r2c_odd=bool(self.pshape[-1] % 2))
+            cshape = self.pshape[:-1] + (self.pshape[-1] // 2 + 1,)
+            self._spec = cla.empty(self.queue, cshape, np.complex64)
+            rl = build_program(self.ctx, "richardson_lucy.cl")
+            self.k_cmul = cl.Kernel(rl, "cmul")
+            sub = np.ascontiguousarray(r.otf.reshape(r.otf.shape[-len(self.axes):]),
+                                       dtype=np.complex64)
+            self._otf_d = cla.to_device(self.queue, sub)
+            self._otf_size = np.int32(sub.size)
+        self._part = cla.empty(self.queue, (self._groups,), np.float32)
+        self.chi2 = float("nan")
+        self.k = 0
+
+    # -- convolution ---------------------------------------------------------
+    def _conv(self, src, dst, conj: bool):
+        """dst = H src (H^T with conj) on the padded domain."""
+        if self.device_transforms:
+            self._app.fft(src, self._spec)
+            self.k_cmul(self.queue, (self._spec.size,), None, self._spec.data,
+                        self._otf_d.data, self._otf_size, np.int32(conj))
+            self._app.ifft(self._spec, dst)
+            return
+        from scipy import fft as sfft
+
+        r = self._ref
+        host = src.get(queue=self.queue, ary=self._host)
+        spec = sfft.rfftn(host, axes=self.axes, workers=fft_workers())
+        spec *= r.otf_conj if conj else r.otf
+        out = sfft.irfftn(spec, s=[self.pshape[a] for a in self.axes], axes=self.axes,
+                          workers=fft_workers(), overwrite_x=True)
+        del spec
+        dst.set(np.ascontiguousarray(out, dtype=FLOAT), queue=self.queue)
+
+    def set_data(self, y, background=0.0) -> None:
+        self._check_open()
+        cla, q, r = self.cla, self.queue, self._ref
+        r.set_data(y, background)
+        dev = lambda a: cla.to_device(q, np.ascontiguousarray(a, dtype=FLOAT))  # noqa: E731
+        self.y_d, self.x_d = dev(r.y), dev(r.x)
+        self.xp_d = self.x_d.copy(queue=q)
+        b = np.asarray(r.b, dtype=FLOAT)
+        self._has_b = np.int32(1 if b.ndim else 0)
+        self._b0 = np.float32(0.0 if b.ndim else b)
+        self.b_d = dev(b) if b.ndim else self.y_d  # a placeholder when b is a scalar
+        self.v_d = cla.empty_like(self.x_d)
+        self.a_d = cla.empty_like(self.x_d)  # H v, then the ratio
+        self.c_d = cla.empty_like(self.x_d)  # H^T of it
+        if self.data_term == "lsq":
+            self.w_d, self.nd_d = dev(r.w), dev(r.num_data)
+        else:
+            self.w_d = self.nd_d = self.y_d
+        self._floor = np.float32(r.floor)
+        self._host = None if self.device_transforms else np.empty(self.pshape, FLOAT)
+        self.t, self.k = 1.0, 0
+        # the host copies are not needed any more: only the geometry and OTF stay
+        for name in ("y", "b", "x", "x_prev", "w", "num_data"):
+            r.__dict__.pop(name, None)
+
+    def _sum(self) -> float:
+        return float(self._part.get(queue=self.queue).sum(dtype=np.float64))
+
+    def step(self) -> None:
+        import math
+
+        self._check_open()
+        q, n, g = self.queue, np.int32(self.n), self._gsize
+        if self.momentum and self.k > 0:
+            t_next = (1 + math.sqrt(1 + 4 * self.t * self.t)) / 2
+            beta = (self.t - 1) / t_next
+        else:
+            t_next, beta = 1.0, 0.0
+        self.k_extra(q, g, (self.local,), self.x_d.data, self.xp_d.data, self.v_d.data,
+                     np.float32(beta), self._floor, n)
+        self._conv(self.v_d, self.a_d, conj=False)
+        poisson = np.int32(self.data_term == "poisson")
+        self.k_ratio(q, g, (self.local,), self.a_d.data, self.y_d.data, self.b_d.data,
+                     self._b0, self._has_b, self.w_d.data, poisson, self._floor, n,
+                     self._part.data)
+        self.chi2 = self._sum() / self.n
+        self._conv(self.a_d, self.c_d, conj=True)
+        prior = (self._s2, self._mx) if self._kind != "tv" else (self._tvw,)
+        self.k_upd(q, g, (self.local,), self.v_d.data, self.c_d.data, self.nd_d.data,
+                   self.x_d.data, self.xp_d.data, *self._dims, *prior, self._e2, poisson,
+                   self._lam, self._sparsity, self._floor, self._part.data)
+        dot = self._sum()
+        if self.momentum and self.k > 0 and dot < 0:
+            t_next = 1.0  # adaptive restart
+        self.t = t_next
+        self.x_d, self.xp_d = self.xp_d, self.x_d  # xp's buffer holds the new estimate
+        self.k += 1
+
+    def finish(self):
+        """Wait for queued device work (for timing)."""
+        self.queue.finish()
+
+    def result(self):
+        self._check_open()
+        return np.ascontiguousarray(self.x_d.get(queue=self.queue)[self._ref._crop])
