@@ -234,7 +234,10 @@ def test_second_writer_of_one_output_fails_at_commit(tif, tmp_path):
     assert r["status"] == "failed" and "exists" in r["error"]
     assert dst.read_bytes() == b"the other run's result"
     assert not _leftovers(tmp_path)
-    # with overwrite, the same race replaces the earlier output
+    # with overwrite, the same race replaces the earlier output (one this package wrote:
+    # --overwrite leaves anything else alone, tests/test_overwrite_own_only.py)
+    dst.unlink()
+    write_tiff(dst, _img(), scale=(0.1, 0.1), metadata={"method": "sparse_deconvolve"})
     job = batch.Job(str(tif), str(dst), "tif", overwrite=True)
     r = batch._file_task(job, params, None, None, None, "numpy")
     assert r["status"] == "ok" and read_tiff(dst)[0].dtype == np.float32
@@ -292,7 +295,13 @@ def test_rl_skips_an_existing_output_without_overwrite(tif, tmp_path, capsys):
     assert main(["rl", str(tif), "-o", str(dst), "--psf-fwhm-px", "2",
                  "--iterations", "1"]) == 0
     assert "skip" in capsys.readouterr().err and dst.read_bytes() == b"earlier"
+    # --overwrite: a file this package did not write fails and is kept; its own is replaced
     assert main(["rl", str(tif), "-o", str(dst), "--psf-fwhm-px", "2", "--iterations", "1",
+                 "--overwrite"]) == 1
+    assert dst.read_bytes() == b"earlier"
+    dst.unlink()
+    assert main(["rl", str(tif), "-o", str(dst), "--psf-fwhm-px", "2", "--iterations", "1"]) == 0
+    assert main(["rl", str(tif), "-o", str(dst), "--psf-fwhm-px", "2", "--iterations", "2",
                  "--overwrite"]) == 0
     assert read_tiff(dst)[0].shape == (24, 28)
 

@@ -75,3 +75,34 @@ def test_run_preset_without_pixel_size_says_how_to_set_it(tmp_path, capsys):
                  "--iterations", "2"]) == 1
     err = capsys.readouterr().err
     assert "Airy PSF is made at the file's pixel size" in err and "--psf-fwhm-px" in err
+
+
+def test_preset_and_a_partial_params_file_merge_key_by_key(tmp_path):
+    """Issue 25 item 3: `--preset NAME --params partial.json` dropped the preset (the file
+    replaced its values wholesale). The file's keys override only those keys; explicit
+    flags override both."""
+    src = _tiff(tmp_path / "a.tif")
+    pfile = tmp_path / "partial.json"
+    pfile.write_text(json.dumps({"iterations": 6, "sparsity": 3.0}))
+    out = tmp_path / "o.tif"
+    assert main(["run", "--method", "sparse",
+                 str(src), "--preset", "sd-sim-actin", "--params", str(pfile),
+                 "--deconv-iterations", "2", "-o", str(out)]) == 0
+    m = _meta(out)
+    assert (m["iterations"], m["sparsity"]) == (6, 3.0)  # from the file
+    assert (m["fidelity"], m["continuity"]) == (40.0, 0.4)  # the preset's, kept
+    assert m["background"] == "high/2.5" and m["deconv_method"] == "biggs"
+    assert m["deconv_iterations"] == 2  # the flag
+    assert m["psf"]["preset"] == "sd-sim-actin"
+
+
+def test_a_params_file_without_a_preset_still_fills_the_defaults(tmp_path):
+    src = _tiff(tmp_path / "a.tif")
+    pfile = tmp_path / "partial.json"
+    pfile.write_text(json.dumps({"fidelity": 90.0, "iterations": 4, "deconv_iterations": 1,
+                                 "psf_fwhm_px": 2.0}))
+    out = tmp_path / "o.tif"
+    assert main(["run", "--method", "sparse",
+                 str(src), "--params", str(pfile), "-o", str(out)]) == 0
+    m = _meta(out)
+    assert (m["fidelity"], m["iterations"], m["sparsity"]) == (90.0, 4, 10.0)

@@ -34,7 +34,7 @@ def _psf_for(method, image_ndim, psf, psf_fwhm_px, image_shape=None):
     except OverflowError:
         raise ValueError(f"psf_fwhm_px must be a finite FWHM in pixels, got "
                          f"{psf_fwhm_px!r}") from None
-    if image_shape is not None:
+    if image_shape is not None and len(image_shape) >= 2:  # (else the method refuses it)
         big = max(int(v) for v in image_shape[-n:])
         if max(fwhm) > big:
             raise ValueError(f"psf_fwhm_px {psf_fwhm_px!r} is wider than the image "
@@ -113,15 +113,29 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
           "clip_negative": clip_negative}
     if not m.psf_in_schema:
         kw["info"] = info
+    given = {k: v for k, v in params.items() if k != "psf_fwhm_px"}
+    normalised = checked.get("quantitative") is False
     if np.ndim(image) == 4 and not checked.get("t_continuity"):
         # (T, Z, Y, X) without coupling in time: one volume per time point
-        return _over_time(m, image, p, checked, kw, info, threads)
+        return _checked(_over_time(m, image, p, checked, kw, info, threads), image, m.name,
+                        given, normalised)
     if np.ndim(image) == 4 and info is not None:
         info["time_points"] = (f"solved as one (T, Z, Y, X) problem, coupled in time "
                                f"(t_continuity={checked['t_continuity']:g})")
     with using_threads(threads):
         gen = m.iterate(image, p, checked, **kw)
-    return _with_fraction(threaded(gen, threads))
+    return _checked(_with_fraction(threaded(gen, threads)), image, m.name, given, normalised)
+
+
+def _checked(gen, image, method, given, normalised):
+    """``gen``'s progress, then its result once :func:`~.core.validation.check_result`
+    has found it finite and not runaway (else a ValueError naming what to change)."""
+    from .base.validation import check_result
+
+    res = yield from gen
+    check_result(res[0] if isinstance(res, tuple) else res, image, method=method,
+                 given=given, normalised=normalised)
+    return res
 
 
 def _over_time(m, image, p, checked, kw, info, threads):

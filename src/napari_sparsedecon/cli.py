@@ -318,6 +318,20 @@ def _check_per_channel_flags(args) -> None:
                              "combined with --psf, --psf-fwhm-nm or --psf-fwhm-px")
 
 
+def _capped_workers(args) -> None:
+    """No more worker processes than cores this process may run on (each is a whole
+    Python process with its own memory: 100000 of them sat in set-up while memory grew):
+    a larger --workers is lowered to the cores, saying so."""
+    from .ops.threads import available_cores
+
+    cores = available_cores()
+    if args.workers is not None and args.workers > cores:
+        print(f"--workers {args.workers}: this run has {cores} core(s); starting {cores} "
+              f"worker(s) (more processes than cores only add memory and set-up)",
+              file=sys.stderr)
+        args.workers = cores
+
+
 def _check_run_numbers(args) -> None:
     """Refuse values argparse lets through: non-positive tiles and workers, bad sizes."""
     from .largedata.batch import parse_size
@@ -326,6 +340,7 @@ def _check_run_numbers(args) -> None:
         raise ValueError(f"--tile must be a positive number of pixels, got {args.tile}")
     if args.workers is not None and args.workers <= 0:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    _capped_workers(args)
     if args.memory_budget is not None:
         parse_size(args.memory_budget)
 
@@ -407,6 +422,35 @@ def _plan_run(args, files):
                            overwrite=args.overwrite)
 
 
+#: A parameter file is a few hundred bytes; anything over this is not one.
+PARAMS_FILE_MAX_BYTES = 1 << 20
+
+
+def read_params_file(path):
+    """The JSON of a ``--params`` file, read with a bound: a regular file of at most
+    :data:`PARAMS_FILE_MAX_BYTES` (a FIFO would block, ``/dev/zero`` never ends)."""
+    import stat
+
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file (a parameter file is a JSON file, as the "
+                         "widget exports)")
+    limit = PARAMS_FILE_MAX_BYTES
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)  # (a /proc file says size 0: the read is bounded too)
+    if max(st.st_size, len(data)) > limit:
+        raise ValueError(f"{max(st.st_size, len(data))} bytes or more; a parameter file "
+                         f"is a small JSON object (at most {limit} bytes)")
+    return json.loads(data.decode("utf-8"))
+
+
+def _merge_params_file(base, values):
+    """``base`` (the preset's or the defaults) with a file's values on top, key by key:
+    a file that names some parameters leaves the others as they were."""
+    type(base).from_dict(values)  # unknown names, wrong types and ranges refused here
+    return base.replace(**values)
+
+
 def _params_from_args(args):
     from .algorithms.sparse import SCHEMA
     from .core.params import SparseParams
@@ -415,7 +459,7 @@ def _params_from_args(args):
     base = _preset_base(args) or SparseParams()
     if args.params:
         try:
-            base = SparseParams.from_dict(json.loads(Path(args.params).read_text()))
+            base = _merge_params_file(base, read_params_file(args.params))
         except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeError too
             cls = TypeError if isinstance(err, TypeError) else ValueError
             raise cls(f"--params {args.params}: {err}") from None
@@ -552,8 +596,8 @@ def _method_params(args, m) -> tuple[dict, set]:
     base: dict = {}
     if args.params:
         try:
-            d = json.loads(Path(args.params).read_text())
-        except (ValueError, TypeError) as err:
+            d = read_params_file(args.params)
+        except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeError too
             raise ValueError(f"--params {args.params}: {err}") from None
         if isinstance(d, dict) and isinstance(d.get("params"), dict):
             if d.get("method", m.name) != m.name:

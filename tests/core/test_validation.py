@@ -116,3 +116,11 @@ def test_float64_beyond_float32_is_not_called_nan():
     with pytest.raises(ValueError, match="beyond float32") as err:
         nsd.deconvolve(img, "rl", psf_fwhm_px=1.5, iterations=1, backend="numpy")
     assert "NaN" not in str(err.value)
+
+
+def test_a_runaway_camera_offset_is_named():
+    """The camera-range refusal named only the gain when the offset given was the cause."""
+    img = np.random.default_rng(0).poisson(30, (16, 16)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"offset -1e\+12 ADU .*Pass offset="):
+        nsd.deconvolve(img, "rl", psf_fwhm_px=2.0, iterations=1, offset=-1e12, gain=1e-3,
+                       backend="numpy")

@@ -86,3 +86,29 @@ def test_napari_hooks_roundtrip(tmp_path):
     np.testing.assert_allclose(kw["scale"], (0.3, 0.05, 0.05))
     assert kw["metadata"]["napari_sparsedecon"] == {"fidelity": 150.0}
     assert get_ome_zarr_reader(str(tmp_path / "nothing.zarr")) is None
+
+
+def test_urls_are_not_fetched_unless_asked(monkeypatch):
+    """Issue 25 item 8: the library's reader and the napari reader fetched http:// URLs
+    (the CLI refuses them). Now the reader refuses unless ``allow_remote=True`` and the
+    napari reader's check declines, both without a network call."""
+    import zarr
+
+    from napari_sparsedecon._napari_io import get_ome_zarr_reader
+    from napari_sparsedecon.io.ome_zarr import is_ours, read_ome_zarr
+
+    opened = []
+
+    def no_network(store, *a, **k):
+        opened.append(str(store))
+        raise FileNotFoundError(store)
+
+    monkeypatch.setattr(zarr, "open_group", no_network)
+    url = "http://127.0.0.1:9/data.zarr"
+    with pytest.raises(ValueError, match="allow_remote=True"):
+        read_ome_zarr(url)
+    assert not is_ours(url) and get_ome_zarr_reader(url) is None
+    assert opened == []
+    with pytest.raises(ValueError, match="not a readable OME-Zarr"):
+        read_ome_zarr(url, allow_remote=True)  # asked for: zarr is called
+    assert opened == [url]

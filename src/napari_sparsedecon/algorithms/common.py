@@ -22,8 +22,9 @@ CAMERA = (
           low=-1e12, high=1e12, advanced=True),
     Param("gain", "float", None, "camera gain; None estimates it (Poisson-Gaussian fit)",
           unit="ADU/e-", low=1e-6, high=1e6, optional=True, advanced=True),
+    # (cameras: 1-100 e- rms; 1e4 already gave 3.5x the input's mean, 1e6 60x its max)
     Param("read_noise", "float", None, "camera read noise (rms); None estimates it",
-          unit="e-", low=0, high=1e6, optional=True, advanced=True),
+          unit="e-", low=0, high=1e3, optional=True, advanced=True),
     Param("background", "float", 0.0,
           "known constant background in input units after the offset (0: the estimate "
           "keeps any background)", unit="ADU", low=0, high=1e12, advanced=True),
@@ -55,10 +56,13 @@ def photon_data(image, psf, params: dict, *, clip_negative: bool = False,
     peak = float(np.max(np.abs(ye)))
     if not peak <= MAX_PHOTONS:
         how = "estimated" if "gain" in cam.estimated else "given"
+        off = "" if not params["offset"] else \
+            f"offset {params['offset']:.3g} ADU (given: is it the camera's?), "
         raise ValueError(
-            f"image: the camera model gives {peak:.3g} photo-electrons per pixel (gain "
+            f"image: the camera model gives {peak:.3g} photo-electrons per pixel ({off}gain "
             f"{cam.gain:.3g} ADU/e-, {how}); the photon methods work up to {MAX_PHOTONS:g}. "
-            f"Pass gain=<ADU per photo-electron> for this data, or rescale the image")
+            f"Pass {'offset=<camera offset in ADU> and ' if off else ''}gain=<ADU per "
+            f"photo-electron> for this data, or rescale the image")
     bg = params["background"] / cam.gain + cam.read_noise ** 2
     return ye, p, cam, FLOAT(bg)
 

@@ -73,11 +73,16 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
             f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
             f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
         )
+    had_values = clip_negative and bool(out.any())
     if clip_negative:
         np.maximum(out, 0, out=out)
     # Negative values are legitimate (offset-subtracted camera data with read
     # noise); the photon methods model them (ops/noise.py).
     if not out.any():
+        if had_values:
+            raise ValueError(f"{name} has no positive values, so clipping the negative "
+                             f"ones (clip_negative) leaves nothing to deconvolve: add the "
+                             f"camera offset back, or use a photon method")
         raise ValueError(f"{name} is all zero; there is nothing to deconvolve")
     return out
 
@@ -107,6 +112,9 @@ def check_psf(psf, image_shape: tuple[int, ...], *, name: str = "psf", tol: floa
             f"{name} has {p.ndim} dimensions (shape {p.shape}) for an image of shape "
             f"{tuple(image_shape)}; pass a 2-D PSF, or a 3-D PSF for 3-D (Z, Y, X) data"
         )
+    if p.size == 0:
+        raise ValueError(f"{name} is empty (shape {p.shape}); pass a PSF with at least one "
+                         f"pixel on every axis")
     p = p.astype(FLOAT, copy=True)
     if not np.isfinite(p).all():
         raise ValueError(f"{name} holds NaN/Inf values")
@@ -193,3 +201,69 @@ def check_block(block: np.ndarray, name: str = "image") -> None:
             f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
         )
 
+
+
+#: A result's mean absolute intensity may be at most this many times the input's (RL
+#: keeps the total; background removal lowers it; 2x up-sampling keeps the mean).
+MAX_MEAN_GAIN = 8.0
+
+
+#: A result whose peak is this small a fraction of the input's holds nothing.
+ZERO_FRACTION = 1e-12
+
+
+def check_result(result, image=None, *, method: str = "", given: dict | None = None,
+                 normalised: bool = False) -> None:
+    """Refuse (ValueError) a non-finite or runaway result, naming what to change.
+
+    ``result`` must be finite; with the input ``image``, its mean absolute intensity
+    must stay within :data:`MAX_MEAN_GAIN` times the input's (unless ``normalised``:
+    the result is scaled to a maximum of one), and it must not be all zero (a peak under
+    :data:`ZERO_FRACTION` of the input's) when the input is not. ``given`` are the
+    parameters the caller set (named in the message); ``method`` names the method.
+    Reads the result once, plane by plane.
+    """
+    res = np.asarray(result)
+    who = f"{method}: " if method else ""
+    knobs = _knobs(given)
+    finite, total, peak = True, 0.0, 0.0
+    with np.errstate(all="ignore"):
+        planes = res.reshape(-1, *res.shape[-2:]) if res.ndim >= 2 else res.reshape(1, -1)
+        for plane in planes:
+            if not np.isfinite(plane).all():
+                finite = False
+                break
+            total += float(np.abs(plane, dtype=np.float64).sum())
+            peak = max(peak, float(np.abs(plane).max()) if plane.size else 0.0)
+    img = None if image is None else np.asarray(image)
+    if not finite:
+        scale = ""
+        if img is not None and img.size and np.issubdtype(img.dtype, np.number):
+            big = float(np.nanmax(np.abs(img)))
+            if big > 1e30:
+                scale = (f"; the image's values reach {big:.3g}, too close to float32's "
+                         f"limit for the computation: rescale it (e.g. image / {big:.0e})")
+        raise ValueError(f"{who}the result holds NaN/Inf values{scale}{knobs}")
+    if img is None or not img.size or not np.issubdtype(img.dtype, np.number):
+        return
+    with np.errstate(all="ignore"):
+        mean_in = sum(float(np.abs(q, dtype=np.float64).sum())
+                      for q in img.reshape(-1, *img.shape[-2:])) / img.size
+    mean_out = total / max(res.size, 1)
+    peak_in = float(np.abs(img).max())
+    if peak <= ZERO_FRACTION * peak_in:  # (an estimate's floor, 1e-36, counts as zero)
+        hi = float(img.max())
+        raise ValueError(f"{who}the result is all zero although the image is not (its "
+                         f"maximum is {hi:.3g}{' : no positive values' if hi <= 0 else ''}"
+                         f"); check the camera offset and background{knobs}")
+    if not normalised and mean_in > 0 and mean_out > MAX_MEAN_GAIN * mean_in:
+        raise ValueError(f"{who}the result's mean intensity is {mean_out / mean_in:.3g}x "
+                         f"the image's (at most {MAX_MEAN_GAIN:g}x is a deconvolution); a "
+                         f"parameter is far from what this data needs{knobs}")
+
+
+def _knobs(given) -> str:
+    if not given:
+        return ""
+    shown = ", ".join(f"{k}={v!r}" for k, v in sorted(given.items()))
+    return f". Change one of the values given: {shown}"

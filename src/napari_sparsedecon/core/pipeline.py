@@ -136,16 +136,23 @@ def _pipeline(img, params, work_psf, moved, axis, backend, device, return_estima
                                      return_estimate), frac))
 
 
+def _nothing_left(background) -> str:
+    """Why an image has no positive value left once prepared, and what to do about it."""
+    if background == "none":  # (then the image itself has none)
+        return ("the image has no positive values (nothing to deconvolve): the sparse "
+                "method needs intensities above zero; add the camera offset back, or use "
+                "a photon method ('rl', 'sparse_psf') for offset-subtracted data")
+    return (f"nothing is left after background subtraction ({background!r}); choose "
+            f"background='none' or a 'low/...' mode")
+
+
 def _stages(img, params, work_psf, moved, axis, backend, device, return_estimate):
     yield Progress(Stage.PREPARE, 0, 1)
     img = prepare(img, params)
     yield Progress(Stage.PREPARE, 1, 1)
     scale = float(img.max())
     if scale <= 0:
-        raise ValueError(
-            f"nothing is left after background subtraction ({params.background!r}); "
-            f"choose background='none' or a 'low/...' mode"
-        )
+        raise ValueError(_nothing_left(params.background))
     g = yield from iter_solve(img, scale, params, work_psf, backend=backend, device=device,
                               return_estimate=return_estimate)
     if not params.quantitative and g.max() > 0:

@@ -65,6 +65,7 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
     79, 745 (1974); D. S. C. Biggs and M. Andrews, Appl. Opt. 36, 1766 (1997).
     """
     y = as_float_image(image, name="image", clip_negative=clip_negative)
+    _check_some_positive(y)
     p = check_psf(psf, y.shape)
     iterations = count(iterations, "iterations", maximum=MAX_ITERATIONS)
     acceleration = choice(acceleration, "acceleration", ACCELERATIONS)
@@ -82,6 +83,16 @@ def iter_richardson_lucy(image, psf, *, iterations: int = 30, background=0.0,
     plan = be.rl_plan(y.shape, p, background=bg, acceleration=acceleration)
     plan.set_data(y)
     return _iterate(plan, iterations, return_estimate)
+
+
+def _check_some_positive(y) -> None:
+    """RL divides by its blurred estimate: an image without a positive value gives NaN."""
+    hi = float(y.max())
+    if hi <= 0:
+        raise ValueError(f"image has no positive values (maximum {hi:.3g}); Richardson-Lucy "
+                         f"needs intensities >= 0: add the camera offset back (or subtract "
+                         f"a smaller one), or use a photon method (deconvolve(image, 'rl', "
+                         f"offset=...)) for offset-subtracted data")
 
 
 def _iterate(plan, iterations, return_estimate):

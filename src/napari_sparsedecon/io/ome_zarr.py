@@ -275,7 +275,20 @@ def _multiscales(attrs: dict):
     return ms, version
 
 
-def read_ome_zarr(path, *, allow_missing_chunks: bool = False, levels: bool = False):
+def _is_url(path) -> bool:
+    """``http://...``, ``s3://...``: a store that zarr would fetch over the network."""
+    return "://" in str(path)
+
+
+def _refuse_remote(path, allow_remote: bool) -> None:
+    if _is_url(path) and not allow_remote:
+        raise ValueError(f"{path} is a URL: reading over the network is off; pass "
+                         f"allow_remote=True to read it (zarr fetches it with fsspec), or "
+                         f"copy the store to a local folder")
+
+
+def read_ome_zarr(path, *, allow_missing_chunks: bool = False, levels: bool = False,
+                  allow_remote: bool = False):
     """Open an OME-Zarr image lazily: (dask array, info).
 
     info: 'image_axes' (:class:`ImageAxes`), 'axes', 'scale', 'units',
@@ -289,12 +302,14 @@ def read_ome_zarr(path, *, allow_missing_chunks: bool = False, levels: bool = Fa
     from the store (a partial copy, an interrupted write) raises ValueError
     too, instead of reading as zeros; ``allow_missing_chunks=True`` reads
     missing chunks as the array's fill value, for stores written sparsely on
-    purpose.
+    purpose. A URL (``http://``, ``s3://``) is refused unless ``allow_remote=True``.
     """
     import dask.array as da
     import zarr
 
     from .tiff import info_dict
+
+    _refuse_remote(path, allow_remote)
 
     try:
         root = zarr.open_group(str(path), mode="r")
@@ -316,6 +331,7 @@ def read_ome_zarr(path, *, allow_missing_chunks: bool = False, levels: bool = Fa
                          f"{err}); check its multiscales/datasets entries") from err
     if not hasattr(arr, "nchunks"):
         raise ValueError(f"{path}: dataset {ds['path']!r} is a group, not an array")
+    _check_declared_chunks(path, arr)
     if not allow_missing_chunks:
         missing = arr.nchunks - arr.nchunks_initialized
         if missing:
@@ -358,9 +374,12 @@ def _omero_names(attrs, ia: ImageAxes, shape) -> list[str] | None:
 
 def is_image(path) -> bool:
     """Whether ``path`` is an OME-Zarr image that :func:`read_ome_zarr` can open
-    (metadata only: the group, its multiscales, the axes and the first array)."""
+    (metadata only: the group, its multiscales, the axes and the first array); a URL
+    is never fetched to find out: False."""
     import zarr
 
+    if _is_url(path):
+        return False
     try:
         root = zarr.open_group(str(path), mode="r")
         ms, _ = _multiscales(dict(root.attrs))
@@ -370,9 +389,26 @@ def is_image(path) -> bool:
         return False
 
 
+#: More chunks than any store this package reads declares: a crafted or mis-chunked one.
+#: (Checked from the metadata alone; counting the chunks present lists each one.)
+MAX_CHUNKS = 10**7
+
+
+def _check_declared_chunks(path, arr) -> None:
+    n = arr.nchunks  # from the declared shape and chunk shape: no listing
+    if n > MAX_CHUNKS:
+        raise ValueError(f"{path}: its dataset declares {n:.3g} chunks (shape "
+                         f"{tuple(arr.shape)} in chunks of {tuple(arr.chunks)}); at most "
+                         f"{MAX_CHUNKS:.0e} are read: rechunk it into larger chunks")
+
+
 def is_ours(path) -> bool:
-    """Whether ``path`` is an OME-Zarr image that this plugin wrote (cheap: metadata only)."""
+    """Whether ``path`` is an OME-Zarr image that this plugin wrote (cheap: metadata only;
+    a URL is never fetched to find out: False)."""
     import zarr
+
+    if _is_url(path):
+        return False
 
     try:
         attrs = dict(zarr.open_group(str(path), mode="r").attrs)

@@ -50,6 +50,62 @@ def is_own_output(path) -> bool:
     return image_stem(path).endswith(OWN_OUTPUT_TAGS)
 
 
+def written_by_this_package(path) -> bool:
+    """Whether ``path`` is a file or store that this package wrote, as its own metadata
+    key proves (``napari_sparsedecon`` in a TIFF's ImageJ ``Info`` or OME
+    MapAnnotation, or in an OME-Zarr store's attributes); a name is no proof. Reads the
+    metadata only. A symlink is never counted as one (what it points to is not ours to
+    replace)."""
+    p = str(path)
+    if os.path.islink(p):
+        return False
+    if os.path.isdir(p):
+        from .ome_zarr import is_ours
+
+        return is_ours(p)
+    if not os.path.isfile(p):
+        return False
+    return _tiff_is_ours(p)
+
+
+def _tiff_is_ours(path) -> bool:
+    import json
+
+    from .tiff import OME_NAMESPACE, ome_own_metadata
+
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tf:
+            info = (tf.imagej_metadata or {}).get("Info")
+            if isinstance(info, str):
+                try:
+                    if OME_NAMESPACE in json.loads(info):
+                        return True
+                except ValueError:
+                    pass
+            return bool(tf.is_ome) and ome_own_metadata(tf.ome_metadata) is not None
+    except Exception:  # noqa: BLE001 - not a TIFF (or not readable): not ours
+        return False
+
+
+def check_replaceable(dst) -> None:
+    """Refuse (FileExistsError) to replace ``dst`` with ``--overwrite`` unless this package
+    wrote it (:func:`written_by_this_package`): a folder named like an output, a plain
+    folder named ``*.zarr`` or a raw file named ``*_sparse.tif`` is left alone."""
+    if not os.path.lexists(dst) or written_by_this_package(dst):
+        return
+    if os.path.islink(dst):
+        what = "a symbolic link"
+    elif os.path.isdir(dst):
+        what = "a folder that is not an OME-Zarr store written by napari-sparsedecon"
+    else:
+        what = "a file without napari-sparsedecon's metadata (not one of its outputs)"
+    raise FileExistsError(f"{dst} exists and is {what}; --overwrite only replaces earlier "
+                          f"outputs of this package: move it away or choose another "
+                          f"output name")
+
+
 def output_format(path) -> str | None:
     """``"tif"``, ``"ome.tif"`` (``.ome.tif``, ``.ome.tiff``) or ``"zarr"`` from an output
     name's extension, or None without one."""

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..base.resources import default_budget
-from ..base.validation import FLOAT
+from ..base.validation import FLOAT, check_result
 from ..progress import Progress, Stage
 from .spans import _ramp, _ramp_sum, _solve_spans
 from .tiling import to_numpy
@@ -65,14 +65,16 @@ def block_side(shape, halo: int, memory_budget=None) -> int:
 
 def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budget=None,
                       tile=None, backend="numpy", device=None, prep=None, info=None,
-                      clip_negative=False) -> Iterator[Progress]:
+                      clip_negative=False, given=None) -> Iterator[Progress]:
     """Run ``method`` (a name or a registry entry) on ``image`` in Y/X blocks; returns the
     float32 result (written into ``out`` too when given).
 
     ``params``: the method's validated parameters. ``prep``: the method's whole-image
     estimates (made here when None). ``tile``: the block core size in pixels (default:
     from ``memory_budget``). One block covering the image runs the method unchanged.
-    ``info`` receives the estimates, the blocks and the halo.
+    ``info`` receives the estimates, the blocks and the halo. The result is checked
+    (:func:`~napari_sparsedecon.base.validation.check_result`: finite, not runaway)
+    before it is written; ``given`` (the parameters the user set) are named if not.
     """
     m = _method(method)
     if m.tiled is not None:
@@ -104,6 +106,7 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
     if info is not None:
         info.update({**prep.record(), "blocks": blocks, "halo_px": h,
                      "block_px": min(side, max(ny, nx))})
+    check_result(res, img, method=m.name, given=given)
     if out is not None:
         _write(out, res)
     return res

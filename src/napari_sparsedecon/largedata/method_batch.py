@@ -145,7 +145,9 @@ def process_method_file(job, method, params: dict, *, explicit=(), psf_path=None
                                         psf=psfs[ch or 0][0], out=out,
                                         memory_budget=memory_budget, tile=tile,
                                         backend=backend, device=device,
-                                        clip_negative=clip_negative, info=ran[-1])
+                                        clip_negative=clip_negative, info=ran[-1],
+                                        given={k: params[k] for k in explicit
+                                               if k in params})
                 for pr in gen:
                     if progress:
                         progress(pr)

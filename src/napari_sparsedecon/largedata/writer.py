@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.outputs import commit, part_dir
+from ..io.outputs import check_replaceable, commit, part_dir
 from .discovery import Job
 
 
@@ -82,6 +82,53 @@ def _ome_tiff_output(path, shape, image_axes, meta):
     return out
 
 
+def _reserve(path, dst) -> None:
+    """Allocate the whole (sparse) TIFF at ``path`` now, so that a full disk is an OSError
+    naming ``dst`` here, not a SIGBUS when a memory-mapped page is first written."""
+    import errno
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            os.posix_fallocate(fd, 0, size)
+            return
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise OSError(err.errno, f"{dst}: {os.strerror(err.errno)} (the output "
+                                         f"needs {size} bytes)") from None
+        st = os.fstatvfs(fd)  # no fallocate on this file system: check the free space
+        if st.f_bavail * st.f_frsize < size - os.fstat(fd).st_blocks * 512:
+            raise OSError(errno.ENOSPC, f"{dst}: {os.strerror(errno.ENOSPC)} (the output "
+                                        f"needs {size} bytes)")
+    finally:
+        os.close(fd)
+
+
+class _FiniteWrites:
+    """An output array that refuses blocks holding NaN/Inf (issue 25: a result that is not
+    finite is never written); every other access goes to ``base``."""
+
+    def __init__(self, base, dst):
+        self._base, self._dst = base, dst
+
+    def __setitem__(self, key, value):
+        from ..base.validation import check_result
+
+        try:
+            check_result(value)
+        except ValueError as err:
+            raise ValueError(f"{self._dst}: not written: {err}; rescale the image (e.g. "
+                             f"to a maximum of 1e6) or change the parameters") from None
+        self._base[key] = value
+
+    def __getitem__(self, key):
+        return self._base[key]
+
+    def __getattr__(self, name):
+        return getattr(self._base, name)
+
+
 class _View:
     """Slices of ``base`` (stored with its axes permuted by ``perm``) in the data's axis
     order, with the axes in ``fixed`` ({data axis: index}) held at one index."""
@@ -149,6 +196,7 @@ class _Writer:
         check_output_scale(known or None, len(known))
         if os.path.lexists(dst) and not job.overwrite:
             raise FileExistsError(f"{dst} exists; use --overwrite to replace it")
+        check_replaceable(dst)  # (with --overwrite: only an earlier output of ours)
         if not dst.parent.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
         if not os.access(dst.parent, os.W_OK):
@@ -158,6 +206,9 @@ class _Writer:
         self.path = os.path.join(self.tmp, dst.name)
         try:
             self._create(dst, shape, image_axes, meta, ngff)
+            if job.fmt != "zarr":
+                _reserve(self.path, dst)
+            self.array = _FiniteWrites(self.array, dst)
         except BaseException:
             self.abort()
             raise
