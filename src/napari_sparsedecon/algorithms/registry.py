@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .. import params as P
 
 #: Modules that define methods (imported on first use, in this order).
-_MODULES = ("sparse", "rl", "rl_reg")
+_MODULES = ("sparse", "rl", "rl_reg", "garl")
 
 #: The method ``deconvolve`` runs when none is named.
 DEFAULT_METHOD = "sparse_psf"
