@@ -289,7 +289,7 @@ def test_deconvolve_parameters(method):
     m = get_method(method)
     seen = Outcomes()
 
-    @_settings(25)
+    @_settings(40)
     @given(data=st.data())
     def prop(data):
         image = _small_image(data.draw)

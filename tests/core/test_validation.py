@@ -124,3 +124,14 @@ def test_a_runaway_camera_offset_is_named():
     with pytest.raises(ValueError, match=r"offset -1e\+12 ADU .*Pass offset="):
         nsd.deconvolve(img, "rl", psf_fwhm_px=2.0, iterations=1, offset=-1e12, gain=1e-3,
                        backend="numpy")
+
+
+def test_a_denormal_fidelity_is_refused_by_the_schema():
+    """Found by the parameter property test at 40 examples: fidelity 5e-324 overflowed
+    the DCT solver (RuntimeWarning: invalid value in divide) instead of being refused."""
+
+    img = np.random.default_rng(0).poisson(20, (16, 16)).astype(np.float32)
+    with pytest.raises(ValueError, match="fidelity"):
+        nsd.sparse_deconvolve(img, fidelity=5e-324, iterations=2, deconv_method="none")
+    out = nsd.sparse_deconvolve(img, fidelity=1e-6, iterations=2, deconv_method="none")
+    assert np.isfinite(out).all()

@@ -13,8 +13,9 @@ DECONV_METHODS = ("rl", "biggs", "none")
 MAX_ITERATIONS = 10_000
 
 SCHEMA = (
+    # (fidelity under 1e-6 is no data term at all; denormal values overflowed the solver)
     Param("fidelity", "float", 150.0, "data-term weight; lower it for noisier data",
-          low=0, low_open=True, high=1e12),
+          low=1e-6, high=1e12),
     Param("sparsity", "float", 10.0, "L1 weight on intensities; keep below fidelity / 10",
           low=0, high=1e12),
     Param("continuity", "float", 0.5, "continuity weight along t or z (3-D data only)",
