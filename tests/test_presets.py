@@ -130,7 +130,7 @@ def test_from_published_values_and_errors():
     c = presets.from_published(25, 0.4)
     assert (c.fidelity, c.sparsity) == (25.0, 0.4)
     assert c.intensity_scale == pytest.approx(25 / (25 + 0.16 - 0.4))
-    with pytest.raises(ValueError, match="fidelity must be > 0"):
+    with pytest.raises(ValueError, match="fidelity must be >= 1e-06"):
         presets.from_published(0, 1)
     with pytest.raises(ValueError, match="no solution"):
         presets.from_published(0.2, 0.5)

@@ -173,11 +173,12 @@ def test_a_single_chunk_is_prepared_once(monkeypatch):
 
 def test_a_tiny_fidelity_gives_a_finite_overlap_and_runs_as_one_tile(tmp_path):
     """Found by the parameter-file property test: fidelity 1e-323 made the overlap
-    infinite (OverflowError in the batch); it couples the whole image: one tile."""
+    infinite (OverflowError in the batch; such values are refused by the schema now);
+    the smallest fidelity couples the whole image: one tile."""
     from napari_sparsedecon.core.params import SparseParams
     from napari_sparsedecon.largedata.tiling import choose_overlap, tiled_deconvolve
 
-    p = SparseParams(fidelity=1e-323, iterations=1, deconv_iterations=0)
+    p = SparseParams(fidelity=1e-6, iterations=1, deconv_iterations=0)
     ov = choose_overlap(p, (9, 9))
     assert 0 < ov < 2**21
     img = np.random.default_rng(0).poisson(20, (40, 40)).astype(np.float32)
