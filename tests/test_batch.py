@@ -13,6 +13,7 @@ from napari_sparsedecon.core.phantom import make_phantom
 from napari_sparsedecon.io.ome_zarr import read_ome_zarr, write_ome_zarr
 from napari_sparsedecon.io.tiff import read_tiff, write_tiff
 from napari_sparsedecon.largedata import batch
+from napari_sparsedecon.largedata import cluster as ld_cluster
 
 FAST = ["--iterations", "20", "--deconv-iterations", "5"]
 KW = {"iterations": 20, "deconv_iterations": 5}
@@ -189,7 +190,7 @@ def test_distributed_blocks_match_untiled(tmp_path, fmt):
         data, info = batch.read_image(str(src))
         writer = batch._Writer(job, stack.shape, None, {})
         try:
-            batch._run_distributed(client, job, data, p, None, writer, 2**30, 48, "numpy",
+            ld_cluster._run_distributed(client, job, data, p, None, writer, 2**30, 48, "numpy",
                                    seen.append, chunk_t=3)
             writer.commit()
         finally:
@@ -336,7 +337,7 @@ def test_scratch_volume_does_not_recreate_an_aborted_store(tmp_path):
 
     store = tmp_path / "x.part" / "volume.zarr"
     zarr.open_array(str(store), mode="w", shape=(2, 8, 8), dtype="float32", chunks=(1, 8, 8))
-    out = batch._ScratchVolume(str(store))
+    out = ld_cluster._ScratchVolume(str(store))
     out[0:1] = np.full((1, 8, 8), 3.0)
     assert out.max == 3.0 and float(out[0:1].max()) == 3.0
     shutil.rmtree(tmp_path / "x.part")
@@ -344,7 +345,7 @@ def test_scratch_volume_does_not_recreate_an_aborted_store(tmp_path):
         out[1:2] = np.ones((1, 8, 8))
     assert not (tmp_path / "x.part").exists()
     with pytest.raises(FileNotFoundError):
-        batch._ScratchVolume(str(store))
+        ld_cluster._ScratchVolume(str(store))
 
 
 @pytest.mark.slow

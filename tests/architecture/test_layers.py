@@ -186,3 +186,9 @@ def test_no_import_cycle_between_units():
 
     cyc = sorted(u for u in graph if u in reach(u, set()))
     assert not cyc, f"units on an import cycle: {cyc}"
+
+
+def test_no_source_file_is_over_500_lines():
+    long = {str(f.relative_to(PKG_DIR)): n for f in PKG_DIR.rglob("*.py")
+            if (n := len(f.read_text().splitlines())) > 500}
+    assert not long, f"split these: {long}"
