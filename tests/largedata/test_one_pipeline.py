@@ -106,6 +106,7 @@ def test_a_new_method_runs_on_a_folder_to_ome_zarr_with_one_record(toy, tmp_path
         rec = g.attrs["napari_sparsedecon"]
         assert rec["method"] == "toy_diffuse" and rec["params"]["rate"] == 0.25
         assert rec["estimates"]["background"] == "median"
+        assert rec["estimates"]["toy"] == "ran"  # what each block run reported
         assert rec["psf"]["model"] == "gaussian" and rec["version"] == nsd.__version__
         data = np.asarray(g["0"])
         expect = run(iter_method_tiled(_image(i), toy, toy.validate({"rate": 0.25}),
@@ -230,3 +231,27 @@ def test_a_large_ome_zarr_output_gets_a_pyramid(tmp_path):
     ms = (g.attrs.get("ome") or g.attrs)["multiscales"][0]
     assert len(ms["datasets"]) >= 2
     assert g[ms["datasets"][1]["path"]].shape == (550, 650)
+
+
+def test_a_new_method_gets_dock_controls_a_preview_and_a_record_in_the_dock_model(toy):
+    """The dock's Qt-free model (what the view draws and runs) takes the method from the
+    registry alone: its controls from the schema, a preview job, a run job's record."""
+    from napari_sparsedecon.dock import DeconvModel, ImageInfo
+    from napari_sparsedecon.dock import jobs as J
+
+    assert "toy_diffuse" in DeconvModel.method_names()
+    m = DeconvModel("toy_diffuse")
+    assert set(m.shown_params(2)) >= {"iterations", "rate"}
+    data = _image(shape=(64, 64))
+    m.set_image(ImageInfo(data.shape, "YX", (65.0, 65.0), "cells"))
+    m.set_psf(source="FWHM (pixels)", fwhm=2.0)
+    m.set_params({"rate": 0.3})
+    out = run(J.preview_job(m, (8, 40, 4, 36), token="cells").build(data))
+    assert out.shape == (32, 32) and np.isfinite(out).all()
+    job = J.run_job(m, with_checks=False)
+    res = run(job.build(data))
+    res = getattr(res, "result", res)
+    assert res.shape == data.shape
+    rec = job.record(source="cells")
+    assert rec["method"] == "toy_diffuse" and rec["params"]["rate"] == 0.3
+    assert rec["estimates"]["toy"] == "ran"  # what the run reported
