@@ -255,6 +255,9 @@ def _valid(p, *, small_iterations=True):
     if isinstance(p.default, float) and p.default > 0:
         near.append(st.floats(max(lo, p.default / 10), min(hi, p.default * 10),
                               exclude_min=p.low_open))
+    elif p.default == 0 and lo < 1 and hi > -1:  # a zero default (an offset): near zero,
+        # not only the range's ends (an offset of -1e12 is valid and always refused)
+        near.append(st.floats(max(lo, -1.0), min(hi, 1.0), exclude_min=p.low_open))
     return st.one_of(fl, *near)
 
 
