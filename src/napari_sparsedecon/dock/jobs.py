@@ -179,23 +179,34 @@ def _block_kw(model, m, im, arr, params, w, token):
     return kw
 
 
+def _roi_setup(model):
+    """What a preview or sweep of the ROI takes from the model: (image, PSF, parameters,
+    backend, PSF array, up-sampling factor)."""
+    img, psf, params = _snapshot(model)
+    arr = psf.array if model.method.psf_in_schema else psf.as_array()
+    return img, psf, params, _backend(model), arr, int(params.get("upsample", 1))
+
+
+def _roi_block(model, m, data, img, time, arr, params, box, plane, info):
+    """(image view, preview window, the block it solves) of one preview or sweep run;
+    ``info['window']`` says which planes and pixels."""
+    im = _Image(data, img, time)
+    w = _window(model, m, arr, params, im.shape, box, plane)
+    info["window"] = w.describe()
+    return im, w, im.block(w.solve)
+
+
 def preview_job(model, box, *, plane=None, time=None, token=None) -> Job:
     """The live preview of the ROI ``box`` = (y0, y1, x0, x1) in layer pixels: the method
     on the ROI plus its halo (on a stack: the planes the PSF needs around ``plane``),
     with the whole image's estimates (cached by the model under ``token``); the result
     is the ROI at the plane shown. ``time``: the time point of a (T, Z, Y, X) layer."""
     m = model.method
-    img, psf, params = _snapshot(model)
-    be = _backend(model)
-    arr = psf.array if m.psf_in_schema else psf.as_array()
-    up = int(params.get("upsample", 1))
+    img, psf, params, be, arr, up = _roi_setup(model)
     info: dict = {}
 
     def build(data):
-        im = _Image(data, img, time)
-        w = _window(model, m, arr, params, im.shape, box, plane)
-        info["window"] = w.describe()
-        block = im.block(w.solve)
+        im, w, block = _roi_block(model, m, data, img, time, arr, params, box, plane, info)
         kw = _block_kw(model, m, im, arr, params, w, (token, time))
         if m.prepare is not None:
             kw["info"] = None
@@ -222,18 +233,12 @@ def sweep_job(model, box, grid: dict, *, plane=None, time=None, token=None) -> J
     from ..core.sparse_hessian import relay
 
     m = model.method
-    img, psf, params = _snapshot(model)
+    img, psf, params, be, arr, up = _roi_setup(model)
     list(combinations(grid, m.name))  # unknown names and empty values raise here
-    be = _backend(model)
-    arr = psf.array if m.psf_in_schema else psf.as_array()
-    up = int(params.get("upsample", 1))
     info: dict = {}
 
     def build(data):
-        im = _Image(data, img, time)
-        w = _window(model, m, arr, params, im.shape, box, plane)
-        info["window"] = w.describe()
-        block = im.block(w.solve)
+        im, w, block = _roi_block(model, m, data, img, time, arr, params, box, plane, info)
         keep = _keep(w, up, plane)
         if m.psf_in_schema:
             from ..core.params import SparseParams
