@@ -54,7 +54,7 @@ def test_folder_batch_reports_failure_and_goes_on(folder, tmp_path, capsys):
     np.testing.assert_allclose(data, nsd.sparse_deconvolve(src, psf_fwhm_px=3.44, **KW),
                                rtol=1e-5, atol=1e-5 * float(data.max()))
     np.testing.assert_allclose(info["scale"], (0.032, 0.032))
-    assert info["metadata"]["iterations"] == 20
+    assert info["metadata"]["params"]["iterations"] == 20
     stack, sinfo = read_tiff(out / "stack_sparse.tif")
     assert stack.shape == (3, 160, 160)
     np.testing.assert_allclose(sinfo["scale"], (0.2, 0.032, 0.032))
@@ -89,7 +89,7 @@ def test_ome_zarr_out_and_pixel_size_from_metadata(folder, tmp_path):
                  "--psf-fwhm-nm", "110", *FAST]) == 0
     data, info = read_ome_zarr(out / "cell1_sparse.zarr")
     np.testing.assert_allclose(info["scale"], (0.032, 0.032))
-    assert info["metadata"]["psf_fwhm_px"] == pytest.approx(110 / 32)
+    assert info["metadata"]["params"]["psf_fwhm_px"] == pytest.approx(110 / 32)
     src, _ = read_tiff(folder / "cell1.tif")
     ref = nsd.sparse_deconvolve(src, psf_fwhm_px=110 / 32, **KW)
     np.testing.assert_allclose(np.asarray(data), ref, rtol=1e-5, atol=1e-5 * float(ref.max()))
@@ -299,7 +299,7 @@ def test_time_points_with_channels_on_the_cluster_match_serial(tmp_path):
     b, binfo = read_tiff(dist.dst)
     assert binfo["image_axes"].axes == "TZCYX" and b.shape == (2, 4, 2, 48, 48)
     np.testing.assert_array_equal(a, b)
-    assert binfo["metadata"]["psf_fwhm_px"] == pytest.approx([3.0, 2.5])
+    assert binfo["metadata"]["params"]["psf_fwhm_px"] == pytest.approx([3.0, 2.5])
 
 
 @pytest.mark.slow

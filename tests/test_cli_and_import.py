@@ -31,8 +31,8 @@ def test_cli_run_bundled_data(tmp_path, capsys):
     assert "sparse" in err and "20/20" in err and "ok" in err and "1 ok, 0 failed" in err
     data, info = read_tiff(dest)
     assert data.shape == (316, 316) and data.dtype == np.float32
-    assert info["metadata"]["iterations"] == 20
-    assert info["metadata"]["method"] == "sparse_deconvolve"
+    assert info["metadata"]["params"]["iterations"] == 20
+    assert info["metadata"]["method"] == "sparse"
 
 
 def test_cli_params_file_and_flags(tmp_path):
@@ -48,7 +48,7 @@ def test_cli_params_file_and_flags(tmp_path):
     data, info = read_tiff(dest)
     expect = nsd.sparse_deconvolve(img, **params.replace(sparsity=5.0).to_dict())
     np.testing.assert_allclose(data, expect, rtol=1e-6)
-    assert info["metadata"]["sparsity"] == 5.0
+    assert info["metadata"]["params"]["sparsity"] == 5.0
 
 
 def test_cli_rl_and_errors(tmp_path, capsys):

@@ -285,7 +285,7 @@ def test_output_store_onto_an_existing_store(tif, tmp_path, capsys):
                  str(tif), "-o", str(dst), "--overwrite", "--fidelity", "100",
                  *FAST]) == 0
     data, info = read_ome_zarr(dst)  # still one OME-Zarr image, no TIFF inside it
-    assert data.shape == (24, 28) and info["metadata"]["fidelity"] == 100
+    assert data.shape == (24, 28) and info["metadata"]["params"]["fidelity"] == 100
     assert not list(dst.rglob("*.tif")) and not _leftovers(tmp_path)
 
 

@@ -87,7 +87,7 @@ def test_overwrite_replaces_an_earlier_output(tmp_path, capsys):
         assert written_by_this_package(out), name
         assert main(["run", "--method", "sparse", str(src), "-o", str(out), "--overwrite", *FAST,
                      "--fidelity", "77"]) == 0, capsys.readouterr().err
-    assert read_tiff(tmp_path / "o.tif")[1]["metadata"]["fidelity"] == 77.0
+    assert read_tiff(tmp_path / "o.tif")[1]["metadata"]["params"]["fidelity"] == 77.0
     assert _no_parts(tmp_path)
 
 

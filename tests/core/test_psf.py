@@ -49,3 +49,24 @@ def test_zoom_psf_doubles_fwhm_in_pixels():
     z = nsd.zoom_psf(psf, (2, 2))
     assert all(n % 2 == 1 for n in z.shape)
     np.testing.assert_allclose(nsd.measure_fwhm(z), (6.0, 6.0), rtol=0.03)
+
+
+def test_measure_fwhm_widefield_3d_is_the_in_focus_width():
+    """A widefield PSF's out-of-focus cone must not count as lateral width: the
+    second moments over the whole volume gave 14.7 px for a PSF whose in-focus FWHM is
+    2.5 px (the regularised methods' weights, background blocks and output blur used it)."""
+    from napari_sparsedecon.psf.models import born_wolf_psf, theoretical_fwhm_nm
+
+    p = born_wolf_psf(na=1.2, wavelength_nm=600.0, n_immersion=1.33, pixel_nm=110.0,
+                      z_step_nm=350.0, shape=(19, 31, 31)).data
+    fz, fy, fx = nsd.measure_fwhm(p)
+    lat_nm, ax_nm = theoretical_fwhm_nm(1.2, 600.0, 1.33)
+    assert fy == pytest.approx(lat_nm / 110.0, rel=0.25)
+    assert fx == pytest.approx(fy, rel=0.02)
+    assert fz == pytest.approx(ax_nm / 350.0, rel=0.3)
+
+
+@pytest.mark.parametrize("fz", [1.5, 3.0, 7.0])
+def test_measure_fwhm_3d_gaussian_exact_axially(fz):
+    psf = nsd.gaussian_psf(None, (fz, 2.0, 2.5))
+    np.testing.assert_allclose(nsd.measure_fwhm(psf), (fz, 2.0, 2.5), rtol=0.01)

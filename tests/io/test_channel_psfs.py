@@ -71,7 +71,7 @@ def test_one_fwhm_nm_per_channel(tmp_path, two_channels):
     both, alone = two_channels
     meta = _check_same(tmp_path, both, alone, ["--psf-fwhm-nm", "130", "195"],
                        [["--psf-fwhm-px", "2"], ["--psf-fwhm-px", "3"]])
-    assert meta["psf_fwhm_px"] == pytest.approx([2.0, 3.0])
+    assert meta["params"]["psf_fwhm_px"] == pytest.approx([2.0, 3.0])
     assert [r["fwhm_nm"] for r in meta["psf"]] == [130, 195]
     assert [r["model"] for r in meta["psf"]] == ["gaussian", "gaussian"]
 

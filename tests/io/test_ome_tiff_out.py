@@ -114,7 +114,7 @@ def test_run_writes_ome_tiff(tmp_path, how, letters, shape):
         assert px["PhysicalSizeZ"] == pytest.approx(0.2)
     data, info = read_tiff(str(out))
     assert info["metadata"]["psf"]["model"] == "gaussian"
-    assert info["metadata"]["fidelity"] > 0
+    assert info["metadata"]["params"]["fidelity"] > 0
     ij = tifffile.imread(tif)  # ImageJ order (T, Z, C, Y, X) -> the OME order (T, C, Z)
     ij = ij.transpose(1, 0, 2, 3) if letters == "CZYX" else ij
     np.testing.assert_array_equal(data, ij)

@@ -35,7 +35,7 @@ def test_imagej_tiff_in_nm_converts_psf_fwhm_nm(tmp_path):
     assert main(["run", "--method", "sparse",
                  str(src), "-o", str(out), "--psf-fwhm-nm", "260", *FAST]) == 0
     _, ij, meta = _info(out)
-    assert meta["psf_fwhm_px"] == pytest.approx(4.0)
+    assert meta["params"]["psf_fwhm_px"] == pytest.approx(4.0)
     # the output keeps the input's calibration: 65 nm pixels
     with tifffile.TiffFile(out) as tf:
         xr = tf.pages[0].tags["XResolution"].value
@@ -51,7 +51,7 @@ def test_ome_tiff_in_nm_converts_psf_fwhm_nm(tmp_path):
     out = tmp_path / "out.tif"
     assert main(["run", "--method", "sparse",
                  str(src), "-o", str(out), "--psf-fwhm-nm", "130", *FAST]) == 0
-    assert _info(out)[2]["psf_fwhm_px"] == pytest.approx(2.0)
+    assert _info(out)[2]["params"]["psf_fwhm_px"] == pytest.approx(2.0)
 
 
 def test_uncalibrated_tiff_with_psf_fwhm_nm_is_refused(tmp_path, capsys):
@@ -161,6 +161,6 @@ def test_metadata_records_psf_file_and_hash(tmp_path):
     meta = _info(out)[2]
     assert meta["psf"]["file"] == "psf.tif"
     assert meta["psf"]["sha256"] == hashlib.sha256(psf_path.read_bytes()).hexdigest()
-    assert meta["psf_fwhm_px"] is None  # the file was used, not a Gaussian
+    assert meta["params"]["psf_fwhm_px"] is None  # the file was used, not a Gaussian
     assert meta["input_pixel_size"]["x_nm"] == pytest.approx(65)
     assert meta["version"]

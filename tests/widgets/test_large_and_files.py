@@ -154,7 +154,7 @@ def test_process_files_runs_the_batch_engine_on_a_folder(big, qtbot, tmp_path):
     for name in ("a", "b"):
         data, info = read_tiff(tmp_path / "out" / f"{name}_sparse.tif")
         assert data.shape == (48, 40)
-        assert info["metadata"]["iterations"] == 10
+        assert info["metadata"]["params"]["iterations"] == 10
     # the same run as the CLI's engine with these parameters
     import tifffile
 

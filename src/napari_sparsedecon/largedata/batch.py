@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..algorithms.record import make_record, psf_record as make_psf_record
 from ..core.params import SparseParams
 from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
 from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
@@ -129,7 +130,6 @@ def process_file(job: Job, params: dict, *, psf_path=None, memory_budget=None, t
 
 def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, backend, client,
              progress, psf_fwhm_nm, ngff="0.5", psf_optics=None):
-    from .. import __version__
     from ..io.axes import ImageAxes
 
     ia = info.get("image_axes") or ImageAxes.default(data.ndim)
@@ -154,14 +154,14 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
         recorded["psf_fwhm_px"] = [q.psf_fwhm_px for q, _, _ in per_ch]
     if len(per_ch) > 1 and any(r != psf_record for _, _, r in per_ch):
         psf_record = [{"channel": i, **(r or {})} for i, (_, _, r) in enumerate(per_ch)]
-    meta = {"method": "sparse_deconvolve", **recorded, "source": job.src,
-            **_backend_used(backend), "version": __version__, "psf": psf_record,
-            "axes": out_axes.axes, "input_pixel_size": ia.physical(),
-            "output_pixel_size": out_axes.physical()}
     volumes = ia.drop("C").axes == "TZYX"
-    if volumes:
-        meta["time_points"] = ("processed one by one as Z, Y, X volumes (continuity acts "
-                               "along z within each; time points are not coupled)")
+    extra = {"time_points": ("processed one by one as Z, Y, X volumes (continuity acts "
+                             "along z within each; time points are not coupled)")} \
+        if volumes else {}
+    meta = make_record("sparse", recorded, psf=psf_record, estimates=None,
+                       **_backend_used(backend), source=job.src, axes=out_axes.axes,
+                       input_pixel_size=ia.physical(),
+                       output_pixel_size=out_axes.physical(), **extra)
     writer = _Writer(job, out_shape, out_axes, meta, ngff=ngff)
     channels = range(data.shape[c]) if c is not None else [None]
     try:
@@ -232,16 +232,24 @@ def _channel_psfs(src, ia, nc, params, *, psf_path=None, psf_fwhm_nm=None, psf_o
             pd = {**params, "psf_fwhm_px": float(fwhms[ch]) / px_nm}
         p = SparseParams.from_dict(pd)
         psf, record = None, None
+        nd = len(ia.drop("C").axes)
         if paths[ch]:
             if paths[ch] not in files:
                 files[paths[ch]] = _read_psf_file(paths[ch], ia)
-            psf, record = files[paths[ch]]
+            psf, fields = files[paths[ch]]
+            record = make_psf_record(psf, model="file", image_ndim=nd, **fields)
         elif psf_optics is not None and p.psf_fwhm_px is None and p.deconvolves:
-            psf, record = _optics_psf({**psf_optics, "wavelength_nm": waves[ch]}, ia, src)
+            psf, fields = _optics_psf({**psf_optics, "wavelength_nm": waves[ch]}, ia, src)
+            record = make_psf_record(psf, image_ndim=nd, **{"model": "airy", **fields})
         elif p.deconvolves:
-            record = {"model": "gaussian", "fwhm_px": p.psf_fwhm_px}
-            if fwhms[ch] is not None:
-                record["fwhm_nm"] = float(fwhms[ch])
+            nm = {} if fwhms[ch] is None else {"fwhm_nm": float(fwhms[ch])}
+            three = np.ndim(p.psf_fwhm_px) and len(p.psf_fwhm_px) == 3 and nd == 3
+            record = make_psf_record(None, model="gaussian", fwhm_px=p.psf_fwhm_px,
+                                     dims=3 if three else 2, **nm)
+            if nd >= 3 and not three:
+                record["note"] = ("a 2-D PSF on a stack: each plane is deblurred "
+                                  "laterally only (no axial deblurring); give a 3-D PSF "
+                                  "or an axial FWHM for that")
         out.append((p, psf, record))
     return out
 
