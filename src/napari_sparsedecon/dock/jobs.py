@@ -274,6 +274,17 @@ def can_suggest(model) -> bool:
                                {"gain", "read_noise"} <= set(model.values))
 
 
+def _per_image_rule(params: dict) -> dict:
+    """The parameter values that make a method choose per image (as its defaults do):
+    the output resolution (``None``: auto) and rl's data-splitting stop."""
+    rule = {}
+    if "resolution" in params:
+        rule["resolution"] = None
+    if "stop" in params:
+        rule["stop"] = "split"
+    return rule
+
+
 def suggest_job(model, box, *, plane=None, time=None, token=None) -> Job:
     """The method's estimate of its parameters, as ``(values, message)``."""
     m = model.method
@@ -302,14 +313,29 @@ def suggest_job(model, box, *, plane=None, time=None, token=None) -> Job:
                     f"SNR {s.snr:.0f}: fidelity {q['fidelity']:g}, sparsity "
                     f"{q['sparsity']:g}", s.message())
         yield Progress("suggest", 0, 1)
-        prep = model.prep_for(im.whole, psf.as_array(), params, token=(token, time))
+        rule = _per_image_rule(params)  # the default run's choices, whatever is set now
+        prep = model.prep_for(im.whole, psf.as_array(), {**params, **rule},
+                              token=(token, time))
         cam = prep.camera
         vals = {"offset": float(cam.offset), "gain": float(cam.gain),
                 "read_noise": float(cam.read_noise)}
         short = (f"camera: gain {cam.gain:.3g} ADU/e-, read noise {cam.read_noise:.3g} e-, "
                  f"offset {cam.offset:.3g}")
+        chosen = []
+        if "resolution_auto" in prep.levels:
+            vals["resolution"] = float(prep.levels["resolution_auto"])
+            chosen.append(f"output resolution {vals['resolution']:g} x the PSF")
+        if "split_iterations" in prep.levels:
+            vals.update(iterations=int(prep.levels["split_iterations"]), stop="none")
+            chosen.append(f"{vals['iterations']} iterations")
+        if chosen:
+            short = ", ".join(chosen) + "; " + short
         return vals, short, (short + " (fitted over the whole image; the weights scale "
-                                     "with its photon levels)")
+                             "with its photon levels" +
+                             ("; " + " and ".join(chosen) + " chosen by data splitting: the "
+                              "photons split into two independent halves, each candidate "
+                              "scored on how well it predicts the half it did not see"
+                              if chosen else "") + ")")
 
     return Job("suggest", m.name, params, psf, build, None, 1, {}, {},
                _record_fn(model, params, psf, be))

@@ -97,16 +97,13 @@ class ResolvedPSF:
         return gaussian_psf(None, fw)
 
     def lateral_fwhm_px(self) -> float:
-        """The in-focus lateral FWHM in pixels (of the central plane of a 3-D PSF)."""
+        """The in-focus lateral FWHM in pixels (a 3-D PSF: of the plane of its maximum)."""
         from ..psf.basic import measure_fwhm
 
         if self.array is None:
             f = self.fwhm_px
             return float(f[-1] if np.ndim(f) else f)
-        a = np.asarray(self.array)
-        if a.ndim == 3:
-            a = a[int(np.argmax(a.sum(axis=(1, 2))))]
-        return float(max(measure_fwhm(a)))
+        return float(max(measure_fwhm(np.asarray(self.array))[-2:]))
 
 
 def _need_pixel(image: ImageInfo, what: str) -> float:
