@@ -78,6 +78,9 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
     if threads is not None:
         threads = check_threads(threads, "threads")
     m = get_method(method)
+    if isinstance(psf, (list, tuple)):  # one PSF per view: a multi-view run
+        return _views(m, image, psf, params, backend, return_estimate, info, threads,
+                      clip_negative, psf_fwhm_px, preset)
     params, psf, preset_record = _apply_preset(m, preset, pixel_size_nm, psf, psf_fwhm_px,
                                                params)
     if m.psf_in_schema:
@@ -125,6 +128,31 @@ def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_p
     with using_threads(threads):
         gen = m.iterate(image, p, checked, **kw)
     return _checked(_with_fraction(threaded(gen, threads)), image, m.name, given, normalised)
+
+
+def _views(m, views, psfs, params, backend, return_estimate, info, threads, clip_negative,
+           psf_fwhm_px, preset):
+    """:func:`iter_deconvolve` over V views (``psf`` a list: one PSF per view)."""
+    from .algorithms.multiview import check_views, iter_views
+    from .ops.threads import threaded, using_threads
+
+    if psf_fwhm_px is not None or preset is not None:
+        raise ValueError("a multi-view run takes one PSF array per view (psf=[...]); "
+                         "psf_fwhm_px and preset do not apply")
+    name = getattr(backend, "name", backend)
+    if name not in ("auto", "numpy"):
+        raise ValueError(f"multi-view runs on NumPy only for now (got backend={name!r}); "
+                         f"use backend='numpy' or 'auto'")
+    checked = m.validate(params)
+    views, psfs = check_views(views, psfs)
+    if info is not None:
+        info.update(method=m.name, params=checked)
+    with using_threads(threads):
+        gen = iter_views(m, views, psfs, checked, return_estimate=return_estimate, info=info,
+                         clip_negative=clip_negative)
+    given = dict(params)
+    return _checked(_with_fraction(threaded(gen, threads)), np.mean(views, axis=0), m.name,
+                    given, checked.get("quantitative") is False)
 
 
 def _checked(gen, image, method, given, normalised):
@@ -203,7 +231,11 @@ def deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=Non
         variation). Each method's parameters: ``method_info(name).schema``.
     psf, psf_fwhm_px
         A PSF array summing to 1 at the input pixel size, or a Gaussian FWHM in
-        pixels (one value, ``(axial, lateral)`` or three values).
+        pixels (one value, ``(axial, lateral)`` or three values). A *list* of PSF
+        arrays makes a multi-view run: ``image`` is then V views of one object (a
+        list, or an array with the views on its first axis), one PSF per view, and
+        the data term sums over the views (``rl``, ``rl_tv``, ``sparse_psf``,
+        ``garl``; NumPy; :mod:`napari_sparsedecon.algorithms.multiview`).
     backend, device
         ``"auto"`` (default), ``"numpy"`` or ``"opencl"``; methods marked NumPy
         only run on NumPy under ``"auto"`` and refuse ``"opencl"``.

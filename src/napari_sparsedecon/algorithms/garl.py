@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base.validation import FLOAT
+from ..ops.multiview import ViewsMixin
 from ..params import Param
 from ..progress import Progress, Stage
 from .common import (
@@ -179,6 +180,17 @@ class GarlPlan:
         self.t, self.k, self.restarts = 1.0, 0, 0
         self.chi2 = float("nan")
 
+    def _em(self, v):
+        """(H^T(y / (H v + b)), a spare buffer); sets ``chi2`` of ``v``."""
+        from ..ops.regularised import _chi2
+
+        hv = self._conv(v, self.otf)
+        hv += self.b
+        np.maximum(hv, self.floor, out=hv)
+        self.chi2 = _chi2(self.y, hv)
+        np.divide(self.y, hv, out=hv)
+        return self._conv(hv, self.otf_conj), hv
+
     def step(self):
         x, xp = self.x, self.x_prev
         if self.k > 0:
@@ -189,13 +201,7 @@ class GarlPlan:
             np.maximum(v, self.floor, out=v)
         else:
             t_next, v = 1.0, x
-        hv = self._conv(v, self.otf)
-        hv += self.b
-        np.maximum(hv, self.floor, out=hv)
-        r = self.y - hv
-        self.chi2 = float(np.mean(r * r / hv, dtype=np.float64))
-        np.divide(self.y, hv, out=hv)
-        a = self._conv(hv, self.otf_conj)
+        a, _ = self._em(v)
         np.maximum(a, 0, out=a)
         a *= v  # v H^T(y / (H v + b)): the EM numerator
         if self.weight > 0:
@@ -237,12 +243,8 @@ def _iterate(image, psf, params, *, backend, device, return_estimate, info=None,
         ye, p, _, _ = block_photons(image, psf, params, prep, clip_negative=clip_negative)
     cam, bg = prep.camera, prep.background
     signal = prep.levels["signal_photons"]
-    nd = 3 if (ye.ndim == 3 and p.ndim == 3) else 2
-    weights, prov = load_weights(nd)
-    ns = params["noise_scale"]
+    weights, prov, nd, sigma, weight = _settings(params, signal, ye.ndim, p.ndim)
     mean = prep.levels.get("mean_photons")
-    sigma = ns / math.sqrt(signal)
-    weight = params["strength"] * CALIBRATION[nd] * weights.lam / ns ** 2
     plan = GarlPlan(ye.shape, p, weights, scale=signal, sigma=sigma, weight=weight)
     plan.set_data(ye, bg)
     shift = FLOAT(cam.read_noise ** 2)
@@ -277,13 +279,54 @@ def _iterate(image, psf, params, *, backend, device, return_estimate, info=None,
     return np.asarray(output(plan.result()), dtype=FLOAT)
 
 
+class MultiViewGarlPlan(ViewsMixin, GarlPlan):
+    """:class:`GarlPlan` over V views, each with its own PSF and background."""
+
+
+def _settings(params, signal, ndim, psf_ndim):
+    """(weights, provenance, nd, prior sigma, prior weight) from the signal level."""
+    nd = 3 if (ndim == 3 and psf_ndim == 3) else 2
+    weights, prov = load_weights(nd)
+    ns = params["noise_scale"]
+    return (weights, prov, nd, ns / math.sqrt(signal),
+            params["strength"] * CALIBRATION[nd] * weights.lam / ns ** 2)
+
+
+def views_plan(shape, psfs, params, preps):
+    """Multi-view GARL: the data term summed over the views, the prior scaled with the
+    views' mean signal level."""
+    from scipy.ndimage import gaussian_filter
+
+    from ..ops.multiview import common_psf
+    from .rl_reg import _output_sigma
+
+    signal = float(np.mean([q.levels["signal_photons"] for q in preps]))
+    weights, prov, nd, sigma, weight = _settings(params, signal, len(shape), psfs[0].ndim)
+    plan = MultiViewGarlPlan(shape, psfs, weights, scale=signal, sigma=sigma, weight=weight)
+    cam, bg = preps[0].camera, preps[0].background
+    shift = FLOAT(cam.read_noise ** 2)
+    out_sigma = _output_sigma(common_psf(psfs), len(shape), params["resolution"])
+
+    def output(x):
+        if params["resolution"] > 0:
+            x = gaussian_filter(x, out_sigma, mode="reflect")
+        if params["keep_background"]:
+            x += np.maximum(bg - shift, 0)
+        return from_photons(x, cam)
+
+    info = {"signal_photons": signal, "prior_sigma": sigma, "prior_weight": weight,
+            "weights_sha256": prov["checksum_sha256"]}
+    return plan, output, params["iterations"], info, None
+
+
 def _make():
     from .registry import Method
 
     return (Method(name="garl", title="RL with a learned ridge regulariser (GARL)",
                    summary="accelerated RL + a learned weakly-convex convolutional prior",
                    schema=SCHEMA, iterate=_iterate, backends=("numpy",), prepare=prepare,
-                   halo=halo, docs="docs/algorithms.md#garl-rl-with-a-learned-regulariser"),)
+                   halo=halo, views_plan=views_plan,
+                   docs="docs/algorithms.md#garl-rl-with-a-learned-regulariser"),)
 
 
 METHODS = _make()

@@ -46,6 +46,10 @@ class Method:
     #: method's own large-data runner (the paper pipeline's t-chunks and Y/X tiles);
     #: methods without one are tiled by :mod:`napari_sparsedecon.largedata.blocks`.
     tiled: Callable | None = None
+    #: ``views_plan(shape, psfs, params, preps) -> (plan, output, iterations, info,
+    #: stop)``: the method over V views of one object, each with its own PSF and
+    #: ``prepare`` result (:mod:`napari_sparsedecon.algorithms.multiview`).
+    views_plan: Callable | None = None
 
     @property
     def tileable(self) -> bool:

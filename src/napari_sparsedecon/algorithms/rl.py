@@ -164,12 +164,32 @@ class _HostChi2:
         return float(np.mean((self.y - hx) ** 2 / hx))
 
 
+def views_plan(shape, psfs, params, preps):
+    """Multi-view RL: the data term summed over the views; accelerated (Nesterov momentum
+    with restart, the multi-view form of Biggs' extrapolation) unless acceleration is
+    'none'; the split stop takes the largest of the views' counts (together they hold
+    more photons than any one), the discrepancy stop the views' mean chi^2."""
+    from ..ops.multiview import MultiViewRegularisedPlan
+
+    acc = params["acceleration"] != "none"
+    plan = MultiViewRegularisedPlan(shape, psfs, prior="none", momentum=acc)
+    n, stop = params["iterations"], None
+    if params["stop"] == "split":
+        n = min(n, max(int(q.levels["split_iterations"]) for q in preps))
+    elif params["stop"] == "discrepancy":
+        def stop(hist):
+            return len(hist) >= MIN_ITERATIONS and _should_stop(hist, acc)
+    cam = preps[0].camera
+    return plan, lambda x: from_photons(np.array(x, dtype=FLOAT), cam), n, {}, stop
+
+
 def _make():
     from .registry import Method
 
     return (Method(name="rl", title="Richardson-Lucy",
                    summary="classic or Biggs-accelerated RL, stopped by data splitting",
                    schema=SCHEMA, iterate=iter_rl, prepare=prepare, halo=halo,
+                   views_plan=views_plan,
                    docs="docs/algorithms.md#richardson-lucy"),)
 
 

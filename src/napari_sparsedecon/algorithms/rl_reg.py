@@ -198,16 +198,11 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
     cam, bg = prep.camera, prep.background
     signal = prep.levels["signal_photons"]
     bmean = prep.levels["background_photons"]
-    weight = params["strength"] / math.sqrt(signal)
-    sparsity = params.get("sparsity", 0.0) / math.sqrt(bmean)
-    cont = params["continuity"] if ye.ndim >= 3 else 0.0
-    if ye.ndim >= 3 and p.ndim == 3 and prior == "hessian" and cont == 0:
-        cont = 1.0  # a 3-D PSF: the volume is one object, z terms always on
-    t_cont = params.get("t_continuity", 0.0) if ye.ndim == 4 else 0.0
+    kw = _plan_settings(params, signal, bmean, ye.ndim, p.ndim, prior)
+    weight, sparsity = kw["weight"], kw["sparsity"]
+    cont, t_cont = kw["continuity"], kw["t_continuity"]
     be = get_backend(backend, device)
-    plan = be.regularised_plan(ye.shape, p, prior=prior, weight=weight, sparsity=sparsity,
-                               continuity=cont, t_continuity=t_cont, aspect=params["aspect"],
-                               eps=EPS_REL * math.sqrt(bmean),
+    plan = be.regularised_plan(ye.shape, p, **kw,
                                data_term=params.get("data_term", "poisson"))
     plan.set_data(ye, bg)
     shift = FLOAT(cam.read_noise ** 2)  # the shifted-Poisson offset inside bg
@@ -248,6 +243,53 @@ def _iterate(image, psf, params, *, prior, backend, device, return_estimate, inf
         if info is not None:
             info["chi2_per_pixel"] = plan.chi2
         return np.asarray(output(plan.result()), dtype=FLOAT)
+
+
+def _plan_settings(params, signal, bmean, ndim, psf_ndim, prior) -> dict:
+    """The plan's weights from the photon levels (one rule for single- and multi-view)."""
+    cont = params["continuity"] if ndim >= 3 else 0.0
+    if ndim >= 3 and psf_ndim == 3 and prior == "hessian" and cont == 0:
+        cont = 1.0  # a 3-D PSF: the volume is one object, z terms always on
+    return {"prior": prior, "weight": params["strength"] / math.sqrt(signal),
+            "sparsity": params.get("sparsity", 0.0) / math.sqrt(bmean),
+            "continuity": cont,
+            "t_continuity": params.get("t_continuity", 0.0) if ndim == 4 else 0.0,
+            "aspect": params["aspect"], "eps": EPS_REL * math.sqrt(bmean)}
+
+
+def _views_plan(prior):
+    """``views_plan`` of ``sparse_psf`` / ``rl_tv``: the weights from the views' mean
+    photon levels; the output resolution given, or the median of the views' choices."""
+
+    def make(shape, psfs, params, preps):
+        from scipy.ndimage import gaussian_filter
+
+        from ..ops.multiview import MultiViewRegularisedPlan, common_psf
+
+        signal = float(np.mean([q.levels["signal_photons"] for q in preps]))
+        bmean = float(np.mean([q.levels["background_photons"] for q in preps]))
+        kw = _plan_settings(params, signal, bmean, len(shape), psfs[0].ndim, prior)
+        plan = MultiViewRegularisedPlan(shape, psfs, **kw,
+                                        data_term=params.get("data_term", "poisson"))
+        res = params["resolution"]
+        if res is None:
+            res = float(np.median([q.levels["resolution_auto"] for q in preps]))
+        sigma = _output_sigma(common_psf(psfs), len(shape), res)
+        cam, bg = preps[0].camera, preps[0].background
+        shift = FLOAT(cam.read_noise ** 2)
+
+        def output(x):
+            if res > 0:
+                x = gaussian_filter(x, sigma, mode="reflect")
+            if params["keep_background"]:
+                x += np.maximum(bg - shift, 0)
+            return from_photons(x, cam)
+
+        info = {"signal_photons": signal, "background_photons": bmean,
+                "weight": kw["weight"], "resolution_used": res}
+        return plan, output, params["iterations"], info, None
+
+    return make
 
 
 def _choice(be) -> dict:
@@ -296,11 +338,12 @@ def _make():
         Method(name="sparse_psf", title="Sparse deconvolution, PSF in the data term",
                summary="Poisson/WLS data term + sparse-Hessian and L1 priors, accelerated",
                schema=SPARSE_PSF_SCHEMA, iterate=hess, backends=reg_backends,
-               prepare=prepare, halo=halo,
+               prepare=prepare, halo=halo, views_plan=_views_plan("hessian"),
                docs="docs/algorithms.md#sparse-deconvolution-with-the-psf-in-the-data-term"),
         Method(name="rl_tv", title="Richardson-Lucy with total variation",
                summary="RL with a TV prior and Nesterov momentum", schema=TV_SCHEMA,
                iterate=tv, backends=reg_backends, prepare=prepare, halo=halo,
+               views_plan=_views_plan("tv"),
                docs="docs/algorithms.md#regularised-richardson-lucy"),
     )
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..algorithms.record import make_record, psf_record as make_psf_record
+from ..algorithms.record import make_record
+from ..algorithms.record import psf_record as make_psf_record
 from ..core.params import SparseParams
 from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
 from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy

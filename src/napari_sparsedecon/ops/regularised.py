@@ -249,6 +249,18 @@ class RegularisedRLPlan:
         self.k = 0
         self.chi2 = float("nan")
 
+    def _em(self, v):
+        """(H^T(y / (H v + b)), a buffer of ones for the denominator); sets ``chi2``, the
+        chi^2 per pixel of ``v`` (for the stopping rule and reports)."""
+        hv = self._conv(v, self.otf)
+        hv += self.b
+        np.maximum(hv, self.floor, out=hv)
+        self.chi2 = _chi2(self.y, hv)
+        np.divide(self.y, hv, out=hv)
+        num = self._conv(hv, self.otf_conj)
+        hv.fill(1)  # y / hv is no longer needed: its buffer holds the denominator
+        return num, hv
+
     def step(self) -> None:
         x, xp = self.x, self.x_prev
         if self.momentum and self.k > 0:
@@ -260,17 +272,13 @@ class RegularisedRLPlan:
             np.maximum(v, self.floor, out=v)
         else:
             t_next, v = 1.0, x
-        hv = self._conv(v, self.otf)
-        hv += self.b
-        np.maximum(hv, self.floor, out=hv)
-        # chi^2 per pixel of the extrapolated point (for the stopping rule / reports)
-        self.chi2 = _chi2(self.y, hv)
         if self.data_term == "poisson":
-            np.divide(self.y, hv, out=hv)
-            num = self._conv(hv, self.otf_conj)
-            den = hv  # y / hv is no longer needed: its buffer holds the denominator
-            den.fill(1)
+            num, den = self._em(v)  # also sets chi^2 of the extrapolated point
         else:
+            hv = self._conv(v, self.otf)
+            hv += self.b
+            np.maximum(hv, self.floor, out=hv)
+            self.chi2 = _chi2(self.y, hv)
             hv *= self.w
             num = self.num_data.copy()
             den = self._conv(hv, self.otf_conj)
