@@ -116,7 +116,7 @@ def prepare(image, psf, params, *, clip_negative=False):
     """Camera model, background (given constant or a smooth map) and the signal and
     background photon levels, once per image (tiles and previews reuse them)."""
     from ..ops.noise import smooth_background
-    from ..psf.basic import measure_fwhm
+    from ..psf.basic import psf_spread_fwhm as measure_fwhm
     from .rl_reg import signal_levels
 
     given = params["background"]
@@ -135,7 +135,8 @@ def prepare(image, psf, params, *, clip_negative=False):
 def halo(params, psf) -> int:
     """Y/X margin a block needs: the PSF's support twice over, four lateral FWHMs and
     the filters' reach (the prior couples pixels through W^T W), plus 8."""
-    from ..psf.basic import measure_fwhm, psf_support
+    from ..psf.basic import psf_spread_fwhm as measure_fwhm
+    from ..psf.basic import psf_support
 
     p = np.asarray(psf)
     box = psf_support(p)

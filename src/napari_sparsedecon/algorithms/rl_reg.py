@@ -123,7 +123,8 @@ EPS_REL = 0.1
 
 def _output_sigma(psf: np.ndarray, ndim: int, resolution: float):
     """Gaussian sigma per axis of ``ndim``-D data for the output resolution."""
-    from ..psf.basic import FWHM_PER_SIGMA, measure_fwhm
+    from ..psf.basic import FWHM_PER_SIGMA
+    from ..psf.basic import psf_spread_fwhm as measure_fwhm
 
     fw = measure_fwhm(psf)
     return [0.0] * (ndim - len(fw)) + [resolution * f / FWHM_PER_SIGMA for f in fw]
@@ -135,7 +136,7 @@ def prepare(image, psf, params, *, clip_negative=False):
     the automatic weights scale with. Tiles, ROI previews and time points of one image
     pass the result to :func:`_iterate` (``prep=``) so that they use the same weights."""
     from ..ops.noise import smooth_background
-    from ..psf.basic import measure_fwhm
+    from ..psf.basic import psf_spread_fwhm as measure_fwhm
 
     given = params["background"]
     ye, p, cam, bg = photon_data(image, psf, {**params, "background": given or 0.0},
@@ -175,7 +176,8 @@ def halo(params, psf) -> int:
     """Y/X margin (pixels) a block needs so that a tiled run equals the whole-image run
     within 1e-3 of the range: the PSF's support twice over (the data term couples pixels
     through H^T H), four lateral FWHMs for the priors and the output blur, plus 8."""
-    from ..psf.basic import measure_fwhm, psf_support
+    from ..psf.basic import psf_spread_fwhm as measure_fwhm
+    from ..psf.basic import psf_support
 
     p = np.asarray(psf)
     box = psf_support(p)
@@ -303,7 +305,7 @@ def _auto_resolution(ye, p, bg, params, prior, cont, t_cont):
     the half data by the same rule) on half the photons, each candidate scored on the
     other half."""
     from ..ops.regularised import RegularisedRLPlan
-    from ..psf.basic import measure_fwhm
+    from ..psf.basic import psf_spread_fwhm as measure_fwhm
     from .selection import split_resolution
 
     fw = measure_fwhm(p)
