@@ -4,7 +4,7 @@
 # ome-zarr (exact pins, read from pyproject.toml), install this package without its GUI
 # dependencies (napari, magicgui, qtpy, pyopencl), and run the I/O tests.
 #
-#   bash scripts/check_floors.sh            # tests/io and tests/test_cli_safety.py
+#   bash scripts/check_floors.sh            # tests/io and tests/cli/test_cli_safety.py
 #   bash scripts/check_floors.sh -k ome     # extra arguments go to pytest
 #
 # Environment: PYTHON (default python3.11, the lowest Python the package allows),
@@ -40,7 +40,7 @@ echo "floors: $(echo $PINS)"
 "$VENV/bin/python" -m pip install -q --no-deps -e .
 "$VENV/bin/python" -m pip list 2>/dev/null | grep -iE '^(numpy|scipy|tifffile|zarr|ome-zarr|numcodecs|dask|pywavelets) '
 if [ "$#" -eq 0 ]; then
-  set -- tests/io tests/test_cli_safety.py
+  set -- tests/io tests/cli/test_cli_safety.py
 fi
 # -p no:cacheprovider: leave no .pytest_cache written by the old versions; warnings are
 # errors as in pyproject.toml, whose other filters name GUI packages not installed here

@@ -32,7 +32,7 @@ sparsity**2 - sparsity)``. Substituting ``g = a h`` and dividing by ``a``
 exactly this project's objective for ``h`` with the *same* fidelity and
 sparsity. So :func:`from_published` keeps both values, and the published
 result is ``a`` times ours: a global intensity factor that the published
-max-1 normalisation removes (``tests/test_presets.py`` checks this against
+max-1 normalisation removes (``tests/presets/test_presets.py`` checks this against
 an independent implementation of the published iteration).
 
 Nothing here imports Qt.

@@ -70,7 +70,7 @@ def test_over_budget_runs_tiled_into_a_store_and_shows_it_lazily(big, qtbot, tmp
                            memory_budget=BUDGET_MIB * 2**20)
     np.testing.assert_allclose(got, cli, rtol=1e-6, atol=1e-6 * np.ptp(cli))
     # ... and the in-memory result within largedata.tiling's tolerance: measured 2e-5 of the
-    # range inside a 16 px margin (tests/core/test_tiling.py allows 1e-3), 3.1e-3 on the
+    # range inside a 16 px margin (tests/largedata/test_tiling.py allows 1e-3), 3.1e-3 on the
     # image's edge where a tile's mirror padding meets the bright bar
     rel = np.abs(got - expect) / np.ptp(expect)
     assert rel[16:-16, 16:-16].max() < 2e-4 and rel.max() < 1e-2

@@ -61,7 +61,7 @@ def _check_error(err: BaseException, problems) -> None:
         return
     assert isinstance(err, ValueError | TypeError), f"raw {type(err).__name__}: {msg!r}"
     if GUARD in msg:  # the result guard: in-range values that together run away; it
-        return        # names every value given (tests/test_result_guard.py)
+        return        # names every value given (tests/base/test_result_guard.py)
     assert problems, f"a valid example was refused: {type(err).__name__}: {msg!r}"
     said = msg.split("; known:")[0]  # (the list of known names names every parameter)
     assert any(p in said for p in problems), \

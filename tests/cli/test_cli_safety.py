@@ -235,7 +235,7 @@ def test_second_writer_of_one_output_fails_at_commit(tif, tmp_path):
     assert dst.read_bytes() == b"the other run's result"
     assert not _leftovers(tmp_path)
     # with overwrite, the same race replaces the earlier output (one this package wrote:
-    # --overwrite leaves anything else alone, tests/test_overwrite_own_only.py)
+    # --overwrite leaves anything else alone, tests/io/test_overwrite_own_only.py)
     dst.unlink()
     write_tiff(dst, _img(), scale=(0.1, 0.1), metadata={"method": "sparse_deconvolve"})
     job = batch.Job(str(tif), str(dst), "tif", overwrite=True)

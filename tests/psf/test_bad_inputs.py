@@ -73,7 +73,7 @@ def test_bead_diameter_must_be_non_negative(d):
         measure_psf(_beads(), bead_diameter_nm=d, scale_nm=(65, 65))
 
 
-# -- found by tests/test_properties.py ----------------------------------------------
+# -- found by tests/api/test_properties.py ----------------------------------------------
 @pytest.mark.parametrize("method", ["rl", "rl_tv", "sparse_psf"])
 @pytest.mark.parametrize("scale", [1e20, 1e36])
 def test_photon_methods_work_at_any_data_scale(method, scale):
