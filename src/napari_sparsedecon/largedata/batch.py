@@ -48,11 +48,12 @@ def read_image(path):
     import zarr
 
     from ..io.axes import from_tiff
-    from ..io.tiff import info_dict
+    from ..io.tiff import info_dict, readable_tiff
 
-    with tifffile.TiffFile(path) as tf:
-        ia = from_tiff(tf)
-    store = tifffile.imread(path, aszarr=True)
+    with readable_tiff(path):
+        with tifffile.TiffFile(path) as tf:
+            ia = from_tiff(tf)
+        store = tifffile.imread(path, aszarr=True)
     arr = da.from_zarr(zarr.open(store, mode="r"))
     info = info_dict(ia)
     info["close"] = store.close
