@@ -160,7 +160,18 @@ def _checked(gen, image, method, given, normalised):
     has found it finite and not runaway (else a ValueError naming what to change)."""
     from .base.validation import check_result
 
-    res = yield from gen
+    try:
+        res = yield from gen
+    except MemoryError as err:
+        if str(err).strip():  # ours, or numpy's "Unable to allocate ...": sized already
+            raise
+        shape = tuple(np.shape(image))
+        gib = float(np.prod(shape, dtype=float)) * 4 / 2**30
+        raise MemoryError(
+            f"{method}: out of memory on an image of shape {shape} ({gib:.3g} GiB as "
+            f"float32; the method's work arrays need several times that); deconvolve a "
+            f"smaller region, or run it in tiles that fit: napari-sparsedecon run "
+            f"--memory-budget (e.g. half the free memory) or --tile") from None
     check_result(res[0] if isinstance(res, tuple) else res, image, method=method,
                  given=given, normalised=normalised)
     return res

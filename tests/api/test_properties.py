@@ -180,6 +180,8 @@ def value_problems(kw, image) -> set:
             electrons = float(np.max(np.abs(np.asarray(image, float) - offset))) / gain
         if electrons > 1e11:  # beyond the camera model's range: name what was given
             problems.add(f"offset {offset:.3g} ADU" if offset else "gain")
+        elif 0 < electrons < 1e-5:  # far below one photon: the photon methods refuse it
+            problems.add("photo-electrons")
     return problems
 
 

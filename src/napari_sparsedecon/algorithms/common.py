@@ -15,6 +15,9 @@ MAX_ITERATIONS = 10_000
 #: Largest photo-electron count per pixel the float32 photon methods accept (squared
 #: residuals must stay finite; no camera pixel holds more than ~1e6 electrons).
 MAX_PHOTONS = 1e12
+#: Smallest peak count accepted: below it the data are no photon counts (values all
+#: under ~1e-20 with the gain assumed 1 gave results up to 47% of the range off).
+MIN_PHOTONS = 1e-6
 
 CAMERA = (
     Param("offset", "float", 0.0,
@@ -63,6 +66,17 @@ def photon_data(image, psf, params: dict, *, clip_negative: bool = False,
             f"{cam.gain:.3g} ADU/e-, {how}); the photon methods work up to {MAX_PHOTONS:g}. "
             f"Pass {'offset=<camera offset in ADU> and ' if off else ''}gain=<ADU per "
             f"photo-electron> for this data, or rescale the image")
+    if 0 < peak < MIN_PHOTONS:  # (photon counts of 1e-24: the Poisson model is
+        how = "estimated" if "gain" in cam.estimated else "given"  # meaningless there)
+        if "assumed" in str(getattr(cam, "note", "")):
+            how = "assumed: too few samples to estimate it"
+        raise ValueError(
+            f"image: the camera model gives at most {peak:.3g} photo-electrons per pixel "
+            f"(gain {cam.gain:.3g} ADU/e-, {how}); the photon "
+            f"methods model photon counts and need at least {MIN_PHOTONS:g}. Pass gain="
+            f"<ADU per photo-electron> for this data, or rescale the image to photo-"
+            f"electrons (e.g. image * {1 / peak:.0e}); method 'sparse' takes data of any "
+            f"scale")
     bg = params["background"] / cam.gain + cam.read_noise ** 2
     return ye, p, cam, FLOAT(bg)
 

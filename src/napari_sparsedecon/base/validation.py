@@ -73,6 +73,7 @@ def as_float_image(image, *, name: str = "image", clip_negative: bool = False,
             f"{name} holds {int(bad.sum())} NaN/Inf value(s); replace them first, "
             f"e.g. np.nan_to_num(image, nan=0.0, posinf=0.0)"
         )
+    _refuse_lost_precision(a, out, name)
     had_values = clip_negative and bool(out.any())
     if clip_negative:
         np.maximum(out, 0, out=out)
@@ -95,6 +96,27 @@ def _refuse_beyond_float32(a, name):
     raise ValueError(
         f"{name} holds values up to {big:.3g}, beyond float32 (the working type: at most "
         f"{float(np.finfo(FLOAT).max):.3g}); rescale it first, e.g. image / {big:.0e}")
+
+
+def _refuse_lost_precision(a, out, name):
+    """Values that float32 (24-bit significand) cannot tell apart: uint64 near 2**63 with
+    a small spread became a constant image without a word. Refused when the spread of
+    the float32 copy is off by over 1% from the exact one (wide integer and float64
+    types only: narrower ones convert exactly)."""
+    if a.size == 0 or a.dtype.itemsize < 4 or (a.dtype.kind == "f" and a.dtype.itemsize <= 4):
+        return
+    lo, hi = a.min(), a.max()
+    exact = int(hi) - int(lo) if a.dtype.kind in "ui" else float(hi) - float(lo)
+    if not exact > 0:
+        return
+    got = float(out.max()) - float(out.min())
+    if abs(got - exact) <= 0.01 * exact:
+        return
+    became = "a constant image" if got == 0 else f"a spread of {got:.4g}"
+    raise ValueError(
+        f"{name} ({a.dtype}, values {lo} to {hi}) varies by only {exact:.4g} on top of a "
+        f"level that float32 (the working type, 24-bit precision) cannot resolve: it would "
+        f"become {became}; subtract its offset first, e.g. image - image.min()")
 
 
 def check_psf(psf, image_shape: tuple[int, ...], *, name: str = "psf", tol: float = 1e-3):

@@ -198,8 +198,14 @@ def _client(args):
                           "'napari-sparsedecon[cluster]'") from err
     if args.scheduler:
         return Client(args.scheduler), None
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    import dask
+
+    # dashboard_address=None still listened on 0.0.0.0:8787 (dask's default port),
+    # serving its /info pages: loopback only, a port the system picks, no pages
+    with dask.config.set({"distributed.scheduler.http.routes": []}):
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               scheduler_kwargs={"dashboard": False})
     return Client(cluster), cluster
 
 

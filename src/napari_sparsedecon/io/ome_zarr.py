@@ -313,6 +313,8 @@ def read_ome_zarr(path, *, allow_missing_chunks: bool = False, levels: bool = Fa
 
     try:
         root = zarr.open_group(str(path), mode="r")
+    except RecursionError:
+        raise ValueError(_TOO_DEEP.format(path=path)) from None
     except (FileNotFoundError, KeyError, ValueError, TypeError) as err:
         raise ValueError(f"{path} is not a readable OME-Zarr group ({type(err).__name__}: "
                          f"{err})") from err
@@ -324,12 +326,14 @@ def read_ome_zarr(path, *, allow_missing_chunks: bool = False, levels: bool = Fa
         ds = ms[0]["datasets"][0]
         ia = from_ngff(ms[0])
         arr = root[ds["path"]]
+    except RecursionError:
+        raise ValueError(_TOO_DEEP.format(path=path)) from None
     except ValueError as err:
         raise ValueError(f"{path} is not an OME-Zarr image ({err})") from err
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise ValueError(f"{path} has malformed OME-Zarr metadata ({type(err).__name__}: "
                          f"{err}); check its multiscales/datasets entries") from err
-    if not hasattr(arr, "nchunks"):
+    if not isinstance(arr, zarr.Array):  # (not hasattr nchunks: it divides by the chunks)
         raise ValueError(f"{path}: dataset {ds['path']!r} is a group, not an array")
     _check_declared_chunks(path, arr)
     if not allow_missing_chunks:
@@ -394,7 +398,16 @@ def is_image(path) -> bool:
 MAX_CHUNKS = 10**7
 
 
+_TOO_DEEP = ("{path}: its metadata (zarr.json / .zattrs / .zarray) is JSON nested too "
+             "deeply to read: a damaged or crafted store; write the store again")
+
+
 def _check_declared_chunks(path, arr) -> None:
+    chunks = tuple(int(c) for c in arr.chunks)
+    if any(c < 1 for c in chunks):  # (zarr would divide by it: ZeroDivisionError)
+        raise ValueError(f"{path} has malformed OME-Zarr metadata (its dataset declares a "
+                         f"chunk shape {chunks} with a zero size; every chunk side must be "
+                         f"at least 1): write the store again")
     n = arr.nchunks  # from the declared shape and chunk shape: no listing
     if n > MAX_CHUNKS:
         raise ValueError(f"{path}: its dataset declares {n:.3g} chunks (shape "

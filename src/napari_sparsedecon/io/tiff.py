@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import weakref
@@ -34,7 +35,52 @@ def atomic_write(path, write_fn, *, overwrite: bool = True) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def readable_tiff(path):
+    """Errors from inside tifffile on a damaged or crafted file, as a ValueError naming
+    ``path``: a truncated header or IFD (``struct.error``, ``IndexError``, ``EOFError``),
+    metadata nested too deeply to parse (``RecursionError``)."""
+    import struct
+
+    try:
+        yield
+    except RecursionError:
+        raise ValueError(f"{path}: its metadata (OME-XML or ImageJ) is nested too deeply to "
+                         f"read: a damaged or crafted file; export the image again (e.g. "
+                         f"from Fiji) or strip its metadata") from None
+    except (struct.error, IndexError, EOFError) as err:
+        raise ValueError(f"{path} is not a readable TIFF (truncated or damaged; tifffile "
+                         f"says: {err or type(err).__name__}); copy the file again, or "
+                         f"export it again from the acquisition software") from None
+
+
 IMAGEJ_ORDER = "TZCYX"
+
+#: Pixel data above this many bytes is written as BigTIFF: a classic TIFF's 32-bit
+#: offsets end at 4 GiB (tifffile's own limit, leaving 32 MiB for the metadata).
+BIGTIFF_BYTES = 2**32 - 2**25
+
+
+def needs_bigtiff(shape, itemsize: int = 4) -> bool:
+    """Whether float32 (``itemsize``) pixels of ``shape`` need a BigTIFF (over ~4 GiB)."""
+    return int(np.prod([int(n) for n in shape], dtype=object)) * int(itemsize) > BIGTIFF_BYTES
+
+
+def tiff_size_kw(shape, itemsize: int = 4) -> dict:
+    """tifffile keywords for pixels of ``shape``: ``bigtiff=True`` above ~4 GiB (an ImageJ
+    hyperstack then is a BigTIFF, which Fiji opens; tifffile's warning about it is
+    silenced by :func:`quiet_bigtiff`), else none."""
+    return {"bigtiff": True} if needs_bigtiff(shape, itemsize) else {}
+
+
+@contextlib.contextmanager
+def quiet_bigtiff():
+    """A context in which tifffile's "nonconformant BigTIFF ImageJ" warning is silent."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*nonconformant BigTIFF ImageJ")
+        yield
 
 
 def _legacy_axes(ndim, scale, axes, unit) -> ImageAxes:
@@ -109,7 +155,8 @@ def write_tiff(path, data, *, scale=None, axes: str | None = None, unit: str = "
         ij["Labels"] = [names[i % len(names)] for i in range(planes)]
 
     def _write(tmp):
-        tifffile.imwrite(tmp, a, imagej=True, metadata=ij, **kw)
+        with quiet_bigtiff():
+            tifffile.imwrite(tmp, a, imagej=True, metadata=ij, **kw, **tiff_size_kw(a.shape))
 
     return atomic_write(path, _write, overwrite=overwrite)
 
@@ -195,7 +242,8 @@ def write_ome_tiff(path, data, *, image_axes: ImageAxes | None = None,
         md["Channel"] = {"Name": names}
 
     def _write(tmp):
-        tifffile.imwrite(tmp, a, ome=True, photometric="minisblack", metadata=md)
+        tifffile.imwrite(tmp, a, ome=True, photometric="minisblack", metadata=md,
+                         **tiff_size_kw(a.shape))
 
     return atomic_write(path, _write, overwrite=overwrite)
 
@@ -207,7 +255,7 @@ def read_tiff(path):
     """
     import tifffile
 
-    with tifffile.TiffFile(path) as tf:
+    with readable_tiff(path), tifffile.TiffFile(path) as tf:
         ia = from_tiff(tf)
         data = tf.series[0].asarray()
         meta = _own_metadata(tf)
@@ -268,12 +316,13 @@ def open_tiff(path):
     import tifffile
     import zarr
 
-    with tifffile.TiffFile(path) as tf:
+    with readable_tiff(path), tifffile.TiffFile(path) as tf:
         ia = from_tiff(tf)
         names = channel_names(tf, ia)
         meta = _own_metadata(tf)
         nlevels = len(tf.series[0].levels)
-    store = tifffile.imread(path, aszarr=True)
+    with readable_tiff(path):
+        store = tifffile.imread(path, aszarr=True)
     try:
         z = zarr.open(store, mode="r")
         arrays = [z[k] for k in sorted(z.array_keys(), key=int)] if nlevels > 1 else [z]

@@ -50,11 +50,12 @@ def read_image(path):
     import zarr
 
     from ..io.axes import from_tiff
-    from ..io.tiff import info_dict
+    from ..io.tiff import info_dict, readable_tiff
 
-    with tifffile.TiffFile(path) as tf:
-        ia = from_tiff(tf)
-    store = tifffile.imread(path, aszarr=True)
+    with readable_tiff(path):
+        with tifffile.TiffFile(path) as tf:
+            ia = from_tiff(tf)
+        store = tifffile.imread(path, aszarr=True)
     arr = da.from_zarr(zarr.open(store, mode="r"))
     info = info_dict(ia)
     info["close"] = store.close
@@ -360,10 +361,31 @@ def run_tasks(jobs, task, args, kw, *, client=None, on_file=None, progress=None,
 
 def failure_summary(job, err) -> dict:
     """The summary of a file that failed, with the error in words."""
+    if isinstance(err, MemoryError) and not str(err).strip():
+        err = MemoryError(_out_of_memory(job))
     msg = f"{type(err).__name__}: {err}"
     if not isinstance(err, ValueError | OSError | MemoryError | KeyError):
         msg += " | " + traceback.format_exc(limit=2).strip().splitlines()[-1]
     return {"src": job.src, "dst": job.dst, "status": "failed", "error": msg}
+
+
+def _out_of_memory(job) -> str:
+    """What an empty MemoryError (an allocation failing deep inside numpy, scipy or numba)
+    means for ``job``: the file's size and what to change."""
+    from ..base.resources import available_memory
+
+    try:
+        data, info = read_image(job.src)
+        info.get("close", lambda: None)()
+        shape = tuple(int(n) for n in data.shape)
+        size = f"{shape}, {float(np.prod(shape, dtype=float)) * 4 / 2**20:.0f} MiB as float32"
+    except Exception:  # noqa: BLE001 - the message is made without the size then
+        size = "size unknown"
+    free = available_memory() / 2**20
+    return (f"out of memory while processing {job.src} ({size}; about {free:.0f} MiB free "
+            f"now): give a smaller --memory-budget (the run splits the file into tiles "
+            f"that fit it; by default half the free memory) or a smaller --tile, or "
+            f"close other programs")
 
 
 def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,

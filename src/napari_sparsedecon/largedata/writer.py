@@ -69,12 +69,12 @@ def _ome_tiff_output(path, shape, image_axes, meta):
     units, the parameters in a MapAnnotation) at ``path``, mapped per access."""
     import tifffile
 
-    from ..io.tiff import ome_layout
+    from ..io.tiff import ome_layout, tiff_size_kw
 
     perm, md = ome_layout(image_axes, meta)
     stored = tuple(shape[i] for i in perm)
     mm = tifffile.memmap(path, shape=stored, dtype="float32", ome=True,
-                         photometric="minisblack", metadata=md)
+                         photometric="minisblack", metadata=md, **tiff_size_kw(stored))
     mm.flush()
     del mm
     out = _MappedTiff(path, shape=stored)
@@ -230,15 +230,17 @@ class _Writer:
         else:
             import tifffile
 
-            from ..io.tiff import imagej_layout
+            from ..io.tiff import imagej_layout, quiet_bigtiff, tiff_size_kw
 
             self.perm, ij, res = imagej_layout(image_axes)
             ij["Info"] = json.dumps({"napari_sparsedecon": meta, **image_axes.to_dict()},
                                     default=str)
             self._ij = ij
+            stored = tuple(shape[i] for i in self.perm)
             kw = {"resolution": res} if res else {}
-            mm = tifffile.memmap(self.path, shape=tuple(shape[i] for i in self.perm),
-                                 dtype="float32", imagej=True, metadata=ij, **kw)
+            with quiet_bigtiff():  # over ~4 GiB: a BigTIFF (a classic TIFF cannot hold it)
+                mm = tifffile.memmap(self.path, shape=stored, dtype="float32", imagej=True,
+                                     metadata=ij, **kw, **tiff_size_kw(stored))
             mm.flush()
             del mm
             # Map the file only while writing a block, so its pages are not held
