@@ -18,7 +18,7 @@ def _sentences(text):
 def _beads(offset=0.0):
     rng = np.random.default_rng(3)
     x = np.zeros((128, 128))
-    x[rng.integers(8, 120, 60), rng.integers(8, 120, 60)] = 500.0
+    x[rng.integers(8, 120, 60), rng.integers(8, 120, 60)] = 2000.0
     y = ndimage.gaussian_filter(x, 3.0 / 2.3548, mode="reflect") + rng.normal(0, 2.0, x.shape)
     return y + offset, x
 
@@ -32,6 +32,8 @@ def test_a_right_result_is_found_fine_in_one_sentence():
     assert text.startswith("No problem found") and "noise level" in text
     assert len(_sentences(text)) == 1
     assert "rms" not in text and "sigma" not in text  # the numbers are the details'
+    rep.residual_rms_over_noise = 2.8  # a sparse method's prior at its defaults
+    assert verdict(rep).startswith("No problem found: the residual is what a prior leaves")
 
 
 def test_a_wrong_psf_and_an_unmodelled_background_are_named_with_what_to_change():
@@ -39,17 +41,19 @@ def test_a_wrong_psf_and_an_unmodelled_background_are_named_with_what_to_change(
     wide = assess(y, x, SparseParams(psf_fwhm_px=4.5, background="none"), frc_check=False,
                   hallucination=False)
     text = verdict(wide)
-    assert "PSF" in text and "too narrow or too wide" in text and "residual layer" in text
+    assert wide.residual_rms_over_noise > 3
+    assert "check the PSF width" in text and "residual layer" in text
     assert len(_sentences(text)) <= 3
     y, x = _beads(offset=10.0)
     bg = assess(y, x, SparseParams(psf_fwhm_px=3.0, background="none"), frc_check=False,
                 hallucination=False)
     text = verdict(bg)
     assert "background of about 10" in text and "camera offset" in text
+    assert "PSF" not in text  # the right PSF: only the background is named
 
 
 def test_many_problems_keep_to_three_sentences_worst_first():
-    rep = TrustReport(residual_offset=30.4, residual_rms_over_noise=1.91, noise_sigma=2.0,
+    rep = TrustReport(residual_offset=30.4, residual_rms_over_noise=3.5, noise_sigma=2.0,
                       hallucination_fraction=0.02, advice="lower sparsity or raise fidelity",
                       convergence={"sparse": Convergence(0.05, False, "")})
     found = problems(rep)

@@ -269,6 +269,7 @@ def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, 
         bar = worker.activity = Activity(activity)
         worker.yielded.connect(lambda t: bar.update(
             t.fraction, f"{activity}: {getattr(t.progress, 'stage', '')}"))
+        worker.returned.connect(lambda out: isinstance(out, Failed) or bar.update(1.0))
         worker.finished.connect(bar.close)
     worker.yielded.connect(yielded)
     worker.returned.connect(lambda out: errored(out.err) if isinstance(out, Failed)

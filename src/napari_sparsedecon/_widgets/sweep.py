@@ -4,9 +4,10 @@ Thin: the dock model's sweep job (:func:`napari_sparsedecon.dock.jobs.sweep_job`
 :func:`~napari_sparsedecon.analysis.sweep.iter_sweep` on the preview window, with the
 whole image's estimates) runs in a thread worker with the dock's parameters as the
 base; the parameters offered are the method's sweepable ones (from its schema); the
-montage is one image layer (values and scores written on each tile by a
-Points layer's text); clicking a tile, or choosing it in the list, and
-pressing "Use tile" copies its values into the widget.
+montage is one image layer, fitted to the view when it appears (values and scores
+written by a Points layer's text in a strip along the top of each tile); clicking a
+tile, or choosing it in the list and pressing "Use tile", copies its values into the
+widget.
 """
 
 from __future__ import annotations

@@ -82,8 +82,13 @@ def run_checked(gen, data, params, psf, checks, *, pixel_size_nm, frame, backend
 
 # -- the checks in words ---------------------------------------------------------------
 #: A residual whose spread about its offset is above this many noise sigmas holds
-#: structure the result does not explain (about 1 when only noise is left).
-RESIDUAL_STRUCTURE = 1.5
+#: structure the result does not explain: about 1 when only noise is left, 1.1-1.3 for
+#: Richardson-Lucy and 2.8-2.9 for the sparse methods at their defaults with the right
+#: PSF (their priors remove some signal on purpose), 4-6 with a PSF 1.5x too wide
+#: (phantom, 192x192, 400 photons).
+RESIDUAL_STRUCTURE = 3.0
+#: A residual spread up to this many noise sigmas is "at the noise level".
+RESIDUAL_NOISE = 1.5
 #: A residual offset above this many noise sigmas is a background left unmodelled.
 RESIDUAL_OFFSET = 2.0
 #: The result's FRC resolution this much worse than the input's is a loss of detail.
@@ -105,14 +110,14 @@ def problems(report) -> list[str]:
                    f"background: {advice} (see the hallucination layer).")
     rms, sigma = r.residual_rms_over_noise, r.noise_sigma
     if rms is not None and rms > RESIDUAL_STRUCTURE:
-        out.append(f"The result leaves structure unexplained (residual {rms:.1f} x the "
-                   f"noise): the PSF is probably too narrow or too wide; check the PSF "
-                   f"and look for shapes in the residual layer.")
+        out.append(f"The result leaves {rms:.1f} x the noise unexplained: check the PSF "
+                   f"width if the residual layer shows the structures' shapes, or weaken "
+                   f"the prior if it shows only their rims.")
     if (r.residual_offset is not None and sigma
             and abs(r.residual_offset) > RESIDUAL_OFFSET * sigma):
         out.append(f"A background of about {r.residual_offset:.3g} (input units, "
                    f"{abs(r.residual_offset) / sigma:.0f} x the noise) is left unmodelled: "
-                   f"set the background or camera offset (Advanced).")
+                   f"set the background (or the camera offset).")
     for stage, c in (r.convergence or {}).items():
         if not c.converged:
             out.append(f"The {stage} step stopped far from convergence (the last iteration "
@@ -143,8 +148,10 @@ def verdict(report) -> str:
                         else found[2])
         return " ".join(text)
     fine = []
-    if report.residual_rms_over_noise is not None:
-        fine.append("the residual is at the noise level")
+    rms = report.residual_rms_over_noise
+    if rms is not None:
+        fine.append("the residual is at the noise level" if rms <= RESIDUAL_NOISE else
+                    f"the residual is what a prior leaves ({rms:.1f} x the noise)")
     if report.hallucination_fraction is not None:
         fine.append("nothing bright on background")
     if report.convergence:
