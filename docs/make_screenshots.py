@@ -85,8 +85,7 @@ def sweep_screenshot():
     w.sweep.run()
     wait_for(lambda: w.sweep._worker is None and w.sweep.tiles)
     layer.visible = False
-    viewer.layers["ROI"].visible = False
-    viewer.reset_view()
+    viewer.layers["ROI"].visible = False  # the view is the dock's: fitted to the montage
     QApplication.processEvents()
     viewer.screenshot(str(OUT / "sweep_montage.png"), canvas_only=False)
     for name in ("sparse sweep", "sparse sweep labels"):

@@ -231,7 +231,7 @@ def ticks(gen, plan=None, *, interval=PROGRESS_INTERVAL, clock=time.monotonic):
 
 
 def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, finished,
-                 attr="_worker", buttons=True):
+                 attr="_worker", buttons=True, activity=None):
     """Run ``job`` in a napari thread worker stored as ``owner.<attr>``.
 
     ``job`` is a generator of Progress records, or a function returning one; a function
@@ -240,6 +240,9 @@ def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, 
     :func:`ticks`); an expected error (ValueError, ...) goes to ``errored`` as the
     exception. Disables ``owner.run_button`` and enables ``owner.cancel_button``
     (``finished`` should undo that) when ``buttons``, starts the worker and returns it.
+    ``activity`` (a short description): the job's progress also goes to a bar in
+    napari's activity panel (``worker.activity``, :class:`._activity.Activity`), closed
+    when the worker finishes, whether it returned, failed or was cancelled.
     """
     from napari.qt.threading import thread_worker
 
@@ -259,6 +262,15 @@ def start_worker(owner, job, *, plan=None, yielded, returned, errored, aborted, 
 
     worker = work()
     setattr(owner, attr, worker)
+    worker.activity = None
+    if activity:
+        from ._activity import Activity
+
+        bar = worker.activity = Activity(activity)
+        worker.yielded.connect(lambda t: bar.update(
+            t.fraction, f"{activity}: {getattr(t.progress, 'stage', '')}"))
+        worker.returned.connect(lambda out: isinstance(out, Failed) or bar.update(1.0))
+        worker.finished.connect(bar.close)
     worker.yielded.connect(yielded)
     worker.returned.connect(lambda out: errored(out.err) if isinstance(out, Failed)
                             else returned(out))
@@ -369,17 +381,24 @@ def make_scrolling(container, body):
     ``scrollable=True`` is the inner widget (the scroll area is lost); so the scroll
     area is put inside ``container.native`` here. Its minimum width follows the
     contents' (as styled once docked, sections opened or closed) so nothing is clipped;
-    its minimum height is small. Combo boxes are kept from widening the dock by long
-    layer names.
+    its minimum height is small; its first width at most :data:`._fit.DOCK_WIDTH`. The
+    controls are kept from widening the dock (:func:`._fit.narrow`).
     """
     from qtpy.QtCore import QEvent, QSize, Qt
-    from qtpy.QtWidgets import QComboBox, QFrame, QScrollArea
+    from qtpy.QtWidgets import QFrame, QScrollArea
+
+    from ._fit import DOCK_WIDTH, narrow
 
     class _Scroll(QScrollArea):
         def minimumSizeHint(self):
             inner = self.widget().minimumSizeHint().width() if self.widget() else 0
             bar = self.verticalScrollBar().sizeHint().width()
             return QSize(inner + bar + 2 * self.frameWidth() + 2, 120)
+
+        def sizeHint(self):  # the dock's first width: at most DOCK_WIDTH
+            hint = super().sizeHint()
+            least = self.minimumSizeHint().width()
+            return QSize(max(least, min(hint.width(), DOCK_WIDTH)), hint.height())
 
         def eventFilter(self, obj, event):
             if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
@@ -396,9 +415,6 @@ def make_scrolling(container, body):
     scroll.setWidget(body.native)
     layout.addWidget(scroll)
     container.margins = (0, 0, 0, 0)
-    for combo in body.native.findChildren(QComboBox):
-        combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(12)
+    narrow(body)
     container.scroll_area = scroll
     return scroll

@@ -15,7 +15,16 @@ import numpy as np
 from napari.utils.notifications import show_error, show_info
 
 from ..analysis.roi import centered_box, clamp_box, roi_geometry
-from ._layers import EXPECTED, call_in_worker, show_reused, start_worker, to_pixels, units_kw
+from ._activity import tell
+from ._layers import (
+    EXPECTED,
+    add_helper,
+    call_in_worker,
+    show_reused,
+    start_worker,
+    to_pixels,
+    units_kw,
+)
 
 PREVIEW_SIZE = 256
 PREVIEW_NAME = "sparse preview"
@@ -127,7 +136,7 @@ class PreviewMixin:
             box = self.roi(layer)
             job = preview_job(self.model, box, **self._where(layer))
         except EXPECTED as err:
-            self.status.value = f"preview: {err}"
+            self._preview_failed(err)
             return None
         data = layer.data
 
@@ -136,8 +145,10 @@ class PreviewMixin:
                 return  # stale, or preview switched off meanwhile
             scale, translate = roi_geometry(layer.scale, layer.translate, box[0], box[2],
                                             job.upsample)
-            show_reused(self._viewer, PREVIEW_NAME, out, scale, translate, colormap="magma",
-                        blending="translucent_no_depth", **units_kw(layer, 2))
+            # a helper layer: the ROI's Shapes layer stays active, with its tool
+            add_helper(self._viewer, lambda: show_reused(
+                self._viewer, PREVIEW_NAME, out, scale, translate, colormap="magma",
+                blending="translucent_no_depth", **units_kw(layer, 2)))
             self.preview_info.value = f"preview of {job.method}: {job.info.get('window', '')}"
             self.status.value = "preview updated"
             self.previews += 1
@@ -148,9 +159,14 @@ class PreviewMixin:
 
         worker = start_worker(self, lambda: job.build(data), attr="_preview_worker",
                               buttons=False, yielded=lambda _t: None, returned=done,
-                              errored=lambda e: setattr(self.status, "value", f"preview: {e}"),
+                              errored=self._preview_failed,
                               aborted=lambda: None, finished=finished)
         return worker
+
+    def _preview_failed(self, err):
+        """Why the preview shows nothing: under the "live preview" box (where the eye is
+        after ticking it) and as a notification, once per new reason."""
+        tell(self.preview_info, f"preview: {err}", level="warning", prefix=self.method_name)
 
     # -- suggestion ----------------------------------------------------------
     def suggest(self, *_):

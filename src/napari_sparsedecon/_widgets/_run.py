@@ -14,7 +14,7 @@ import numpy as np
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..analysis.roi import result_geometry
-from ..dock.checks import finish
+from ..dock.checks import finish, problems, verdict
 from ._layers import (
     EXPECTED,
     add_helper,
@@ -60,6 +60,7 @@ class RunMixin:
             return None
         self._choice = choice
         self.path_info.value = choice.describe()
+        self.trust_verdict.visible = self.details_section.visible = False  # the last run's
         if job is None:
             return self.run_tiled(layer, choice)
         job.extra["path"] = choice.describe()
@@ -71,7 +72,8 @@ class RunMixin:
                             plan=job.plan, yielded=self._on_progress,
                             returned=lambda out: self._on_result(out, layer, job, t0),
                             errored=self._on_error, aborted=self._on_aborted,
-                            finished=self._on_finished)
+                            finished=self._on_finished,
+                            activity=f"{self.method_name} on '{layer.name}'")
 
     def make_job(self, *, frame=None):
         """The model's whole-layer job (read on the GUI thread; built in the worker)."""
@@ -125,13 +127,13 @@ class RunMixin:
             steps.append(lambda: add_helper(self._viewer, lambda: self._viewer.add_labels(
                 done.hallucination, name=f"{name} hallucination", scale=scale,
                 translate=translate, opacity=0.6, **kw)))
-        text = report.summary()
+        text, found = verdict(report), problems(report)
 
         def tell():  # the messages on a turn of their own too (notifications are widgets)
-            self.status.value = text.splitlines()[0] if text else self.status.value
-            show_info(f"trust checks for '{name}':\n{text}")
-            for w in report.warnings:
-                show_warning(f"{name}: {w}")
+            self.trust_verdict.value = text  # under the run's status: where the eye is
+            self.trust_details.value = report.summary()
+            self.trust_verdict.visible = self.details_section.visible = True
+            (show_warning if found else show_info)(f"trust checks of '{name}': {text}")
 
         one_per_turn(*steps, tell, parent=self.native)
 
@@ -228,7 +230,8 @@ class RunMixin:
 
         return start_worker(self, work, plan={"tiles": 1}, yielded=self._on_progress,
                             returned=stored, errored=failed, aborted=aborted,
-                            finished=self._on_finished)
+                            finished=self._on_finished,
+                            activity=f"{self.method_name} on '{layer.name}', tiled")
 
     # -- saving --------------------------------------------------------------
     def save_result(self, path, *, overwrite=False):

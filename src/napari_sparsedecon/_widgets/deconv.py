@@ -29,6 +29,8 @@ from qtpy.QtCore import QTimer
 from ..backends.registry import backends
 from ..dock import DeconvModel, ImageInfo
 from ..dock.psf_source import AIRY, FWHM_NM, FWHM_PX, LAYER, PSF_SOURCES
+from ._activity import tell
+from ._fit import button_row, narrow
 from ._layers import (
     EXPECTED,
     make_scrolling,
@@ -102,10 +104,9 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
                                            self.wavelength, self.psf_info]),
             self.params_section, self.advanced_section,
             make_section("Preview, Suggest, files", [
-                self.preview, self.preview_info,
-                Container(widgets=[self.suggest_button, self.save_params_button,
-                                   self.load_params_button], layout="horizontal",
-                          labels=False), self.suggest_info], labels=False),
+                self.preview, self.preview_info, self.suggest_button, self.suggest_info,
+                button_row(self.save_params_button, self.load_params_button)],
+                labels=False),
             make_section("Trust checks", [self.trust_box], labels=False, expanded=False),
             make_section("Run", [self._run_section()], labels=False),
             make_section("Memory and result store", [self.memory_budget, self.store_path,
@@ -229,7 +230,17 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
                                               "record")
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1000)
         self.status = wrap_label(Label(label="status", value="idle"))
+        # the trust checks of the last run: a verdict in words, the numbers behind a toggle
+        self.trust_verdict = wrap_label(Label(label="checks", value=""))
+        self.trust_details = wrap_label(Label(value=""))
+        self.details_section = make_section(
+            "details", [self.trust_details], labels=False, expanded=False,
+            tooltip="the numbers behind the trust checks' verdict")
+        for w in (self.trust_verdict, self.details_section):
+            w.visible = False
         self.dims_note = wrap_label(Label(value=""))
+        self.params_info = wrap_label(Label(value=""))  # a refused value, under the controls
+        self.params_info.visible = False
         self.memory_budget = SpinBox(
             label="memory budget (MiB)", value=0, min=0, max=10**8,
             tooltip="0: half the memory available now (as the CLI). A whole-layer run whose "
@@ -247,9 +258,11 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         self.load_params_button.changed.connect(self._ask_load_params)
 
     def _run_section(self):
-        return Container(widgets=[Container(widgets=[self.run_button, self.cancel_button],
-                                            layout="horizontal", labels=False),
-                                  self.progress, self.status, self.save_button], labels=True)
+        box = Container(widgets=[button_row(self.run_button, self.cancel_button),
+                                 self.progress, self.status, self.trust_verdict,
+                                 self.details_section, self.save_button], labels=True)
+        box.margins = (0, 0, 0, 0)
+        return box
 
     # -- model -> view -------------------------------------------------------------
     def _on_method(self, name):
@@ -270,10 +283,13 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
                 self.__dict__[pname] = w  # w.<parameter>: the control
                 w.changed.connect(self._param_edited)
             self.params_section.body.extend(self.ctrl.basic + [self.dims_note, self.backend,
-                                                                self.threads])
+                                                                self.threads,
+                                                                self.params_info])
             self.advanced_section.body.extend(self.ctrl.advanced)
             self.advanced_section.visible = bool(self.ctrl.advanced)
             self.ctrl.show(self.model.values)
+            narrow(self.params_section)
+            narrow(self.advanced_section)
             _keep_heights(self.params_section)
             _keep_heights(self.advanced_section)
         finally:
@@ -354,8 +370,11 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
             return
         try:
             self.model.set_params(self.ctrl.values())
-        except EXPECTED as err:
-            self.status.value = f"error: {err}"
+        except EXPECTED as err:  # said under the controls, where the value was typed
+            tell(self.params_info, str(err), prefix=self.method_name)
+            return
+        self.params_info.value = ""
+        self.params_info.visible = False
 
     def _psf_edited(self, *_):
         if not self._showing:

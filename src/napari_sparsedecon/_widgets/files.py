@@ -14,6 +14,7 @@ import time
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from ._fit import button_row
 from ._layers import EXPECTED, call_in_worker, wrap_label
 
 
@@ -129,6 +130,7 @@ class FilesPanel(Container):
 
         self._owner = owner
         self._worker = None
+        self.activity = None  # the last batch's bar in napari's activity panel
         self._state = {}
         self.folder = FileEdit(label="input folder", mode="d",
                                tooltip="its .tif, .tiff and .zarr images are processed "
@@ -143,9 +145,9 @@ class FilesPanel(Container):
         self.progress = ProgressBar(label="files", value=0, min=0, max=1000)
         self.status = wrap_label(Label(label="status", value="idle"))
         self.extend([self.folder, self.out_dir, self.fmt,
-                     Container(widgets=[self.run_button, self.cancel_button],
-                               layout="horizontal", labels=False),
+                     button_row(self.run_button, self.cancel_button),
                      self.progress, self.status])
+        self.margins = (0, 0, 0, 0)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self._timer = QTimer(self.native)
@@ -177,6 +179,9 @@ class FilesPanel(Container):
 
         show_progress(self.progress, 0.0)  # "0%", not the last batch's stage text
         self.run_button.enabled, self.cancel_button.enabled = False, True
+        from ._activity import Activity
+
+        self.activity = Activity(f"process files in {folder}")
         self._worker = call_in_worker(lambda: process_folder(folder, params, **kw),
                                       returned=self._on_done, errored=self._on_error,
                                       finished=self._on_finished)
@@ -206,6 +211,7 @@ class FilesPanel(Container):
         from ._layers import show_progress
 
         show_progress(self.progress, min((i + part) / n, 1.0), f"%p%{text}")
+        self.activity.update(min((i + part) / n, 1.0))
         status = f"file {i + 1}/{n}: {Path(st.get('name', '')).name}"
         if i < n and self.status.value != status:  # a new label text re-lays out the dock
             self.status.value = status
@@ -229,5 +235,6 @@ class FilesPanel(Container):
 
         self._timer.stop()
         self._worker = None
+        self.activity.close()
         show_progress(self.progress, self.progress.value / 1000)  # back to "NN%"
         self.run_button.enabled, self.cancel_button.enabled = True, False

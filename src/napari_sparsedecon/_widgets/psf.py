@@ -22,6 +22,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from ..analysis.beads import measure_psf
 from ..analysis.roi import NM_PER_UNIT
 from ..psf import models as pm
+from ._activity import tell
 from ._layers import (
     add_helper,
     call_in_worker,
@@ -190,8 +191,8 @@ class PSFWidget(Container):
             return
         px = layer_pixel_nm(layer)
         if px is None:
-            self.status.value = (f"'{layer.name}' has no physical pixel size (its scale is "
-                                 f"in pixels); enter it by hand")
+            tell(self.status, f"'{layer.name}' has no physical pixel size (its scale is in "
+                              f"pixels); enter it by hand", level="warning", prefix="PSF")
             return
         self.pixel.value = px
         units = getattr(layer, "units", None)

@@ -4,9 +4,10 @@ Thin: the dock model's sweep job (:func:`napari_sparsedecon.dock.jobs.sweep_job`
 :func:`~napari_sparsedecon.analysis.sweep.iter_sweep` on the preview window, with the
 whole image's estimates) runs in a thread worker with the dock's parameters as the
 base; the parameters offered are the method's sweepable ones (from its schema); the
-montage is one image layer (values and scores written on each tile by a
-Points layer's text); clicking a tile, or choosing it in the list, and
-pressing "Use tile" copies its values into the widget.
+montage is one image layer, fitted to the view when it appears (values and scores
+written by a Points layer's text in a strip along the top of each tile); clicking a
+tile, or choosing it in the list and pressing "Use tile", copies its values into the
+widget.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_error, show_info
 
 from ..analysis.sweep import SWEEPABLE, montage, parse_values, tile_at
+from ._fit import button_row, show_whole
 from ._layers import (
     EXPECTED,
     GlyphWarmer,
@@ -76,15 +78,16 @@ class SweepPanel(Container):
         self.cancel_button = PushButton(text="Cancel sweep", enabled=False)
         self.tile = ComboBox(label="tile", choices=lambda _w: self._tile_choices, nullable=True,
                              tooltip="a finished tile (or click it in the montage)")
-        self.use_button = PushButton(text="Use tile's parameters", enabled=False)
+        self.use_button = PushButton(text="Use tile", enabled=False,
+                                     tooltip="copy the chosen tile's parameter values into "
+                                             "the dock's controls")
         self.export_button = PushButton(text="Export sweep...", enabled=False)
         self.info = Label(label="sweep", value="")
         self.extend([self.param1, self.values1, self.param2, self.values2,
-                     Container(widgets=[self.run_button, self.cancel_button],
-                               layout="horizontal", labels=False),
-                     self.tile, Container(widgets=[self.use_button, self.export_button],
-                                          layout="horizontal", labels=False),
-                     self.info])
+                     button_row(self.run_button, self.cancel_button),
+                     self.info,  # right under the buttons: progress, errors, the best tile
+                     self.tile, button_row(self.use_button, self.export_button)])
+        self.margins = (0, 0, 0, 0)
         # long tile names and messages must not widen the dock over the canvas
         from qtpy.QtWidgets import QComboBox
 
@@ -169,7 +172,8 @@ class SweepPanel(Container):
                             yielded=self._on_progress,
                             returned=self._on_done, errored=self._on_error,
                             aborted=lambda: setattr(self.info, "value", "cancelled"),
-                            finished=self._on_finished)
+                            finished=self._on_finished,
+                            activity=f"sweep of {', '.join(grid)} ({n} tiles)")
 
     def _set_tiles(self, choices):
         self._tile_choices = list(choices)
@@ -242,9 +246,12 @@ class SweepPanel(Container):
         v = self._viewer
         units = units_kw(layer, 2)
         new = MONTAGE_NAME not in v.layers
+        resized = not new and v.layers[MONTAGE_NAME].data.shape != img.shape
         ml = show_reused(v, MONTAGE_NAME, img, scale, translate, colormap="magma", **units)
         if new:
             ml.mouse_drag_callbacks.append(self._on_click)
+        if new or resized:  # a new grid: the whole montage in view (the labels follow)
+            show_whole(v, ml)
         ml.metadata["napari_sparsedecon"] = {"sweep": self.grid, "base": self._base,
                                              "method": self._owner.model.method_name}
         self._label_parts = ([lab for _, lab in labels],

@@ -267,19 +267,25 @@ MIN_LABEL_PX, MAX_LABEL_PX = 8.0, 14.0
 #: ~11.4 px per character, ~30 px per line; the width rounded up for wide glyphs),
 #: and a margin in pixels.
 CHAR_W, LINE_H, PAD = 1.0, 2.35, 4.0
+#: The share of a tile's height its label may cover (a strip along its top edge): the
+#: tile stays visible under it.
+LABEL_SHARE = 0.3
 
 
 def _font_for(texts, tile_px) -> float:
-    """Largest font (capped at MAX_LABEL_PX) at which every text fits in a tile."""
+    """Largest font (capped at MAX_LABEL_PX) at which every text fits in the top
+    LABEL_SHARE of a tile."""
     lines = [ln for t in texts for ln in t.split("\n")]
     chars = max((len(ln) for ln in lines), default=1)
     rows = max((t.count("\n") + 1 for t in texts), default=1)
-    h, w = (max(float(v) - PAD, 0.0) for v in tile_px)
+    h = max(float(tile_px[0]) * LABEL_SHARE - PAD, 0.0)
+    w = max(float(tile_px[1]) - PAD, 0.0)
     return min(MAX_LABEL_PX, w / (CHAR_W * max(chars, 1)), h / (LINE_H * rows))
 
 
 def fit_labels(labels, scores, tile_px):
-    """(font size, texts) so that each tile's label fits inside its tile on screen.
+    """(font size, texts) so that each tile's label fits inside its tile on screen,
+    in a strip along its top covering at most LABEL_SHARE of the tile's height.
 
     ``labels`` are the tiles' parameter values ("fidelity 200, sparsity 9"),
     ``scores`` their score texts (one string each, "" for none), ``tile_px`` the

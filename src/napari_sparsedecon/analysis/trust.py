@@ -232,6 +232,8 @@ class TrustReport:
     hallucination: np.ndarray | None = None  # mask on the input grid
     hallucination_fraction: float | None = None
     convergence: dict | None = None
+    noise_sigma: float | None = None  # of the input, what the residual is compared with
+    advice: str = ""  # the method's knobs against bright-on-background pixels
     notes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
@@ -302,8 +304,8 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     if x.shape[-2:] != (y.shape[-2] * up, y.shape[-1] * up) or x.ndim != y.ndim:
         raise ValueError(f"result {x.shape} does not match the input {y.shape} "
                          f"(up-sampling x{up})")
-    rep = TrustReport()
     sigma = estimate_noise_sigma(y if y.ndim == 2 else y[y.shape[0] // 2])
+    rep = TrustReport(noise_sigma=sigma, advice=model.hallucination_advice)
     if residual:
         fwd, bg = model.forward(), model.background()
         x_units = x
