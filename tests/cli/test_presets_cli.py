@@ -50,9 +50,10 @@ def test_run_preset_fills_parameters_and_airy_psf_flags_override(tmp_path):
     assert main(["run", "--method", "sparse", str(src), "--preset", "sd-sim-actin", "-o", str(out),
                  "--iterations", "6", "--deconv-iterations", "2"]) == 0
     m = _meta(out)
-    assert (m["fidelity"], m["sparsity"], m["continuity"]) == (40.0, 2.0, 0.4)
-    assert m["background"] == "high/2.5" and m["deconv_method"] == "biggs"
-    assert (m["iterations"], m["deconv_iterations"]) == (6, 2)  # explicit flags win
+    p = m["params"]
+    assert (p["fidelity"], p["sparsity"], p["continuity"]) == (40.0, 2.0, 0.4)
+    assert p["background"] == "high/2.5" and p["deconv_method"] == "biggs"
+    assert (p["iterations"], p["deconv_iterations"]) == (6, 2)  # explicit flags win
     assert m["psf"]["model"] == "airy" and m["psf"]["preset"] == "sd-sim-actin"
     assert m["psf"]["pixel_size_nm"] == pytest.approx(38.23, rel=1e-3)
     assert (m["psf"]["effective_na"], m["psf"]["wavelength_nm"]) == (2.5, 488.0)
@@ -65,7 +66,8 @@ def test_run_preset_with_explicit_psf_fwhm_uses_it(tmp_path):
                  str(src), "--preset", "confocal", "--psf-fwhm-px", "2", "-o",
                  str(out), "--iterations", "4", "--deconv-iterations", "1"]) == 0
     m = _meta(out)
-    assert m["psf"]["model"] == "gaussian" and m["fidelity"] == 50.0
+    p = m["params"]
+    assert m["psf"]["model"] == "gaussian" and p["fidelity"] == 50.0
 
 
 def test_run_preset_without_pixel_size_says_how_to_set_it(tmp_path, capsys):
@@ -89,10 +91,11 @@ def test_preset_and_a_partial_params_file_merge_key_by_key(tmp_path):
                  str(src), "--preset", "sd-sim-actin", "--params", str(pfile),
                  "--deconv-iterations", "2", "-o", str(out)]) == 0
     m = _meta(out)
-    assert (m["iterations"], m["sparsity"]) == (6, 3.0)  # from the file
-    assert (m["fidelity"], m["continuity"]) == (40.0, 0.4)  # the preset's, kept
-    assert m["background"] == "high/2.5" and m["deconv_method"] == "biggs"
-    assert m["deconv_iterations"] == 2  # the flag
+    p = m["params"]
+    assert (p["iterations"], p["sparsity"]) == (6, 3.0)  # from the file
+    assert (p["fidelity"], p["continuity"]) == (40.0, 0.4)  # the preset's, kept
+    assert p["background"] == "high/2.5" and p["deconv_method"] == "biggs"
+    assert p["deconv_iterations"] == 2  # the flag
     assert m["psf"]["preset"] == "sd-sim-actin"
 
 
@@ -105,4 +108,5 @@ def test_a_params_file_without_a_preset_still_fills_the_defaults(tmp_path):
     assert main(["run", "--method", "sparse",
                  str(src), "--params", str(pfile), "-o", str(out)]) == 0
     m = _meta(out)
-    assert (m["fidelity"], m["iterations"], m["sparsity"]) == (90.0, 4, 10.0)
+    p = m["params"]
+    assert (p["fidelity"], p["iterations"], p["sparsity"]) == (90.0, 4, 10.0)
