@@ -75,7 +75,7 @@ def test_dry_run_writes_nothing(folder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", "--method", "sparse",
                  str(folder), "--out-dir", str(out), "--psf-fwhm-px", "3",
-                 "--dry-run", "--memory-budget", "256MiB"]) == 0
+                 "--dry-run", "--memory-budget", "1GiB"]) == 0
     text = capsys.readouterr().out
     assert "MiB" in text and " s" in text and "cannot be read" in text
     assert "dry run: 4 file(s)" in text

@@ -50,7 +50,7 @@ def test_an_empty_memory_error_in_the_batch_says_what_to_change(tmp_path, capsys
     write_tiff(src, _img((3, 40, 48)))
     monkeypatch.setattr(module, name, _no_memory)
     rc = main(["run", "--method", method, str(src), "-o", str(tmp_path / "o.tif"),
-               "--psf-fwhm-px", "2", "--iterations", "1", "--memory-budget", "64MiB"])
+               "--psf-fwhm-px", "2", "--iterations", "1", "--memory-budget", "2GiB"])
     out = capsys.readouterr()
     text = out.out + out.err
     assert rc == 1
