@@ -60,3 +60,35 @@ def test_large_integers_that_float32_holds_are_accepted():
     img = (np.arange(24 * 24).reshape(24, 24) * 2**40).astype(np.uint64) + 2**40
     out = nsd.deconvolve(img, "sparse", psf_fwhm_px=2, iterations=1)
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("method", ["sparse", "rl", "sparse_psf"])
+def test_the_command_line_refuses_what_float32_cannot_tell_apart(tmp_path, capsys, method):
+    """The same uint64 data through `run` (read in blocks, the library's check never saw
+    the whole image) were written as a constant image with exit 0."""
+    import tifffile
+
+    from napari_sparsedecon.cli import main
+
+    img = np.full((5, 40, 40), 2**63, dtype=np.uint64)
+    img[:, 10:20, 10:20] += np.uint64(2**20)
+    src = tmp_path / "u64.tif"
+    tifffile.imwrite(src, img)
+    out = tmp_path / "o.tif"
+    assert main(["run", str(src), "--method", method, "--psf-fwhm-px", "2",
+                 "--iterations", "2", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "float32" in err and "subtract its offset" in err, err
+    assert not out.exists()
+
+
+def test_the_command_line_keeps_wide_integers_that_float32_holds(tmp_path):
+    import tifffile
+
+    from napari_sparsedecon.cli import main
+
+    img = (np.random.default_rng(0).poisson(50, (40, 40)) + 100).astype(np.uint32)
+    src = tmp_path / "u32.tif"
+    tifffile.imwrite(src, img)
+    assert main(["run", str(src), "--method", "rl", "--psf-fwhm-px", "2",
+                 "--iterations", "2", "-o", str(tmp_path / "o.tif")]) == 0

@@ -103,20 +103,34 @@ def _refuse_lost_precision(a, out, name):
     a small spread became a constant image without a word. Refused when the spread of
     the float32 copy is off by over 1% from the exact one (wide integer and float64
     types only: narrower ones convert exactly)."""
-    if a.size == 0 or a.dtype.itemsize < 4 or (a.dtype.kind == "f" and a.dtype.itemsize <= 4):
+    if a.size == 0 or not wide_dtype(a.dtype):
         return
-    lo, hi = a.min(), a.max()
-    exact = int(hi) - int(lo) if a.dtype.kind in "ui" else float(hi) - float(lo)
+    refuse_lost_precision(a.min(), a.max(), a.dtype, name)
+
+
+def wide_dtype(dtype) -> bool:
+    """Integer types of 4 bytes or more and float64: those float32 may not hold exactly."""
+    dt = np.dtype(dtype)
+    return dt.itemsize >= 4 and not (dt.kind == "f" and dt.itemsize <= 4) and dt.kind in "uif"
+
+
+def refuse_lost_precision(lo, hi, dtype, name="the image"):
+    """Refuse data of ``dtype`` from ``lo`` to ``hi`` whose spread float32 would lose (off
+    by over 1%): the check of :func:`check_image` from the extremes alone, for data read
+    in blocks (the command line)."""
+    kind = np.dtype(dtype).kind
+    exact = int(hi) - int(lo) if kind in "ui" else float(hi) - float(lo)
     if not exact > 0:
         return
-    got = float(out.max()) - float(out.min())
-    if abs(got - exact) <= 0.01 * exact:
-        return
+    with np.errstate(over="ignore"):
+        got = float(FLOAT(hi)) - float(FLOAT(lo))
+    if not np.isfinite(got) or abs(got - exact) <= 0.01 * exact:
+        return  # beyond float32 altogether: refused as such elsewhere
     became = "a constant image" if got == 0 else f"a spread of {got:.4g}"
     raise ValueError(
-        f"{name} ({a.dtype}, values {lo} to {hi}) varies by only {exact:.4g} on top of a "
-        f"level that float32 (the working type, 24-bit precision) cannot resolve: it would "
-        f"become {became}; subtract its offset first, e.g. image - image.min()")
+        f"{name} ({np.dtype(dtype)}, values {lo} to {hi}) varies by only {exact:.4g} on top "
+        f"of a level that float32 (the working type, 24-bit precision) cannot resolve: it "
+        f"would become {became}; subtract its offset first, e.g. image - image.min()")
 
 
 def check_psf(psf, image_shape: tuple[int, ...], *, name: str = "psf", tol: float = 1e-3):

@@ -72,6 +72,21 @@ def _check_dtype(arr):
     if not np.issubdtype(dt, np.number):
         raise TypeError(f"the image has dtype {dt}; it needs numeric (integer or float) "
                         f"pixels")
+    from ..base.validation import refuse_lost_precision, wide_dtype
+
+    if wide_dtype(dt) and arr.size:  # one pass over the data, for 4- and 8-byte types only
+        lo, hi = _extremes(arr)
+        refuse_lost_precision(lo, hi, dt)
+
+
+def _extremes(arr):
+    """(min, max) of an array or a dask array, exact in its own dtype."""
+    import dask
+    import dask.array as da
+
+    if isinstance(arr, da.Array):
+        return dask.compute(arr.min(), arr.max())
+    return np.min(arr), np.max(arr)
 
 
 def _check_shape(arr, info):
