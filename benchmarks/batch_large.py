@@ -113,8 +113,9 @@ def main(argv=None):
         dt, peak = run_and_sample(base + ["--out-dir", str(out)] + extra)
         fps = args.frames / dt
         rows.append((name, dt, fps, peak))
-        print(f"{name:<10} {dt:8.1f} s  {fps:6.3f} frames/s  peak {peak / 2**30:5.2f} GiB "
-              f"({'within' if peak <= budget else 'OVER'} the {args.budget} budget)",
+        print(f"{name:<10} {dt:8.1f} s  {fps:6.3f} frames/s  peak {peak / 2**20:7.0f} MiB "
+              f"({peak / budget:.2f}x the {args.budget} budget: "
+              f"{'within' if peak <= budget else 'OVER'})",
               flush=True)
     if len(rows) > 1:
         print(f"2 workers / serial throughput: {rows[1][2] / rows[0][2]:.2f}x")
