@@ -89,7 +89,12 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--psf", nargs="+", metavar="PSF",
                    help="PSF TIFF (odd-sized, centred, summing to 1) at the input pixel "
                         "size; one file for all channels, or one per channel in channel "
-                        "order")
+                        "order (with --views: one per view, in the inputs' order)")
+    r.add_argument("--views", action="store_true",
+                   help="the inputs are views of one object, registered onto one grid "
+                        "(the arms of a dual-view light sheet, detector elements): one "
+                        "output, the data term summed over the views, each with its own "
+                        "PSF (--psf) and background; needs -o; rl, rl_tv, sparse_psf, garl")
     r.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
                    help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
     r.add_argument("--psf-fwhm-nm", type=float, nargs="+", metavar="NM",

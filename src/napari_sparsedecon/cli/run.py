@@ -136,9 +136,6 @@ def _plan_run(args, files):
 
 
 #: A parameter file is a few hundred bytes; anything over this is not one.
-
-
-#: A parameter file is a few hundred bytes; anything over this is not one.
 PARAMS_FILE_MAX_BYTES = 1 << 20
 
 
@@ -255,7 +252,9 @@ def _run(args) -> int:
               f"own to process it)", file=sys.stderr)
     if not files:
         raise ValueError(f"no input files match {inputs}")
-    jobs, skipped = _plan_run(args, files)
+    if args.views:
+        files = _check_views(args, files)
+    jobs, skipped = _plan_run(args, files[:1] if args.views else files)
     _check_outputs([j.dst for j in jobs] + skipped,
                    _protected_paths(files, psf=args.psf, params_file=args.params))
     if not args.dry_run:
@@ -293,6 +292,28 @@ def _run(args) -> int:
     print(f"done: {len(results) - len(failed)} ok, {len(failed)} failed, {len(skipped)} "
           f"skipped in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _check_views(args, files) -> list:
+    """``--views``: two or more files in the order given, one output (-o), PSFs per view."""
+    from ..largedata.views import check_view_method, check_view_psfs
+
+    check_view_method(args.method)
+    if len(files) < 2:
+        raise ValueError(f"--views needs two or more input files (one per view), got "
+                         f"{len(files)}")
+    if not args.output:
+        raise ValueError("--views makes one result from all the views: name it with -o "
+                         "(e.g. -o fused.tif)")
+    if args.workers or args.scheduler:
+        raise ValueError("--views runs the views together in this process; drop --workers "
+                         "/ --scheduler")
+    if args.backend not in ("auto", "numpy"):
+        raise ValueError(f"--views runs on NumPy only for now (got --backend {args.backend}); "
+                         f"drop --backend")
+    check_view_psfs(args.psf, len(files))
+    args.view_files = list(files)
+    return files
 
 
 def _sparse_run(args):
@@ -354,7 +375,7 @@ def _method_params(args, m) -> tuple[dict, set]:
 def _method_run(args):
     """(dry-run lines, job runner) of any method but the paper pipeline."""
     from ..algorithms.registry import get_method
-    from ..largedata import method_batch
+    from ..largedata import method_batch, views
 
     m = get_method(args.method)
     params, explicit = _method_params(args, m)
@@ -372,10 +393,19 @@ def _method_run(args):
           "explicit": tuple(explicit)}
 
     def dry(jobs, budget):
+        if args.views:
+            return [line for j in jobs
+                    for line in views.views_dry_run_lines(j, args.view_files, m.name)]
         return method_batch.method_dry_run_lines(jobs, m.name, params, memory_budget=budget,
                                                  tile=args.tile)
 
     def run_jobs(jobs, budget, client, on_file, progress):
+        if args.views:
+            return [r for j in jobs for r in views.run_views(
+                j, args.view_files, m.name, params, on_file=on_file, progress=progress,
+                memory_budget=budget, **{k: kw[k] for k in (
+                    "explicit", "psf_path", "psf_fwhm_px", "psf_fwhm_nm", "ngff",
+                    "clip_negative")})]
         return method_batch.run_method_batch(jobs, m.name, params, client=client,
                                              on_file=on_file, progress=progress,
                                              memory_budget=budget, **kw)
