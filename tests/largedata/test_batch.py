@@ -71,11 +71,15 @@ def test_folder_batch_reports_failure_and_goes_on(folder, tmp_path, capsys):
     assert (out / "cell0_sparse.tif").stat().st_mtime_ns != before
 
 
-def test_dry_run_writes_nothing(folder, tmp_path, capsys):
+def test_dry_run_writes_nothing(folder, tmp_path, capsys, monkeypatch):
+    from napari_sparsedecon.base import resources
+
+    # the budget covers the process: the test process's own size must not decide
+    monkeypatch.setattr(resources, "process_rss", lambda: 100 * 2**20)
     out = tmp_path / "out"
     assert main(["run", "--method", "sparse",
                  str(folder), "--out-dir", str(out), "--psf-fwhm-px", "3",
-                 "--dry-run", "--memory-budget", "1GiB"]) == 0
+                 "--dry-run", "--memory-budget", "256MiB"]) == 0
     text = capsys.readouterr().out
     assert "MiB" in text and " s" in text and "cannot be read" in text
     assert "dry run: 4 file(s)" in text
@@ -349,9 +353,12 @@ def test_scratch_volume_does_not_recreate_an_aborted_store(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_workers_run_time_points_like_serial(tmp_path):
+def test_cli_workers_run_time_points_like_serial(tmp_path, monkeypatch):
     """``run --workers 2`` (worker processes) on a (T, Z, Y, X) file: the serial output."""
+    from napari_sparsedecon.base import resources
+
     pytest.importorskip("distributed")
+    monkeypatch.setattr(resources, "process_rss", lambda: 100 * 2**20)  # not pytest's size
     src = _volumes(tmp_path / "tz.tif")
     args = [str(src), "--psf-fwhm-px", "3", "--no-quantitative", "--memory-budget", "2GiB",
             *FAST]

@@ -39,12 +39,16 @@ def _kernels():
     """(update2d, update3d), compiled lazily (importing numba costs ~0.3 s)."""
     if _KERNELS:
         return _KERNELS["update2d"], _KERNELS["update3d"]
+    from ..base.signals import deferred_signals
+
     try:
-        import numba  # noqa: F401
+        with deferred_signals():  # a signal inside LLVM's init aborts the process
+            import numba  # noqa: F401
     except Exception as err:  # noqa: BLE001 - missing or broken install
         raise NumbaUnavailable(f"backend 'numba' needs the numba package "
                                f"(pip install numba): {err}") from None
-    from . import _numba_kernels as k
+    with deferred_signals():
+        from . import _numba_kernels as k
 
     update2d, update3d, divide3d = k.update2d, k.update3d, k.divide3d
 

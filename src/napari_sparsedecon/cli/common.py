@@ -87,20 +87,28 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-
-
 def _signals_unwind():
     """SIGTERM and SIGHUP (schedulers, ``timeout``, a closed terminal) raise
     :class:`Terminated` while a command runs, so its temporary files are removed
-    exactly as on Ctrl-C. The previous handlers are restored afterwards."""
+    exactly as on Ctrl-C (SIGINT: KeyboardInterrupt). Inside
+    :func:`~napari_sparsedecon.base.signals.deferred_signals` (a native extension's
+    import) they are raised when the block ends. The previous handlers are restored
+    afterwards."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
+    from ..base.signals import deferring, hold
+
     def handler(signum, _frame):
+        if deferring():  # inside a native extension's import: raised when it is done
+            hold(signum)
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Terminated(signum)
 
-    sigs = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+    sigs = [s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP"))
             if s is not None]
     old = {s: signal.signal(s, handler) for s in sigs}
     try:
@@ -111,8 +119,6 @@ def _signals_unwind():
 
 
 @contextlib.contextmanager
-
-
 def _env_kept():
     """Restore the thread variable that --threads / --workers export (main() called twice
     in one process, as tests do, must not inherit the first call's setting)."""

@@ -20,8 +20,11 @@ def _cl():
     # drivers too (GPU drivers, Debian's PoCL) unless the user chose otherwise.
     if "OCL_ICD_VENDORS" not in os.environ and os.path.isdir(SYSTEM_ICD_DIR):
         os.environ["OCL_ICD_VENDORS"] = SYSTEM_ICD_DIR
+    from ...base.signals import deferred_signals
+
     try:
-        import pyopencl as cl
+        with deferred_signals():  # a signal inside nanobind's init aborts the process
+            import pyopencl as cl
     except ImportError as err:  # pragma: no cover - pyopencl is a dependency
         raise OpenCLUnavailable(f"pyopencl is not installed ({err}); pip install "
                                 f"'pyopencl[pocl]' for a CPU OpenCL device") from err
