@@ -260,3 +260,13 @@ def test_regularised_plan_matches_numpy(backend, shape, psf_nd, kw):
         _close(ref.result(), plan.result())
         assert plan.chi2 == pytest.approx(ref.chi2, rel=1e-5)
     assert plan.closed
+
+
+@pytest.mark.parametrize("acceleration", ["none", "biggs"])
+def test_rl_method_flat_start_parity(backend, acceleration, rng):
+    """`rl` starts flat by default (issue 26): the OpenCL plan starts alike."""
+    y = (rng.poisson(30, (5, 40, 48)) + 0.0).astype(np.float32)
+    kw = {"psf_fwhm_px": 2.0, "iterations": 8, "stop": "none", "acceleration": acceleration}
+    a = nsd.deconvolve(y, "rl", backend="numpy", **kw)
+    b = nsd.deconvolve(y, "rl", backend=backend, **kw)
+    _close(a, b)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..base.validation import FLOAT
 from ..core.sparse_hessian import _host
-from ..ops.padding import fft_convolve, mirror_pad
+from ..ops.padding import RL_STARTS, fft_convolve, mirror_pad
 from ..params import Param
 from ..progress import Progress, Stage
 from .common import CAMERA, MAX_ITERATIONS, PhotonPrep, block_photons, from_photons, photon_data
@@ -30,6 +30,10 @@ SCHEMA = (
           "iterations (the maximum when a stopping rule is on)", low=1, high=MAX_ITERATIONS),
     Param("acceleration", "choice", "biggs", "Biggs-Andrews vector extrapolation, or none",
           choices=("biggs", "none")),
+    Param("start", "choice", "flat",
+          "first estimate: flat (the data's mean; better at low photon counts on the "
+          "tuning split) or data (the background-subtracted data)",
+          choices=RL_STARTS, advanced=True),
     Param("stop", "choice", "split",
           "split: the iteration count chosen per image by data splitting (RL on half the "
           "photons, scored on the other half); discrepancy: stop when the fit reaches "
@@ -82,7 +86,7 @@ def iter_rl(image, psf, params, *, backend="numpy", device=None, return_estimate
     cam, bg = prep.camera, prep.background
     be = get_backend(backend, device)
     acc = None if params["acceleration"] == "none" else params["acceleration"]
-    plan = be.rl_plan(ye.shape, p, background=bg, acceleration=acc)
+    plan = be.rl_plan(ye.shape, p, background=bg, acceleration=acc, start=params["start"])
     with plan:  # closed on return, error or cancel (the generator closed early)
         on_plan = hasattr(plan, "track_chi2")
         if on_plan:
@@ -128,7 +132,8 @@ def _split_choice(ye, p, bg, params):
     b = bg[crop] if np.ndim(bg) else bg
 
     def make_plan(shape, psf, background):
-        return be.rl_plan(shape, psf, background=background, acceleration=acc)
+        return be.rl_plan(shape, psf, background=background, acceleration=acc,
+                          start=params["start"])
 
     n, why = split_rl_iterations(np.ascontiguousarray(ye[crop]), p, b, make_plan,
                                  params["iterations"])

@@ -5,7 +5,7 @@ A backend makes *plans* for one array shape (buffers, transforms and kernels
 allocated once) whose ``step()`` runs one iteration:
 
 - ``sparse_hessian_plan(shape, fidelity=, sparsity=, continuity=)``
-- ``rl_plan(shape, psf, background=, acceleration=)``
+- ``rl_plan(shape, psf, background=, acceleration=, start=)``
 - ``regularised_plan(shape, psf, prior=, weight=, sparsity=, continuity=, t_continuity=,
   aspect=, eps=, data_term=)`` (``rl_tv``, ``sparse_psf``; ``set_data(y, background)``)
 

@@ -183,7 +183,7 @@ class AutoBackend:
         kw = {"fidelity": fidelity, "sparsity": sparsity, "continuity": continuity}
         return self._plan("sparse", shape, None, lambda be: be.sparse_hessian_plan(shape, **kw))
 
-    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None):
+    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None, start="data"):
         from ..ops.padding import rl_psf_info
 
         try:
@@ -193,7 +193,7 @@ class AutoBackend:
         kind = "rl" if acceleration is None else f"rl-{acceleration}"
         return self._plan(kind, shape, support,
                           lambda be: be.rl_plan(shape, psf, background=background,
-                                                acceleration=acceleration))
+                                                acceleration=acceleration, start=start))
 
     def regularised_plan(self, shape, psf, *, prior, weight, sparsity=0.0, continuity=0.0,
                          t_continuity=0.0, aspect=1.0, eps=1.0, data_term="poisson"):

@@ -30,7 +30,8 @@ class Backend(Protocol):
     device_name: str
 
     def sparse_hessian_plan(self, shape, *, fidelity, sparsity, continuity) -> Plan: ...
-    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None) -> Plan: ...
+    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None,
+                start="data") -> Plan: ...
 
 
 class PlanBase:

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..base.validation import FLOAT
 from ..ops.hessian import DCTSolver, hessian_terms, term_shape
-from ..ops.padding import fft_convolve, mirror_pad, rl_geometry
+from ..ops.padding import fft_convolve, mirror_pad, rl_geometry, rl_start
 from ..ops.regularised import RegularisedRLPlan
 from ..ops.threads import fft_workers
 from .base import PlanBase
@@ -184,9 +184,11 @@ class NumpyRichardsonLucy(PlanBase):
     deconvolves each plane independently.
     """
 
-    def __init__(self, shape, psf, *, background=0.0, acceleration=None, workers=None):
+    def __init__(self, shape, psf, *, background=0.0, acceleration=None, workers=None,
+                 start="data"):
         self.shape = tuple(int(n) for n in shape)
         self.axes, self.widths, self.pshape, self.otf, self._crop = rl_geometry(shape, psf)
+        self.start = start
         self.otf_conj = np.conj(self.otf)
         self.background = background
         self.acceleration = acceleration
@@ -204,11 +206,7 @@ class NumpyRichardsonLucy(PlanBase):
         self.b = mirror_pad(np.broadcast_to(b, y.shape), self.widths) if b.ndim else b
         ymax = float(self.y.max())
         self.eps = FLOAT(max(ymax, 1e-30) * 1e-6)
-        x = self.y - self.b
-        np.maximum(x, 0, out=x)
-        # keep every pixel alive: RL is multiplicative, a zero stays zero
-        x += FLOAT(1e-3) * FLOAT(x.mean()) + self.eps
-        self.x = x
+        self.x = rl_start(self.y, self.b, self.eps, self.axes, self.start)
         self.x_prev = None
         self.g1 = None
         self.g2 = None
@@ -291,9 +289,10 @@ class NumpyBackend:
         return NumpySparseHessian(shape, fidelity=fidelity, sparsity=sparsity,
                                   continuity=continuity, workers=self.workers)
 
-    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None):
+    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None, start="data"):
         return NumpyRichardsonLucy(shape, psf, background=background,
-                                   acceleration=acceleration, workers=self.workers)
+                                   acceleration=acceleration, workers=self.workers,
+                                   start=start)
 
     def regularised_plan(self, shape, psf, *, prior, weight, sparsity=0.0, continuity=0.0,
                          t_continuity=0.0, aspect=1.0, eps=1.0, data_term="poisson"):

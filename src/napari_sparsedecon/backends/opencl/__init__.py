@@ -65,11 +65,11 @@ class OpenCLBackend:
         return OpenCLSparseHessian(self, shape, fidelity=fidelity, sparsity=sparsity,
                                    continuity=continuity)
 
-    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None):
+    def rl_plan(self, shape, psf, *, background=0.0, acceleration=None, start="data"):
         from .plans import OpenCLRichardsonLucy
 
         return OpenCLRichardsonLucy(self, shape, psf, background=background,
-                                    acceleration=acceleration)
+                                    acceleration=acceleration, start=start)
 
     def regularised_plan(self, shape, psf, *, prior, weight, sparsity=0.0, continuity=0.0,
                          t_continuity=0.0, aspect=1.0, eps=1.0, data_term="poisson"):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...base.validation import FLOAT
 from ...ops.hessian import DCTSolver, hessian_terms
-from ...ops.padding import mirror_pad, rl_geometry
+from ...ops.padding import mirror_pad, rl_geometry, rl_start
 from ...ops.threads import fft_workers
 from ..base import PlanBase
 from .device import build_program
@@ -187,11 +187,13 @@ class OpenCLRichardsonLucy(PlanBase):
     are new arrays.
     """
 
-    def __init__(self, backend, shape, psf, *, background=0.0, acceleration=None):
+    def __init__(self, backend, shape, psf, *, background=0.0, acceleration=None,
+                 start="data"):
         import pyopencl as cl
         import pyopencl.array as cla
 
         self.cl, self.cla = cl, cla
+        self.start = start
         self.ctx, self.queue = backend.ctx, backend.queue
         self.shape = tuple(int(n) for n in shape)
         self.axes, self.widths, self.pshape, self.otf, self._crop = rl_geometry(shape, psf)
@@ -248,9 +250,7 @@ class OpenCLRichardsonLucy(PlanBase):
         self.y_d = cla.to_device(q, np.ascontiguousarray(y))
         self.b_d = cla.to_device(q, np.ascontiguousarray(bimg, dtype=FLOAT))
         self.eps = np.float32(max(float(y.max()), 1e-30) * 1e-6)
-        x = y - (bimg if b.ndim else b)
-        np.maximum(x, 0, out=x)
-        x += FLOAT(1e-3) * FLOAT(x.mean()) + self.eps
+        x = rl_start(y, bimg if b.ndim else b, self.eps, self.axes, self.start)
         self.x_d = cla.to_device(q, np.ascontiguousarray(x, dtype=FLOAT))
         self.tmp_d = cla.empty_like(self.x_d)
         self.tmp2_d = cla.empty_like(self.x_d)
