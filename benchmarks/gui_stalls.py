@@ -92,7 +92,7 @@ def napari_alone_updates(viewer, img):
     import napari_sparsedecon as nsd
 
     montage = np.tile(img, (2, 2))
-    lay = viewer.add_image(montage.copy(), name="napari alone")
+    lay = viewer.add_image(montage.copy(), name="napari alone", units=("um", "um"))
     pump(0.5)
     stop = threading.Event()
 
@@ -176,7 +176,8 @@ def main(argv=None):
     def napari_alone(img, label):
         added = []
         measure(f"napari alone: add_image {label}",
-                lambda: added.append(viewer.add_image(img.copy(), name="napari alone")),
+                lambda: added.append(viewer.add_image(img.copy(), name="napari alone",
+                                                     units=("um", "um"))),
                 lambda: bool(added), viewer)
         viewer.layers.remove(added[0])
         pump(0.3)
