@@ -206,7 +206,7 @@ class NumpyRichardsonLucy(PlanBase):
         self.b = mirror_pad(np.broadcast_to(b, y.shape), self.widths) if b.ndim else b
         ymax = float(self.y.max())
         self.eps = FLOAT(max(ymax, 1e-30) * 1e-6)
-        self.x = rl_start(self.y, self.b, self.eps, self.axes, self.start)
+        self.x = rl_start(self.y, self.b, self.eps, self.axes, self.start, self._crop)
         self.x_prev = None
         self.g1 = None
         self.g2 = None

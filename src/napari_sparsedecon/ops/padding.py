@@ -46,15 +46,18 @@ def mirror_pad(a: np.ndarray, widths) -> np.ndarray:
 RL_STARTS = ("data", "flat")
 
 
-def rl_start(y, b, eps, axes, start="data"):
+def rl_start(y, b, eps, axes, start="data", crop=None):
     """RL's first estimate on the padded grid from padded data ``y`` and background ``b``
-    (plus a floor that keeps every pixel alive: RL is multiplicative, a zero stays zero)."""
+    (plus a floor that keeps every pixel alive: RL is multiplicative, a zero stays zero).
+    The flat start is the mean over ``crop`` (the data's own pixels, so that the padding,
+    which depends on the PSF's support, does not change it)."""
     if start not in RL_STARTS:
         raise ValueError(f"start must be one of {list(RL_STARTS)}, got {start!r}")
     x = y - b
     np.maximum(x, 0, out=x)
     if start == "flat":
-        x[...] = x.mean(axis=tuple(axes), keepdims=True)
+        inner = x[crop] if crop is not None else x
+        x[...] = inner.mean(axis=tuple(axes), keepdims=True)
     x += np.asarray(1e-3, x.dtype) * x.mean() + eps
     return x
 

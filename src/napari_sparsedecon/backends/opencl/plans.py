@@ -250,7 +250,7 @@ class OpenCLRichardsonLucy(PlanBase):
         self.y_d = cla.to_device(q, np.ascontiguousarray(y))
         self.b_d = cla.to_device(q, np.ascontiguousarray(bimg, dtype=FLOAT))
         self.eps = np.float32(max(float(y.max()), 1e-30) * 1e-6)
-        x = rl_start(y, bimg if b.ndim else b, self.eps, self.axes, self.start)
+        x = rl_start(y, bimg if b.ndim else b, self.eps, self.axes, self.start, self._crop)
         self.x_d = cla.to_device(q, np.ascontiguousarray(x, dtype=FLOAT))
         self.tmp_d = cla.empty_like(self.x_d)
         self.tmp2_d = cla.empty_like(self.x_d)
