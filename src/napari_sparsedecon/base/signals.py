@@ -17,8 +17,33 @@ import signal
 import threading
 from contextlib import contextmanager
 
-_STATE = {"depth": 0, "pending": []}
+_STATE = {"depth": 0, "pending": [], "received": None}
 _LOCK = threading.Lock()
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM / SIGHUP, so they unwind like Ctrl-C."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def note_received(signum) -> None:
+    """The command line's handler saw ``signum`` (None: forget it, a new run starts)."""
+    _STATE["received"] = None if signum is None else int(signum)
+
+
+def raise_if_received() -> None:
+    """Re-raise a stop signal that a library swallowed on its way up (dask's threaded
+    scheduler, interrupted while it waits, raised ``InvalidStateError`` instead, and the
+    batch reported one failed file and exit 1 instead of stopping with 143; seen in CI)."""
+    sig = _STATE["received"]
+    if sig is None:
+        return
+    if sig == int(signal.SIGINT):
+        raise KeyboardInterrupt
+    raise Terminated(sig)
 
 
 def deferring() -> bool:
@@ -34,7 +59,12 @@ def hold(signum: int) -> None:
 @contextmanager
 def deferred_signals():
     """The ``with`` block runs without being interrupted by the command line's signal
-    handlers; the first signal that arrived meanwhile is raised when it ends."""
+    handlers; the first signal that arrived meanwhile is raised when it ends. Off the
+    main thread a no-op: Python runs signal handlers in the main thread only, so an
+    import elsewhere is never interrupted by them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     with _LOCK:
         _STATE["depth"] += 1
     try:

@@ -9,6 +9,8 @@ import sys
 import threading
 import time
 
+from ..base.signals import Terminated  # noqa: F401 - raised by the handler, named here
+
 
 def _bar(i, n, width=20):
     full = int(width * i / max(n, 1))
@@ -78,14 +80,6 @@ def _devices() -> int:
     return 0
 
 
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM / SIGHUP, so they unwind like Ctrl-C."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-
-
 @contextlib.contextmanager
 def _signals_unwind():
     """SIGTERM and SIGHUP (schedulers, ``timeout``, a closed terminal) raise
@@ -98,9 +92,10 @@ def _signals_unwind():
         yield
         return
 
-    from ..base.signals import deferring, hold
+    from ..base.signals import deferring, hold, note_received
 
     def handler(signum, _frame):
+        note_received(signum)
         if deferring():  # inside a native extension's import: raised when it is done
             hold(signum)
             return
@@ -110,6 +105,7 @@ def _signals_unwind():
 
     sigs = [s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP"))
             if s is not None]
+    note_received(None)
     old = {s: signal.signal(s, handler) for s in sigs}
     try:
         yield

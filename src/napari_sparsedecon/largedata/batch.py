@@ -23,6 +23,7 @@ import numpy as np
 
 from ..algorithms.record import make_record
 from ..algorithms.record import psf_record as make_psf_record
+from ..base.signals import raise_if_received
 from ..core.params import SparseParams
 from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
 from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
@@ -410,6 +411,7 @@ def _file_task(job, params, psf_path, memory_budget, tile, backend, client=None,
                             tile=tile, backend=backend, client=client, progress=progress,
                             psf_fwhm_nm=psf_fwhm_nm, ngff=ngff, psf_optics=psf_optics)
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
+        raise_if_received()  # a stop signal a library turned into an error: stop
         return failure_summary(job, err)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..algorithms.record import make_record, psf_record
 from ..algorithms.registry import get_method
+from ..base.signals import raise_if_received
 from ..params import jsonable
 from .batch import (
     _backend_used,
@@ -207,6 +208,7 @@ def _method_file_task(job, method, params, progress=None, **kw) -> dict:
     try:
         return process_method_file(job, method, params, progress=progress, **kw)
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
+        raise_if_received()  # a stop signal a library turned into an error: stop
         return failure_summary(job, err)
 
 

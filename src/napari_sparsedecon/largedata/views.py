@@ -15,6 +15,7 @@ import numpy as np
 
 from ..algorithms.record import make_record
 from ..algorithms.registry import get_method
+from ..base.signals import raise_if_received
 from ..params import jsonable
 from .batch import _check_dtype, _check_shape, failure_summary, read_image
 from .blocks import check_whole_fits
@@ -140,6 +141,7 @@ def run_views(job, srcs, method, params: dict, *, on_file=None, **kw) -> list[di
     try:
         r = process_views(job, srcs, method, params, **kw)
     except Exception as err:  # noqa: BLE001 - reported like a failed file of a batch
+        raise_if_received()  # a stop signal a library turned into an error: stop
         r = failure_summary(job, err)
     if on_file:
         on_file(r, 1, 1)
