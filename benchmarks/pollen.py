@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from heldout import rsnr  # noqa: E402
+from quality import load_pollen  # noqa: E402
 
 import napari_sparsedecon as nsd  # noqa: E402
 from napari_sparsedecon.algorithms.rl_reg import VOLUME_PRIOR_SCALE  # noqa: E402
@@ -27,17 +28,10 @@ from napari_sparsedecon.backends.numpy_backend import NumpyRichardsonLucy  # noq
 
 
 def main():
-    import tifffile
-
     d = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     if not (d / "pollen.tif").exists():
         raise SystemExit("the pollen volume is not beside the repository (../shared/data)")
-    truth = tifffile.imread(d / "pollen.tif").astype(np.float32)
-    y = tifffile.imread(d / "pollen_poisson_noise_blurred.tif").astype(np.float32)
-    psf = tifffile.imread(d / "pollen_psf.tif").astype(np.float32)
-    c = np.array(psf.shape) // 2
-    p = psf[c[0] - 15:c[0] + 16, c[1] - 15:c[1] + 16, c[2] - 15:c[2] + 16]
-    p = p / p.sum()
+    truth, y, p = load_pollen(d)
     print(f"# pollen {y.shape}, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores; "
           f"raw {rsnr(y, truth):.2f} dB")
     for start in ("flat", "data"):

@@ -215,23 +215,30 @@ def suite_3d(photons=100):
                    f"{r_paper:.2f} vs {classic:.2f}"))
 
 
+def load_pollen(d):
+    """(truth, noisy volume, PSF cropped to 31^3 around its centre and summing to 1) of the
+    pollen files in folder ``d``."""
+    import tifffile
+
+    truth = tifffile.imread(d / "pollen.tif").astype(np.float32)
+    y = tifffile.imread(d / "pollen_poisson_noise_blurred.tif").astype(np.float32)
+    psf = tifffile.imread(d / "pollen_psf.tif").astype(np.float32)
+    c = np.array(psf.shape) // 2
+    p = psf[c[0] - 15:c[0] + 16, c[1] - 15:c[1] + 16, c[2] - 15:c[2] + 16]
+    return truth, y, p / p.sum()
+
+
 def suite_pollen():
     """``rl`` at its defaults against its best iteration count on the pollen volume."""
     from pathlib import Path
 
-    import tifffile
 
     d = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     if not (d / "pollen.tif").exists():
         print("\n(pollen volume not found beside the repository: skipped)")
         return
     print("\n## Pollen volume (../shared/data): rl defaults vs its best iteration count")
-    truth = tifffile.imread(d / "pollen.tif").astype(np.float32)
-    y = tifffile.imread(d / "pollen_poisson_noise_blurred.tif").astype(np.float32)
-    psf = tifffile.imread(d / "pollen_psf.tif").astype(np.float32)
-    c = np.array(psf.shape) // 2
-    p = psf[c[0] - 15:c[0] + 16, c[1] - 15:c[1] + 16, c[2] - 15:c[2] + 16]
-    p = p / p.sum()
+    truth, y, p = load_pollen(d)
     out, info = nsd.deconvolve(y, "rl", psf=p, return_info=True)
     r_def = rsnr(out, truth)
     plan = NumpyRichardsonLucy(y.shape, p, acceleration="biggs")
