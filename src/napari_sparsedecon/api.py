@@ -44,25 +44,32 @@ def _psf_for(method, image_ndim, psf, psf_fwhm_px, image_shape=None):
 
 def _apply_preset(m, preset, pixel_size_nm, psf, psf_fwhm_px, params):
     """(params, psf, record) with the preset's values under the explicit ones; ``record``
-    (for ``info``) is None without a preset."""
+    (for ``info``) is None without a preset. The paper pipeline takes the preset's
+    parameters and PSF; any other method the preset's PSF only (its parameters stay its
+    own, :func:`napari_sparsedecon.presets.preset_method_params`)."""
     if preset is None:
         if pixel_size_nm is not None:
             raise ValueError("pixel_size_nm is used only with preset=...; give the PSF in "
                              "pixels (psf_fwhm_px) or as an array (psf)")
         return params, psf, None
-    if m.name != "sparse":
-        raise ValueError(f"presets are settings of the paper pipeline: use method 'sparse' "
-                         f"with preset={preset!r} (got method {m.name!r})")
-    from .presets import get_preset, preset_params
+    from .presets import PARAMS_METHOD, get_preset, preset_note, preset_params, preset_psf
 
-    if psf_fwhm_px is not None:
-        params = {**params, "psf_fwhm_px": psf_fwhm_px}
-    made = psf is None and params.get("psf_fwhm_px") is None
-    out = preset_params(preset, pixel_size_nm, psf=psf, **params)
     pr = get_preset(preset)
+    if m.name == PARAMS_METHOD:
+        if psf_fwhm_px is not None:
+            params = {**params, "psf_fwhm_px": psf_fwhm_px}
+        made = psf is None and params.get("psf_fwhm_px") is None
+        out = preset_params(preset, pixel_size_nm, psf=psf, **params)
+        psf = out.pop("psf", None)
+    else:
+        made = psf is None and psf_fwhm_px is None
+        out = params
+        if made:
+            psf = preset_psf(pr, pixel_size_nm).data
     record = {"name": pr.name, "source": pr.source, "reference": pr.reference,
+              "applied": preset_note(pr, m.name),
               "psf": {**pr.psf_recipe, "pixel_size_nm": pixel_size_nm} if made else None}
-    return out, out.pop("psf", None), record
+    return out, psf, record
 
 
 def iter_deconvolve(image, method: str = DEFAULT_METHOD, *, psf=None, psf_fwhm_px=None,

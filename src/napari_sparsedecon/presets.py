@@ -1,4 +1,12 @@
-"""Microscope presets for the paper pipeline (method ``"sparse"``).
+"""Microscope presets: the microscope's PSF for every method, and the paper
+pipeline's (method ``"sparse"``) parameters.
+
+A preset describes a microscope and sample: its PSF recipe (below) applies to every
+method; its parameters are the paper pipeline's. With any other method a preset gives
+the PSF only: that method's parameters stay its own (``sparse_psf``, ``rl_tv`` and
+``rl`` choose their weights or stopping iteration per image by data splitting; a
+published fidelity or sparsity is on the paper pipeline's scale and means nothing to
+them). :func:`preset_method_params` says which values a preset sets for a method.
 
 Two kinds:
 
@@ -44,7 +52,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 __all__ = ["Preset", "PublishedSparsity", "from_published", "get_preset", "list_presets",
-           "preset_params", "preset_psf", "PRESETS"]
+           "preset_method_params", "preset_params", "preset_psf", "PRESETS",
+           "PARAMS_METHOD"]
+
+#: The method whose parameters the presets hold (for every other one: the PSF only).
+PARAMS_METHOD = "sparse"
 
 #: Reference of the published table.
 TABLE_REFERENCE = ("Zhao et al., Nat. Biotechnol. 40, 606-617 (2022); parameter table, "
@@ -232,6 +244,25 @@ def get_preset(name: str) -> Preset:
         raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)} "
                          f"(napari-sparsedecon presets lists them with their values)")
     return PRESETS[key]
+
+
+def preset_method_params(name: str | Preset, method: str) -> dict:
+    """The parameter values a preset sets for ``method``: all of the paper pipeline's
+    (but its PSF) for ``"sparse"``, none for any other method (the preset gives that
+    method the PSF only, :func:`preset_psf`)."""
+    p = name if isinstance(name, Preset) else get_preset(name)
+    return dict(p.params) if method == PARAMS_METHOD else {}
+
+
+def preset_note(name: str | Preset, method: str) -> str:
+    """What a preset does with ``method``, in words (for the dock and the record)."""
+    p = name if isinstance(name, Preset) else get_preset(name)
+    psf = (f"Airy PSF of effective NA {p.effective_na:g} at {p.wavelength_nm:g} nm, made "
+           f"at the image's pixel size")
+    if method == PARAMS_METHOD:
+        return f"sets the {psf} and every parameter"
+    return (f"sets the {psf}; the parameters of {method!r} stay its own (the preset's "
+            f"fidelity and sparsity are the paper pipeline's)")
 
 
 def preset_psf(name: str | Preset, pixel_size_nm: float | None):

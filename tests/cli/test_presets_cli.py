@@ -110,3 +110,32 @@ def test_a_params_file_without_a_preset_still_fills_the_defaults(tmp_path):
     m = _meta(out)
     p = m["params"]
     assert (p["fidelity"], p["iterations"], p["sparsity"]) == (90.0, 4, 10.0)
+
+
+@pytest.mark.parametrize("method", ["rl", "sparse_psf"])
+def test_run_preset_gives_any_method_the_airy_psf_and_keeps_its_parameters(tmp_path,
+                                                                          method):
+    src = _tiff(tmp_path / "a.tif")
+    out = tmp_path / "o.tif"
+    assert main(["run", "--method", method, str(src), "--preset", "sd-sim-actin", "-o",
+                 str(out), "--iterations", "3"]) == 0
+    m = _meta(out)
+    assert m["method"] == method and m["params"]["iterations"] == 3
+    assert "fidelity" not in m["params"]  # the paper pipeline's values do not leak in
+    assert m["psf"]["model"] == "airy" and m["psf"]["preset"] == "sd-sim-actin"
+    assert m["psf"]["pixel_size_nm"] == pytest.approx(38.23, rel=1e-3)
+    assert (m["psf"]["effective_na"], m["psf"]["wavelength_nm"]) == (2.5, 488.0)
+    # an explicit PSF wins; without a pixel size the error says what to give
+    out2 = tmp_path / "o2.tif"
+    assert main(["run", "--method", method, str(src), "--preset", "sd-sim-actin",
+                 "--psf-fwhm-px", "2", "-o", str(out2), "--iterations", "2"]) == 0
+    assert _meta(out2)["psf"]["model"] == "gaussian"
+
+
+def test_run_preset_on_another_method_without_pixel_size_says_how(tmp_path, capsys):
+    src = _tiff(tmp_path / "a.tif", pixel_nm=None)
+    assert main(["run", "--method", "rl", str(src), "--preset", "airyscan", "-o",
+                 str(tmp_path / "o.tif"), "--iterations", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "Airy PSF is made at the file's pixel size" in err and "--psf" in err
+    assert not (tmp_path / "o.tif").exists()

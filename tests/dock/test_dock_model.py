@@ -44,16 +44,30 @@ def test_t_and_z_controls_act_only_where_they_act():
     assert "psf_fwhm_px" not in DeconvModel("sparse").shown_params(2)
 
 
-def test_a_preset_switches_to_the_paper_pipeline_and_leaving_it_drops_the_preset():
+def test_a_preset_gives_every_method_its_psf_and_the_paper_pipeline_its_values():
     m = DeconvModel("rl_tv")
-    name = m.presets()[0].name
+    m.set_image(ImageInfo((64, 64), "YX", (94.0, 94.0), "cell"))
+    before = dict(m.values)
+    name = "sd-sim-tubulin"
     seen = _events(m)
     p = m.apply_preset(name)
-    assert m.method_name == "sparse" and m.preset == name
-    assert m.values["fidelity"] == p.params["fidelity"]
+    # rl_tv keeps its method and its own parameters; the preset gives the PSF
+    assert m.method_name == "rl_tv" and m.preset == name and m.values == before
     assert m.psf.source.startswith("Airy") and m.psf.effective_na == p.effective_na
-    assert "method" in seen and "preset" in seen
+    assert "preset" in seen and "method" not in seen
+    assert "stay its own" in m.preset_text() and "rl_tv" in m.preset_text()
+    psf = m.resolved_psf()
+    from napari_sparsedecon.presets import preset_psf
+    np.testing.assert_allclose(psf.array, preset_psf(name, 94.0).data, rtol=1e-5)
+    rec = m.record(m.job_params(psf), psf)
+    assert rec["preset"] == name and rec["psf"]["model"] == "airy"
+    # switching to the paper pipeline fills the preset's values; the preset stays
+    m.set_method("sparse")
+    assert m.preset == name and m.values["fidelity"] == p.params["fidelity"]
+    assert m.values["deconv_iterations"] == p.params["deconv_iterations"]
     m.set_method("rl")
+    assert m.preset == name and m.values == get_method("rl").defaults()
+    m.apply_preset(None)
     assert m.preset is None
 
 
@@ -152,6 +166,29 @@ def test_run_job_record_and_trust_checks_for_a_photon_method():
     assert rec["method"] == "rl_tv" and rec["params"]["iterations"] == 4
     assert rec["psf"]["model"] == "gaussian" and rec["backend"] == "numpy"
     assert "camera" in rec["estimates"] and rec["version"]
+
+
+def test_a_psf_layer_goes_into_the_record_whole_with_its_file_and_checksum():
+    from napari_sparsedecon.algorithms.record import psf_from_record, psf_sha256
+
+    data = _stack()[8]
+    m = DeconvModel("rl")
+    m.set_image(ImageInfo(data.shape, "YX", (None, None), "img"))
+    psf = gaussian_psf((11, 11), 2.5)
+    m.set_psf(source="PSF layer", array=psf, name="bead psf", layer_file="/data/psf.tif")
+    m.set_params({"iterations": 2})
+    job = J.run_job(m, with_checks=False)
+    run(job.build(data))
+    rec = json.loads(json.dumps(job.record(source="img")))  # plain JSON
+    p = rec["psf"]
+    assert p["model"] == "layer" and p["name"] == "bead psf" and p["file"] == "/data/psf.tif"
+    np.testing.assert_array_equal(psf_from_record(p), psf.astype(np.float32))
+    assert p["values_sha256"] == psf_sha256(psf) and p["dims"] == 2
+    big = np.ones((48, 48, 48), np.float32) / 48**3  # too large to store: the checksum
+    m.set_psf(array=big, layer_file=None)
+    m.set_image(ImageInfo((48, 96, 96), "ZYX", (None, None, None), "vol"))
+    p = m.record({}, m.resolved_psf())["psf"]
+    assert "array" not in p and "array_omitted" in p and p["values_sha256"]
 
 
 def test_sweep_job_over_any_schema_parameter():

@@ -234,9 +234,32 @@ def test_deconvolve_preset_explicit_psf_wins_and_errors_are_clear():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="pass pixel_size_nm="):
         nsd.deconvolve(img, "sparse", preset="2d-sim-actin")
-    with pytest.raises(ValueError, match="use method 'sparse'"):
-        nsd.deconvolve(img, "rl", preset="2d-sim-actin", pixel_size_nm=32.5)
+    with pytest.raises(ValueError, match="pass pixel_size_nm="):
+        nsd.deconvolve(img, "rl", preset="2d-sim-actin")
     with pytest.raises(ValueError, match="known presets"):
         nsd.deconvolve(img, "sparse", preset="sim", pixel_size_nm=32.5)
     with pytest.raises(ValueError, match="only with preset"):
         nsd.deconvolve(img, "sparse", pixel_size_nm=32.5, psf_fwhm_px=2.0)
+
+
+def test_a_preset_gives_any_other_method_its_psf_and_leaves_its_parameters():
+    """rl with a preset == rl with the preset's Airy PSF given as an array; the info says
+    what the preset did."""
+    img = _phantom().astype(np.float32) * 50
+    from napari_sparsedecon.core.sparse_hessian import run
+
+    info = {}
+    a = run(nsd.iter_deconvolve(img, "rl", preset="sd-sim-tubulin", pixel_size_nm=94.0,
+                                iterations=4, backend="numpy", info=info))
+    b = nsd.deconvolve(img, "rl", psf=presets.preset_psf("sd-sim-tubulin", 94.0).data,
+                       iterations=4, backend="numpy")
+    np.testing.assert_array_equal(a, b)
+    assert info["preset"]["psf"]["effective_na"] == 2.5
+    assert "stay its own" in info["preset"]["applied"]
+    assert presets.preset_method_params("sd-sim-tubulin", "rl") == {}
+    assert presets.preset_method_params("sd-sim-tubulin", "sparse")["fidelity"] == 25.0
+    # an explicit PSF wins over the preset's
+    c = nsd.deconvolve(img, "rl", preset="sd-sim-tubulin", psf_fwhm_px=2.0, iterations=4,
+                       backend="numpy")
+    d = nsd.deconvolve(img, "rl", psf_fwhm_px=2.0, iterations=4, backend="numpy")
+    np.testing.assert_array_equal(c, d)

@@ -65,9 +65,19 @@ def test_method_picker_rebuilds_controls_from_the_schema(make_napari_viewer):
     w.ctrl.controls["gain"].value = "abc"
     w.run()
     assert "gain" in w.status.value and "flat sparse_psf" not in viewer.layers
-    # a preset switches to the paper pipeline
+    # a preset gives sparse_psf its PSF and keeps its parameters; the paper pipeline
+    # then takes the preset's values too
+    w.ctrl.controls["gain"].value = ""
+    before = w.parameters()
     w.preset.value = w.preset.choices[1]
-    assert w.method.value == "sparse" and w.model.preset == w.preset.value
+    assert w.method.value == "sparse_psf" and w.model.preset == w.preset.value
+    assert w.parameters() == before and "stay its own" in w.preset_info.value
+    w.method.value = "sparse"
+    from napari_sparsedecon.presets import get_preset
+
+    pr = get_preset(w.preset.value)
+    assert w.parameters()["fidelity"] == pr.params["fidelity"]
+    assert w.preset.value == pr.name
 
 
 def test_preview_of_sparse_psf_on_a_stack_with_a_3d_psf_follows_roi_and_slider(

@@ -1,5 +1,5 @@
-"""The preset combo box of the deconvolution dock switches to the paper pipeline and fills
-every control and the Airy PSF."""
+"""The preset combo box of the deconvolution dock: with the paper pipeline it fills every
+control and the Airy PSF."""
 
 import numpy as np
 import pytest
@@ -27,6 +27,7 @@ def test_preset_values_land_in_the_controls(make_napari_viewer, name):
     viewer = make_napari_viewer()
     w, layer = _widget(viewer)
     pr = presets.get_preset(name)
+    w.method.value = "sparse"
     w.preset.value = name  # as a user choosing it in the combo box
     q = pr.params
     assert w.fidelity.value == pytest.approx(q["fidelity"])
@@ -41,7 +42,7 @@ def test_preset_values_land_in_the_controls(make_napari_viewer, name):
     assert (w.eff_na.value, w.wavelength.value) == (pr.effective_na, pr.wavelength_nm)
     assert pr.reference in w.preset_info.value and not w.preset_info.native.isHidden()
     # what the widget runs is exactly the API's preset: parameters and PSF at 94 nm
-    assert w.method.value == "sparse"  # presets are the paper pipeline's
+    assert w.method.value == "sparse"
     psf = w.resolved_psf()
     p = w.model.job_params(psf)
     kw = presets.preset_params(name, 94.0, quantitative=p["quantitative"])
@@ -65,6 +66,7 @@ def test_preset_on_a_layer_without_pixel_size_says_how_to_set_it(make_napari_vie
 def test_preset_run_records_the_preset(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     w, layer = _widget(viewer)
+    w.method.value = "sparse"
     w.preset.value = "sd-sim-actin"
     w.iterations.value, w.deconv_iterations.value = 3, 1  # edits override the preset
     w.run()

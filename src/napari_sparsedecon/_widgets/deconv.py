@@ -402,9 +402,10 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         if self.psf_source.value == LAYER and p is not None:
             self.model.set_psf(array=np.asarray(p.data, dtype=np.float32), name=p.name,
                                layer_pixel_nm=layer_pixel_nm(p),
-                               layer_scale=tuple(float(v) for v in p.scale[-2:]))
+                               layer_scale=tuple(float(v) for v in p.scale[-2:]),
+                               layer_file=getattr(p.source, "path", None) or None)
         else:
-            self.model.set_psf(array=None, name="", layer_scale=None)
+            self.model.set_psf(array=None, name="", layer_scale=None, layer_file=None)
         self.model.set_params(self.ctrl.values())
         self.model.backend = self.backend.value
         self.model.threads = int(self.threads.value)

@@ -116,8 +116,8 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                   skip=("psf_fwhm_px",))
     r.add_argument("--device", help="OpenCL device index or name part")
     _add_threads_flag(r)
-    if m.name == "sparse":  # the paper pipeline's presets and max-1 scaling
-        _add_preset_flag(r)
+    _add_preset_flag(r, m.name)
+    if m.name == "sparse":  # the paper pipeline's max-1 scaling
         r.add_argument("--max-one", action="store_true",
                        help="scale the output to max 1 instead of keeping intensity units")
     else:
@@ -154,10 +154,15 @@ def _other_method_hint(unknown) -> str:
     return ""
 
 
-def _add_preset_flag(p):
+def _add_preset_flag(p, method="sparse"):
+    if method == "sparse":
+        text = ("fills every parameter and an Airy PSF at each file's pixel size; --params "
+                "and explicit flags override it")
+    else:
+        text = (f"gives the microscope's Airy PSF at each file's pixel size (--psf or "
+                f"--psf-fwhm-* override it); the parameters of {method} stay its own")
     p.add_argument("--preset", help="microscope preset (see 'napari-sparsedecon presets'): "
-                                    "fills every parameter and an Airy PSF at each file's "
-                                    "pixel size; --params and explicit flags override it")
+                                    + text)
 
 
 def _add_presets_parser(sub):

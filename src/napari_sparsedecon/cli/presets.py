@@ -1,4 +1,5 @@
-"""``napari-sparsedecon presets`` and the paper pipeline's ``run --preset NAME``."""
+"""``napari-sparsedecon presets`` and ``run --preset NAME`` (every method: the PSF; the
+paper pipeline: its parameters too)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def _preset_base(args):
 def _preset_psf(args, params=None):
     """The preset's PSF recipe (for batch) when it makes the PSF: a preset is given and no
     --psf / --psf-fwhm-px / --psf-fwhm-nm (nor a psf_fwhm_px from --params)."""
-    if not getattr(args, "preset", None) or args.psf or args.psf_fwhm_nm is not None:
+    if not getattr(args, "preset", None) or args.psf or args.psf_fwhm_nm is not None \
+            or getattr(args, "psf_fwhm_px", None):
         return None
     if params is not None and params.psf_fwhm_px is not None:
         return None

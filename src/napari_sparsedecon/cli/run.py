@@ -379,8 +379,14 @@ def _method_run(args):
 
     m = get_method(args.method)
     params, explicit = _method_params(args, m)
-    if args.psf is None and args.psf_fwhm_px is None and args.psf_fwhm_nm is None:
-        raise ValueError(f"method {m.name!r} needs --psf, --psf-fwhm-px or --psf-fwhm-nm")
+    if args.views and args.preset:
+        raise ValueError("--preset makes one Airy PSF; a multi-view run (--views) takes "
+                         "one --psf file per view: drop --preset")
+    optics = _preset_psf(args)
+    if args.psf is None and args.psf_fwhm_px is None and args.psf_fwhm_nm is None \
+            and optics is None:
+        raise ValueError(f"method {m.name!r} needs --psf, --psf-fwhm-px, --psf-fwhm-nm or "
+                         f"--preset (a microscope's Airy PSF)")
     if args.psf_fwhm_px is not None:
         _check_fwhm(args.psf_fwhm_px)
     backend = "numpy" if args.backend == "auto" and m.backends == ("numpy",) else args.backend
@@ -390,7 +396,7 @@ def _method_run(args):
     kw = {"psf_path": args.psf, "psf_fwhm_px": args.psf_fwhm_px,
           "psf_fwhm_nm": args.psf_fwhm_nm, "tile": args.tile, "backend": backend,
           "device": args.device, "ngff": args.ngff, "clip_negative": args.clip_negative,
-          "explicit": tuple(explicit)}
+          "explicit": tuple(explicit), "psf_optics": optics}
 
     def dry(jobs, budget):
         if args.views:

@@ -23,7 +23,7 @@ from .psf_source import AIRY, FWHM_PX, ImageInfo, PSFChoice, ResolvedPSF, resolv
 
 __all__ = ["DeconvModel", "ImageInfo", "Signal", "PRESET_METHOD", "TRUST_CHECKS"]
 
-#: Presets are settings of the paper pipeline: choosing one switches to this method.
+#: The method whose parameters a preset holds; every method takes a preset's PSF.
 PRESET_METHOD = "sparse"
 #: The trust checks a run can add (see :mod:`.checks`).
 TRUST_CHECKS = ("residual", "frc", "hallucination", "convergence")
@@ -87,19 +87,25 @@ class DeconvModel:
 
     def set_method(self, name: str) -> None:
         """Switch method: its parameters are rebuilt from its schema's defaults (no value
-        carries over: two methods' "sparsity" are on different scales). Leaving the paper
-        pipeline drops its preset."""
+        carries over: two methods' "sparsity" are on different scales). A chosen preset
+        stays (it describes the microscope: its PSF is every method's); switching to the
+        paper pipeline fills the preset's parameters in."""
         m = get_method(name)
         if name == self.method_name:
             return
         self.method_name, self.values = name, m.defaults()
         if not m.backends or self.backend not in m.backends:
             self.backend = "numpy"
+        if self.preset is not None:
+            from ..presets import preset_method_params
+
+            vals = preset_method_params(self.preset, name)
+            self.values = m.validate({**self.values, **{k: v for k, v in vals.items()
+                                                        if k in self.values}})
         self.events.method.emit(name)
         self.events.params.emit(self.values)
-        if self.preset is not None and name != PRESET_METHOD:
-            self.preset = None
-            self.events.preset.emit(None)
+        if self.preset is not None:
+            self.events.preset.emit(self.preset)  # its text names the method
 
     def param(self, name: str):
         for p in self.method.schema:
@@ -201,7 +207,7 @@ class DeconvModel:
                 vals["aspect"] = float(np.clip(dz / px, 0.01, 1e3))
         return self.method.validate(vals)
 
-    # -- presets (the paper pipeline's) ----------------------------------------------
+    # -- presets: the microscope's PSF for every method, the paper pipeline's values --
     @staticmethod
     def presets():
         from ..presets import list_presets
@@ -209,20 +215,21 @@ class DeconvModel:
         return list_presets()
 
     def apply_preset(self, name: str | None):
-        """Fill every parameter and an Airy PSF (the preset's effective NA and wavelength,
-        made at the image's pixel size) from a preset; switches to the paper pipeline.
-        ``None`` clears the preset (the values stay). Returns the preset (or None)."""
+        """Set the preset's Airy PSF (its effective NA and wavelength, made at the image's
+        pixel size) for the current method, and with the paper pipeline every parameter
+        from the preset (other methods keep their own parameters: the preset's fidelity
+        and sparsity are on the paper pipeline's scale). ``None`` clears the preset (the
+        values stay). Returns the preset (or None)."""
         if name is None:
             if self.preset is not None:
                 self.preset = None
                 self.events.preset.emit(None)
             return None
-        from ..presets import get_preset
+        from ..presets import get_preset, preset_method_params
 
         p = get_preset(name)
-        self.set_method(PRESET_METHOD)
-        vals = {k: v for k, v in p.params.items() if k in self.values}
-        self.set_params(vals)
+        vals = preset_method_params(p, self.method_name)
+        self.set_params({k: v for k, v in vals.items() if k in self.values})
         self.set_psf(source=AIRY, effective_na=p.effective_na, wavelength_nm=p.wavelength_nm)
         self.preset = p.name
         self.events.preset.emit(p.name)
@@ -231,10 +238,12 @@ class DeconvModel:
     def preset_text(self) -> str:
         if self.preset is None:
             return ""
-        from ..presets import get_preset
+        from ..presets import get_preset, preset_note
 
         p = get_preset(self.preset)
-        text = p.reference + "".join(f"; {n}" for n in p.notes)
+        notes = p.notes if self.method_name == PRESET_METHOD else ()
+        text = (f"{p.name} {preset_note(p, self.method_name)}. {p.reference}"
+                + "".join(f"; {n}" for n in notes))
         if self.image is not None and self.image.pixel_nm is None:
             text = (f"'{self.image.name}' has no pixel size: set its scale and units for "
                     f"the Airy PSF. " + text)

@@ -68,6 +68,7 @@ class PSFChoice:
     name: str = ""
     layer_pixel_nm: float | None = None
     layer_scale: tuple | None = None  # the PSF layer's Y/X scale as given
+    layer_file: str | None = None  # the file the PSF layer was opened from, if any
     effective_na: float = 1.4
     wavelength_nm: float = 520.0
     extra: dict = field(default_factory=dict)
@@ -158,7 +159,9 @@ def resolve_psf(choice: PSFChoice, image: ImageInfo, *, fwhm_in_params=False) ->
             raise ValueError(f"the PSF layer's pixel size differs from the image's {what}; "
                              f"generate or measure the PSF at the image's pixel size")
         text = f"layer '{choice.name}' {a.shape}, {a.ndim}-D" + _dims_text(a.ndim, image)
-        rec = psf_record(a, model="layer", name=choice.name, image_ndim=image.ndim)
+        src_file = {"file": choice.layer_file} if choice.layer_file else {}
+        rec = psf_record(a, model="layer", name=choice.name, image_ndim=image.ndim,
+                         **src_file)
         return ResolvedPSF(a, None, a.ndim, text, rec)
     if src == AIRY:
         from ..psf.airy import airy_psf

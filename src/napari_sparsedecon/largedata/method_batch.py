@@ -23,6 +23,7 @@ from .batch import (
     _channel,
     _check_dtype,
     _check_shape,
+    _optics_psf,
     _per_channel,
     _read_psf_file,
     read_image,
@@ -48,13 +49,25 @@ def _unit(data, ia, ch, t):
 
 
 def channel_psfs(src, ia, nc, *, psf_path=None, psf_fwhm_px=None, psf_fwhm_nm=None,
-                 image_ndim=2):
+                 image_ndim=2, psf_optics=None):
     """[(PSF array, PSF record)] per channel from a file (one, or one per channel), a
-    Gaussian FWHM in pixels (1 value, or axial and lateral) or lateral FWHMs in nm
-    (converted with the file's pixel size; one, or one per channel)."""
+    Gaussian FWHM in pixels (1 value, or axial and lateral), lateral FWHMs in nm
+    (converted with the file's pixel size; one, or one per channel) or a preset's Airy
+    recipe ``psf_optics`` (made at the file's pixel size; one wavelength, or one per
+    channel), in that order of precedence."""
     from ..psf.basic import gaussian_psf
 
     has_c = ia.index("C") is not None
+    if psf_optics is not None and not psf_path and psf_fwhm_px is None \
+            and psf_fwhm_nm is None:
+        waves = _per_channel(psf_optics["wavelength_nm"], nc, "emission wavelengths", src,
+                             has_c)
+        out = []
+        for w in waves:
+            a, fields = _optics_psf({**psf_optics, "wavelength_nm": w}, ia, src)
+            out.append((a, psf_record(a, image_ndim=image_ndim,
+                                      **{"model": "airy", **fields})))
+        return out
     if psf_path:
         paths = _per_channel(psf_path, nc, "PSF files", src, has_c)
         files = {q: _read_psf_file(q, ia) for q in dict.fromkeys(paths)}
@@ -101,9 +114,9 @@ def _run_record(info: dict) -> dict:
 
 
 def process_method_file(job, method, params: dict, *, explicit=(), psf_path=None,
-                        psf_fwhm_px=None, psf_fwhm_nm=None, memory_budget=None, tile=None,
-                        backend="numpy", device=None, progress=None, ngff="0.5",
-                        clip_negative=False) -> dict:
+                        psf_fwhm_px=None, psf_fwhm_nm=None, psf_optics=None,
+                        memory_budget=None, tile=None, backend="numpy", device=None,
+                        progress=None, ngff="0.5", clip_negative=False) -> dict:
     """One file through ``method`` end to end; ``job.dst`` written atomically; returns a
     summary. ``explicit``: the parameter names the user gave (the rest may come from
     the file, such as ``aspect``)."""
@@ -121,7 +134,8 @@ def process_method_file(job, method, params: dict, *, explicit=(), psf_path=None
         nc = 1 if c is None else int(data.shape[c])
         per_ndim = data.ndim - (c is not None)
         psfs = channel_psfs(job.src, ia, nc, psf_path=psf_path, psf_fwhm_px=psf_fwhm_px,
-                            psf_fwhm_nm=psf_fwhm_nm, image_ndim=per_ndim)
+                            psf_fwhm_nm=psf_fwhm_nm, image_ndim=per_ndim,
+                            psf_optics=psf_optics)
         units = _units(data, ia, params)
         estimates = []
         for ch, t in units:  # the whole-image estimates go into the record up front
