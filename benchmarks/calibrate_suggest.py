@@ -1,4 +1,4 @@
-"""Calibration table for the 'Suggest' button (analysis/suggest.py CALIBRATION).
+"""Calibration table for the 'Suggest' button (core/suggest.py CALIBRATION).
 
     python benchmarks/calibrate_suggest.py          # ~3 min on 2 cores
 
@@ -8,7 +8,7 @@ sweeps fidelity (10-1000, 13 log steps) x sparsity (0, 0.3, 1, 3) x
 deconvolution iterations (10, 30, 60) on the background-free image and scores
 each result by RSNR against the truth blurred to half the PSF width (affine
 intensity fit). Prints the best setting per row, the range of fidelity within
-0.5 dB of it, and the table in the form analysis/suggest.py holds.
+0.5 dB of it, and the table in the form core/suggest.py holds.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 import napari_sparsedecon as nsd
-from napari_sparsedecon.analysis.suggest import signal_and_noise
 from napari_sparsedecon.core.phantom import make_phantom
+from napari_sparsedecon.core.suggest import signal_and_noise
 
 FIDELITIES = np.geomspace(10, 1000, 13)
 SPARSITIES = (0.0, 0.3, 1.0, 3.0)

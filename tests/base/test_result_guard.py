@@ -91,7 +91,7 @@ def test_the_guard_itself():
 def test_the_batch_writer_refuses_a_non_finite_block(tmp_path, monkeypatch):
     """The batch path (tiles into the output file) stored what it computed: a NaN block
     is refused, the file fails, no output and no .part are left."""
-    from napari_sparsedecon.largedata import tiling
+    from napari_sparsedecon.core import tiled as tiling
 
     src = tmp_path / "in.tif"
     write_tiff(src, _img(), scale=(0.1, 0.1))

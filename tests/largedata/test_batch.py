@@ -209,7 +209,7 @@ def test_distributed_blocks_match_untiled(tmp_path, fmt):
 
 
 def test_plan_blocks_prefers_long_chunks_and_fits_budget():
-    from napari_sparsedecon.largedata.tiling import BYTES_PER_PIXEL, plan_blocks
+    from napari_sparsedecon.core.tiled import BYTES_PER_PIXEL, plan_blocks
 
     p = nsd.SparseParams(psf_fwhm_px=3.0)
     budget = 1536 * 2**20

@@ -20,10 +20,13 @@ BUDGET_MIB = 2  # a 256x256 run needs ~6 MiB in memory: forces the tiled path
 
 
 def test_path_choice_follows_the_planner():
-    p = SparseParams(psf_fwhm_px=3.0)
-    assert choose_path((256, 256), p, 2 * 2**20).path == TILED
-    assert choose_path((256, 256), p, 64 * 2**20).path == IN_MEMORY
-    assert choose_path((256, 256), p.replace(upsample=2), 16 * 2**20).path == TILED
+    p = SparseParams(psf_fwhm_px=3.0).to_dict()
+    assert choose_path((256, 256), "sparse", p, 2 * 2**20).path == TILED
+    assert choose_path((256, 256), "sparse", p, 64 * 2**20).path == IN_MEMORY
+    assert choose_path((256, 256), "sparse", {**p, "upsample": 2}, 16 * 2**20).path == TILED
+    # any other method: its working set per voxel (blocks.BYTES_PER_VOXEL)
+    assert choose_path((256, 256), "rl", {}, 2 * 2**20).path == TILED
+    assert choose_path((256, 256), "rl", {}, 64 * 2**20).path == IN_MEMORY
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def test_over_budget_runs_tiled_into_a_store_and_shows_it_lazily(big, qtbot, tmp
                                    deconv_iterations=3)
     got = np.asarray(out.data)
     # exactly the CLI's tiled run with this budget ...
-    from napari_sparsedecon.largedata.tiling import tiled_deconvolve
+    from napari_sparsedecon.core.tiled import tiled_deconvolve
 
     cli = tiled_deconvolve(layer.data, SparseParams(psf_fwhm_px=110 / 32, iterations=10,
                                                     deconv_iterations=3),

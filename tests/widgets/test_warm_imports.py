@@ -22,16 +22,15 @@ before = set(sys.modules)
 import napari_sparsedecon as nsd
 from napari_sparsedecon._napari_io import save_layer_data
 from napari_sparsedecon.io.axes import from_layer
-from napari_sparsedecon.largedata.paths import (contrast_limits, iter_tiled_to_store,
-                                                open_result)
+from napari_sparsedecon.largedata.paths import contrast_limits, iter_to_store, open_result
 out = sys.argv[1]
 img = np.random.default_rng(0).poisson(50, (96, 96)).astype(np.float32)
 save_layer_data(out + "/a.tif", img, scale=(0.03, 0.03), units=("um", "um"), metadata={})
 save_layer_data(out + "/a.zarr", img, scale=(0.03, 0.03), units=("um", "um"), metadata={})
 p = nsd.SparseParams(psf_fwhm_px=3.0, iterations=3, deconv_iterations=1)
 ia = from_layer({"scale": (0.03, 0.03), "units": ("um", "um")})
-gen = iter_tiled_to_store(img, p, out + "/t.zarr", ia, {}, memory_budget=2**20,
-                          backend="numpy")
+gen = iter_to_store(img, "sparse", p.to_dict(), out + "/t.zarr", ia, {},
+                    memory_budget=2**20, backend="numpy")
 try:
     while True:
         next(gen)

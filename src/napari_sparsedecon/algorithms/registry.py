@@ -50,11 +50,29 @@ class Method:
     #: stop)``: the method over V views of one object, each with its own PSF and
     #: ``prepare`` result (:mod:`napari_sparsedecon.algorithms.multiview`).
     views_plan: Callable | None = None
+    #: ``checks(params, psf, image) -> model``: the method as the trust checks see it
+    #: (``upsample``, ``quantitative``, ``notes``, ``hallucination_advice``,
+    #: ``background()``, ``forward()``, ``fwhm()``, ``run_half(a, psf, fwhm, backend)``);
+    #: None: :mod:`napari_sparsedecon.analysis.trust`'s model of a photon method.
+    checks: Callable | None = None
+    #: ``suggest(roi, psf_fwhm_px, params) -> (values, short text, message)``: the
+    #: method's estimate of its parameters from a region of interest; None: methods with
+    #: a camera model (``prepare``) suggest the camera fitted over the whole image.
+    suggest: Callable | None = None
+    #: ``memory_peak(shape, params) -> bytes``: the peak of a whole-image run; None:
+    #: :data:`napari_sparsedecon.largedata.blocks.BYTES_PER_VOXEL` per voxel + the input.
+    memory_peak: Callable | None = None
+    #: ``output_zoom(params) -> int``: the result's Y/X pixels per input pixel (1).
+    output_zoom: Callable | None = None
 
     @property
     def tileable(self) -> bool:
         """Whether the product can run this method in blocks (tiles, ROI previews)."""
         return self.tiled is not None or (self.prepare is not None and self.halo is not None)
+
+    def zoom(self, params: dict) -> int:
+        """The result's Y/X pixels per input pixel (the paper pipeline's up-sampling)."""
+        return int(self.output_zoom(params)) if self.output_zoom is not None else 1
 
     def validate(self, values: dict | None = None) -> dict:
         return P.validate(self.schema, values, what=f"parameter(s) of method {self.name!r}")

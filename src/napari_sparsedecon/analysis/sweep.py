@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.params import SparseParams
-from ..core.pipeline import deconv_psf, iter_sparse_deconvolve
 from ..core.sparse_hessian import run
 from ..progress import Progress, Stage
 
+#: The paper pipeline's sweepable parameters (``sweepable("sparse")``, without loading the
+#: registry): the widgets' first list and label font.
 SWEEPABLE = ("fidelity", "sparsity", "continuity", "iterations", "deconv_iterations")
-INTEGER = ("iterations", "deconv_iterations")
 
 
 def value_range(start: float, stop: float, n: int, scale: str = "linear") -> list:
@@ -48,9 +47,8 @@ class SweepTile:
 
 
 def sweepable(method: str = "sparse") -> tuple[str, ...]:
-    """The parameters of ``method`` a sweep can vary: its numbers (from its schema)."""
-    if method == "sparse":
-        return SWEEPABLE
+    """The parameters of ``method`` a sweep can vary: the numbers of its schema that are
+    not optional and not advanced."""
     from ..algorithms.registry import get_method
 
     return tuple(p.name for p in get_method(method).schema
@@ -58,8 +56,6 @@ def sweepable(method: str = "sparse") -> tuple[str, ...]:
 
 
 def _integers(method: str) -> tuple[str, ...]:
-    if method == "sparse":
-        return INTEGER
     from ..algorithms.registry import get_method
 
     return tuple(p.name for p in get_method(method).schema if p.kind == "int")
@@ -102,38 +98,23 @@ def iter_sweep(roi, base, grid: dict, *, psf=None, backend="numpy", device=None,
                method: str | None = None, prep=None):
     """Run every combination of ``grid`` (name -> values) on ``roi``.
 
-    ``base``: the paper pipeline's :class:`SparseParams`, or the validated parameters
-    (a dict) of ``method`` (any registered method; ``prep``, its whole-image estimates
-    cut to the ROI, makes every tile use the whole image's camera and weights).
+    ``base``: the validated parameters (a dict) of ``method`` (any registered method), or
+    a method's frozen parameter record (which names its method). ``prep``: the method's
+    whole-image estimates cut to the ROI (made from the ROI when None), so that every
+    tile uses the same camera and weights. Each tile's residual score uses the method's
+    forward model (``Method.checks``; none where the result is up-sampled).
     Yields ``Progress(Stage.SWEEP, i, n, fraction=i / n, tile=<SweepTile>)`` as each
     combination finishes (itertools.product order of ``grid``); returns the
     :class:`SweepTile` list. Closing the generator cancels the sweep.
     """
-    if not isinstance(base, SparseParams):
-        res = yield from _iter_method_sweep(roi, method, base, grid, psf=psf,
-                                            backend=backend, device=device, prep=prep)
-        return res
-    combos = list(combinations(grid))
-    tiles = []
-    for i, values in enumerate(combos):
-        p = base.replace(**values)
-        out = run(iter_sparse_deconvolve(roi, psf=psf, backend=backend, device=device,
-                                         **p.to_dict()))
-        # the residual needs the forward model on the ROI's grid
-        fwd = deconv_psf(p, psf, np.shape(roi), np.ndim(roi)) if p.upsample == 1 else None
-        tile = SweepTile(values, out, scores_for(roi, out, fwd))
-        tiles.append(tile)
-        yield Progress(Stage.SWEEP, i + 1, len(combos), fraction=(i + 1) / len(combos),
-                       tile=tile)
-    return tiles
-
-
-def _iter_method_sweep(roi, method, base: dict, grid, *, psf, backend, device, prep):
     from ..algorithms.registry import get_method
+    from .trust import checks_model
 
-    if method is None or method == "sparse":
-        raise ValueError("a sweep of a parameter dict needs method=<a registered method>; "
-                         "the paper pipeline takes SparseParams")
+    if not isinstance(base, dict):  # a frozen parameter record names its method
+        method = method or getattr(base, "method", None)
+        base = base.to_dict()
+    if method is None:
+        raise ValueError("a sweep needs method=<a registered method> with its parameters")
     m = get_method(method)
     combos = list(combinations(grid, m.name))
     roi = np.asarray(roi, dtype=np.float32)
@@ -145,11 +126,21 @@ def _iter_method_sweep(roi, method, base: dict, grid, *, psf, backend, device, p
         p = m.validate({**base, **values})
         out = run(m.iterate(roi, psf, p, backend=backend, device=device,
                             return_estimate=False, **kw))
-        tile = SweepTile(values, out, scores_for(roi, out, psf))
+        fwd = None
+        if m.zoom(p) == 1 and (psf is not None or m.psf_in_schema):
+            model = checks_model(m.name, p, psf, roi)
+            fwd = model.forward() if m.checks is None or _deconvolves(p) else None
+        tile = SweepTile(values, out, scores_for(roi, out, fwd))
         tiles.append(tile)
         yield Progress(Stage.SWEEP, i + 1, len(combos), fraction=(i + 1) / len(combos),
                        tile=tile)
     return tiles
+
+
+def _deconvolves(p: dict) -> bool:
+    """Whether a result is a deconvolution the residual can check (not the paper
+    pipeline's denoised image alone, ``deconv_method='none'``)."""
+    return p.get("deconv_method", "rl") != "none" and p.get("deconv_iterations", 1) > 0
 
 
 def sweep(roi, base, grid: dict, **kwargs) -> list:

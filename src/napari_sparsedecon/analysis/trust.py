@@ -20,6 +20,7 @@ from scipy import ndimage
 from scipy.signal import fftconvolve
 
 from ..base.validation import FLOAT
+from ..ops.noise import estimate_noise_sigma  # noqa: F401 - part of this module's API
 
 FRC_THRESHOLD = 1.0 / 7.0
 
@@ -124,15 +125,6 @@ def frc_single(image, *, pixel_nm: float | None = None) -> FRCResult:
     res_px = out.resolution_px * 2.0
     return FRCResult(out.frequencies / 2.0, out.curve, res_px,
                      res_px * pixel_nm if pixel_nm else None, out.nyquist_limited)
-
-
-def estimate_noise_sigma(image) -> float:
-    """Robust noise standard deviation from the MAD of a high-pass (Laplacian) image."""
-    a = np.asarray(image, dtype=np.float64)
-    k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
-    hp = ndimage.convolve(a if a.ndim == 2 else a.reshape(-1, a.shape[-1]), k, mode="reflect")
-    mad = np.median(np.abs(hp - np.median(hp)))
-    return float(1.4826 * mad / np.sqrt((k**2).sum()))
 
 
 def hallucination_mask(image, result, *, background=None, noise_sigma=None,
@@ -284,10 +276,10 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     """Check a deconvolution result against its input.
 
     ``image``: what was deconvolved ((Y, X) or (T, Y, X), continuity along the
-    first axis); ``result``: the output for it with ``params`` and ``psf``: the paper
-    pipeline's :class:`~napari_sparsedecon.core.params.SparseParams`, or the validated
-    parameters (a dict) of ``method`` (any registered method: its residual uses the
-    method's own background estimate and its FRC runs the method on both halves).
+    first axis); ``result``: the output for it with ``params`` (the validated
+    parameters of ``method``, any registered method) and ``psf``: its residual uses the
+    method's own background estimate and forward model and its FRC runs the method on
+    both halves (:func:`checks_model`).
     ``pixel_nm``: the input's pixel size, for FRC in nm. ``frame``: which
     frame of 3-D data the FRC looks at (default the middle one).
     ``tracker``: a :class:`ConvergenceTracker` fed during the run.
@@ -298,8 +290,7 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     """
     y = np.asarray(image, dtype=FLOAT)
     x = np.asarray(result, dtype=FLOAT)
-    model = (_SparseModel(params, psf, y) if hasattr(params, "upsample")
-             else _MethodModel(method, params, psf, y))
+    model = checks_model(method, params, psf, y)
     up = model.upsample
     if x.shape[-2:] != (y.shape[-2] * up, y.shape[-1] * up) or x.ndim != y.ndim:
         raise ValueError(f"result {x.shape} does not match the input {y.shape} "
@@ -344,39 +335,21 @@ def assess(image, result, params, *, psf=None, pixel_nm: float | None = None,
     return rep
 
 
-class _SparseModel:
-    """The paper pipeline seen by the checks: its background, forward model, halves."""
+def checks_model(method, params, psf, y):
+    """The method ``method`` as the checks see it: its own ``Method.checks`` (the paper
+    pipeline's background modes, forward model and up-sampling), else a photon method's
+    (:class:`_MethodModel`)."""
+    from ..algorithms.registry import get_method
 
-    hallucination_advice = "lower sparsity or raise fidelity"
-
-    def __init__(self, params, psf, y):
-        self.params, self.psf, self.y = params, psf, y
-        self.upsample, self.quantitative = params.upsample, params.quantitative
-        self.notes: list = []
-
-    def background(self):
-        from ..core.background import estimate_background
-
-        p = self.params
-        return (estimate_background(self.y, p.background) if p.background != "none"
-                else np.zeros_like(self.y))
-
-    def forward(self):
-        from ..core.pipeline import deconv_psf
-
-        fwd = deconv_psf(self.params, self.psf, self.y.shape, self.y.ndim)
-        # no deconvolution: the result is the denoised image itself
-        return np.ones((1, 1), dtype=FLOAT) if fwd is None else fwd
-
-    def fwhm(self):
-        return self.params.psf_fwhm_px
-
-    def run_half(self, a, psf, fwhm, backend):
-        from ..core.pipeline import sparse_deconvolve
-
-        kw = {**self.params.to_dict(), "continuity": 0.0, "axis": 0, "psf_fwhm_px": fwhm}
-        return sparse_deconvolve(np.ascontiguousarray(a, dtype=FLOAT), psf=psf,
-                                 backend=backend, **kw)
+    if not isinstance(params, dict):  # a method's frozen parameter record names it
+        method = method or getattr(params, "method", None)
+        params = params.to_dict()
+    if method is None:
+        raise ValueError("the checks need method=<the method's name> with its parameters")
+    m = get_method(method)
+    if m.checks is not None:
+        return m.checks(m.validate(params), psf, y)
+    return _MethodModel(method, params, psf, y)
 
 
 class _MethodModel:
@@ -389,8 +362,6 @@ class _MethodModel:
     def __init__(self, method, params, psf, y):
         from ..algorithms.registry import get_method
 
-        if method is None:
-            raise ValueError("assess() with a parameter dict needs method=<its name>")
         if psf is None:
             raise ValueError(f"the checks of method {method!r} need its PSF")
         self.m, self.params, self.psf, self.y = get_method(method), dict(params), psf, y

@@ -303,3 +303,11 @@ def _knobs(given) -> str:
         return ""
     shown = ", ".join(f"{k}={v!r}" for k, v in sorted(given.items()))
     return f". Change one of the values given: {shown}"
+
+
+def to_numpy(a) -> np.ndarray:
+    """float32 NumPy copy of a NumPy/zarr/dask array; dask is computed locally (inside a
+    dask.distributed worker, its graph must not be shipped back to the cluster)."""
+    if hasattr(a, "compute"):
+        a = a.compute(scheduler="synchronous")
+    return np.array(a, dtype=FLOAT)

@@ -5,6 +5,8 @@ result, as a dict for metadata and files). The registry entry
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..params import Param, make_params_class
 from .background import BACKGROUND_MODES
 from .upsample import UPSAMPLE_METHODS
@@ -46,7 +48,23 @@ SCHEMA = (
 
 
 
-__all__ = ["DECONV_METHODS", "SparseParams"]
+__all__ = ["DECONV_METHODS", "SparseParams", "in_memory_peak"]
+
+#: Working-set bytes per pixel of a tile: the sparse step (~11 float32 arrays)
+#: or RL (~7 padded arrays), plus the tile's input and result copies.
+BYTES_PER_PIXEL = 4 * 20
+#: Bytes per pixel of a t-chunk held whole: the prepared frames, the blend
+#: accumulator and the result (float32 each), plus the background estimate.
+CHUNK_BYTES_PER_PIXEL = 4 * 4
+
+
+def in_memory_peak(shape, upsample: int = 1) -> int:
+    r"""Estimated peak bytes of running a (Y, X) or (N, Y, X) image whole through the
+    paper pipeline: the planner's per-pixel working set and chunk storage over every
+    working pixel (x ``upsample``\ :sup:`2`), plus the float32 input."""
+    n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    work = n * shape[-2] * shape[-1] * upsample * upsample
+    return int((BYTES_PER_PIXEL + CHUNK_BYTES_PER_PIXEL) * work + 4 * n * shape[-2] * shape[-1])
 
 
 def _deconvolves(self) -> bool:
@@ -59,4 +77,4 @@ SparseParams = make_params_class(
     "Parameters of :func:`napari_sparsedecon.sparse_deconvolve` (names as in the paper).\n\n"
     "``psf_fwhm_px`` is the PSF FWHM in *input* pixels (one value, or ``(axial, lateral)``"
     " / per-axis values); ignored when a PSF array is given.",
-    {"deconvolves": property(_deconvolves), "__module__": __name__})
+    {"deconvolves": property(_deconvolves), "method": "sparse", "__module__": __name__})

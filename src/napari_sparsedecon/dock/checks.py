@@ -51,26 +51,24 @@ def _observe(tracker):
     return observe
 
 
-def run_checked(gen, data, params, psf, checks, *, pixel_size_nm, frame, backend, tracker,
-                method=None):
+def run_checked(gen, data, params: dict, psf, checks, *, pixel_size_nm, frame, backend,
+                tracker, method):
     """Pass the run's progress on, then check its result
-    (:func:`napari_sparsedecon.analysis.trust.assess`): ``params`` the paper pipeline's
-    :class:`~napari_sparsedecon.core.params.SparseParams`, or the validated parameters
-    of ``method`` (any registered method)."""
+    (:func:`napari_sparsedecon.analysis.trust.assess`): ``params`` the validated
+    parameters of ``method`` (any registered method)."""
     from ..analysis.trust import assess
     from ..core.sparse_hessian import relay
 
     result = yield from relay(gen, _observe(tracker))
     yield Progress("trust checks", 0, 1)
     y, x = np.asarray(data, dtype=np.float32), result
-    sparse = hasattr(params, "upsample")
-    ax = params.axis if sparse and y.ndim == 3 else 0
+    ax = int(params.get("axis", 0)) if y.ndim == 3 else 0
     if ax:  # assess() works with the continuity axis first
         y, x = np.moveaxis(y, ax, 0), np.moveaxis(x, ax, 0)
-    rep = assess(y, x, params.replace(axis=0) if sparse else params, psf=psf,
+    rep = assess(y, x, {**params, "axis": 0} if "axis" in params else params, psf=psf,
                  pixel_nm=pixel_size_nm, frame=frame, residual=checks["residual"],
                  frc_check=checks["frc"], hallucination=checks["hallucination"],
-                 tracker=tracker, backend=backend, method=None if sparse else method)
+                 tracker=tracker, backend=backend, method=method)
     if ax:
         if rep.residual is not None:
             rep.residual = np.moveaxis(rep.residual, 0, ax)

@@ -108,12 +108,6 @@ def run_job(model, *, with_checks: bool = True, frame: int | None = None) -> Job
         if not checked:
             return gen
         tracker = ConvergenceTracker() if conv else None
-        if m.psf_in_schema:
-            from ..core.params import SparseParams
-
-            return run_checked(gen, data, SparseParams(**params), arr, checks,
-                               pixel_size_nm=img.pixel_nm, frame=frame, backend=be,
-                               tracker=tracker)
         return run_checked(gen, data, params, arr, checks, pixel_size_nm=img.pixel_nm,
                            frame=frame, backend=be, tracker=tracker, method=m.name)
 
@@ -240,13 +234,8 @@ def sweep_job(model, box, grid: dict, *, plane=None, time=None, token=None) -> J
     def build(data):
         im, w, block = _roi_block(model, m, data, img, time, arr, params, box, plane, info)
         keep = _keep(w, up, plane)
-        if m.psf_in_schema:
-            from ..core.params import SparseParams
-
-            gen = iter_sweep(block, SparseParams(**params), grid, psf=arr, backend=be)
-        else:
-            kw = _block_kw(model, m, im, arr, params, w, (token, time))
-            gen = iter_sweep(block, params, grid, psf=arr, backend=be, method=m.name, **kw)
+        kw = _block_kw(model, m, im, arr, params, w, (token, time))
+        gen = iter_sweep(block, params, grid, psf=arr, backend=be, method=m.name, **kw)
 
         done = set()
 
@@ -266,12 +255,12 @@ def sweep_job(model, box, grid: dict, *, plane=None, time=None, token=None) -> J
 
 
 def can_suggest(model) -> bool:
-    """Whether the method can estimate its parameters: the paper pipeline (fidelity,
-    sparsity, iterations, background from the ROI's noise) and the photon methods
-    (the camera model, fitted over the whole image)."""
+    """Whether the method can estimate its parameters: its own ``Method.suggest`` (the
+    paper pipeline: fidelity, sparsity, iterations, background from the ROI's noise), or
+    a camera model fitted over the whole image (the photon methods)."""
     m = model.method
-    return m.psf_in_schema or (m.prepare is not None and
-                               {"gain", "read_noise"} <= set(model.values))
+    return m.suggest is not None or (m.prepare is not None and
+                                     {"gain", "read_noise"} <= set(model.values))
 
 
 def _per_image_rule(params: dict) -> dict:
@@ -296,22 +285,14 @@ def suggest_job(model, box, *, plane=None, time=None, token=None) -> Job:
 
     def build(data):
         im = _Image(data, img, time)
-        if m.psf_in_schema:
-            from ..analysis.suggest import suggest_parameters
-            from ..core.params import SparseParams
-
+        if m.suggest is not None:  # the method's own estimate from the ROI
             y0, y1, x0, x1 = box
             sl = (slice(y0, y1), slice(x0, x1))
             if len(im.shape) == 3:  # the plane shown
                 sl = (int(np.clip(plane or 0, 0, im.shape[0] - 1)),) + sl
             crop = im.block(sl)
             yield Progress("suggest", 0, 1)
-            s = suggest_parameters(crop, psf_fwhm_px=fw, base=SparseParams(**params))
-            q = s.params.to_dict()
-            keys = ("fidelity", "sparsity", "iterations", "deconv_iterations", "background")
-            return ({k: q[k] for k in keys},
-                    f"SNR {s.snr:.0f}: fidelity {q['fidelity']:g}, sparsity "
-                    f"{q['sparsity']:g}", s.message())
+            return m.suggest(crop, fw, params)
         yield Progress("suggest", 0, 1)
         rule = _per_image_rule(params)  # the default run's choices, whatever is set now
         prep = model.prep_for(im.whole, psf.as_array(), {**params, **rule},

@@ -25,8 +25,8 @@ from ..algorithms.record import make_record
 from ..algorithms.record import psf_record as make_psf_record
 from ..base.signals import raise_if_received
 from ..core.params import SparseParams
+from ..core.tiled import estimate, iter_tiled, scale_to_max_one, to_numpy
 from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
-from .tiling import estimate, iter_tiled, scale_to_max_one, to_numpy
 from .writer import _MappedTiff, _ome_tiff_output, _View, _Writer, check_output_scale  # noqa: F401
 
 __all__ = ["IMAGE_SUFFIXES", "Job", "check_output_scale", "dry_run_lines", "expand_inputs",

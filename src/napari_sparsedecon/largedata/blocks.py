@@ -18,10 +18,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..base.resources import default_budget
-from ..base.validation import FLOAT, check_result
+from ..base.validation import FLOAT, check_result, to_numpy
+from ..ops.spans import _ramp, _ramp_sum, _solve_spans
 from ..progress import Progress, Stage
-from .spans import _ramp, _ramp_sum, _solve_spans
-from .tiling import to_numpy
 
 #: Working-set bytes per voxel of a block of the photon methods (the padded
 #: estimate, its extrapolation, two spectra, the prior's terms and the data).

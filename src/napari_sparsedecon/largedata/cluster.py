@@ -14,8 +14,8 @@ import numpy as np
 
 from ..base.validation import check_block
 from ..core.params import SparseParams
+from ..core.tiled import iter_tiled, scale_to_max_one, to_numpy
 from .batch import _channel, read_image
-from .tiling import iter_tiled, scale_to_max_one, to_numpy
 
 #: Resident memory of the client process (with the local scheduler) and of one
 #: dask worker process at rest, measured ~130 MiB each on this project's CI
@@ -27,7 +27,7 @@ def _task_budget(client, memory_budget) -> tuple[int, int]:
     """(worker threads, memory for one task): ``memory_budget`` (default half the available
     memory) less 10% margin and the resident baseline of the client and of every worker,
     shared by one task per worker thread (and half a task's worth for the client)."""
-    from .tiling import default_budget
+    from ..core.tiled import default_budget
 
     threads = max(1, sum(client.nthreads().values()))
     budget = int(memory_budget) if memory_budget else default_budget()
@@ -160,8 +160,8 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     from distributed import as_completed
 
     from ..core.pipeline import deconv_psf
+    from ..core.tiled import check_scale, iter_blocks, plan_blocks, warn_biggs_seams
     from ..progress import Progress, Stage
-    from .tiling import check_scale, iter_blocks, plan_blocks, warn_biggs_seams
 
     threads, task_budget = _task_budget(client, memory_budget)
     up = p.upsample
@@ -235,7 +235,7 @@ def _block_task(store, spans, params, wpsf, scale, plan, backend):
     """On a worker: solve one block of the prepared ``store``; see ``solve_block``."""
     import zarr
 
-    from .tiling import solve_block
+    from ..core.tiled import solve_block
 
     arr = zarr.open_array(store, mode="r")
     (tlo, thi), (ta, tb) = spans[0]

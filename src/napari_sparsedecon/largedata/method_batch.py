@@ -17,6 +17,7 @@ import numpy as np
 from ..algorithms.record import make_record, psf_record
 from ..algorithms.registry import get_method
 from ..base.signals import raise_if_received
+from ..base.validation import to_numpy
 from ..params import jsonable
 from .batch import (
     _backend_used,
@@ -29,7 +30,6 @@ from .batch import (
     read_image,
 )
 from .blocks import BYTES_PER_VOXEL, block_side, check_whole_fits, iter_method_tiled
-from .tiling import to_numpy
 from .writer import _Writer
 
 

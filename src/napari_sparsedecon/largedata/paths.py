@@ -1,7 +1,7 @@
 """Whole-image runs that may not fit in memory: the path choice and the tiled run into an
 OME-Zarr store, for the napari docks (Qt-free, like the batch engine it reuses).
 
-The choice is the CLI's memory model (:mod:`napari_sparsedecon.largedata.tiling`): the peak of
+The choice is the CLI's memory model (:mod:`napari_sparsedecon.core.tiled`): the peak of
 an in-memory run is the planner's estimate with the whole image as one tile and one
 chunk; above the memory budget the image runs tile by tile (:func:`iter_tiled` with
 ``memory_budget`` and ``out=``) into an OME-Zarr store written under a temporary name
@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.params import SparseParams
-from .tiling import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL, default_budget
+from ..base.resources import default_budget
 
 IN_MEMORY, TILED = "in memory", "tiled"
 
@@ -41,21 +40,26 @@ class PathChoice:
                 f"{self.peak / mib:.0f} MiB over the {self.budget / mib:.0f} MiB budget)")
 
 
-def in_memory_peak(shape, params: SparseParams) -> int:
-    """Estimated peak bytes of running a (Y, X) or (N, Y, X) image whole: the planner's
-    per-pixel working set and chunk storage over every working pixel, plus the float32
-    input."""
-    up = params.upsample
-    n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-    work = n * shape[-2] * shape[-1] * up * up
-    return int((BYTES_PER_PIXEL + CHUNK_BYTES_PER_PIXEL) * work + 4 * n * shape[-2] * shape[-1])
+def in_memory_peak(shape, method, params: dict) -> int:
+    """Estimated peak bytes of running a (Y, X) or (N, Y, X) image whole through
+    ``method`` (a name or registry entry): its own ``memory_peak`` (the paper pipeline:
+    the planner's working set and chunk storage), else the photon methods' working set
+    (:data:`~napari_sparsedecon.largedata.blocks.BYTES_PER_VOXEL`) plus the input."""
+    from .blocks import BYTES_PER_VOXEL, _method
+
+    m = _method(method)
+    if m.memory_peak is not None:
+        return int(m.memory_peak(tuple(shape), params))
+    n = int(np.prod(shape))
+    return BYTES_PER_VOXEL * n + 4 * n
 
 
-def choose_path(shape, params: SparseParams, memory_budget=None) -> PathChoice:
-    """In memory when the estimated peak fits ``memory_budget`` bytes (default: half of
-    the memory available now, as the CLI), else tiled."""
+def choose_path(shape, method, params: dict, memory_budget=None) -> PathChoice:
+    """In memory when the estimated peak of ``method`` with ``params`` (validated) fits
+    ``memory_budget`` bytes (default: half of the memory available now, as the CLI),
+    else tiled."""
     budget = int(memory_budget) if memory_budget else default_budget()
-    peak = in_memory_peak(tuple(shape), params)
+    peak = in_memory_peak(tuple(shape), method, params)
     return PathChoice(IN_MEMORY if peak <= budget else TILED, peak, budget)
 
 
@@ -66,25 +70,28 @@ def temp_store(name: str) -> tuple[str, str]:
     return os.path.join(folder, f"{safe}.zarr"), folder
 
 
-def iter_tiled_to_store(image, params: SparseParams, dst, image_axes, meta, *, psf=None,
-                        memory_budget=None, backend="numpy", ngff="0.5"):
-    """Run ``image`` (NumPy/dask/zarr, (Y, X) or (N, Y, X)) tile by tile into a new
-    OME-Zarr store at ``dst``; yields the tiles' Progress; returns ``dst``.
+def iter_to_store(image, method, params: dict, dst, image_axes, meta, *, psf=None,
+                  memory_budget=None, backend="numpy", ngff="0.5"):
+    """Run ``image`` (NumPy/dask/zarr) through ``method`` (a name or registry entry) with
+    its validated ``params`` block by block (its own tiled runner where it has one:
+    the paper pipeline's t-chunks and tiles) into a new OME-Zarr store at ``dst``;
+    yields the blocks' Progress; returns ``dst``.
 
     The store is written under a temporary ``.part`` name beside ``dst`` and moved into
     place when complete; an error, or closing the generator (a cancelled run), removes
     it. ``dst`` must not exist. ``image_axes`` names the axes and gives the pixel sizes
     (:func:`napari_sparsedecon.io.axes.from_layer`) of the *output*.
     """
+    from .blocks import _method, iter_method_tiled
     from .discovery import Job
-    from .tiling import iter_tiled
     from .writer import _Writer
 
-    writer = _Writer(Job("", str(dst), "zarr"), _out_shape(image.shape, params), image_axes,
-                     meta, ngff=ngff)
+    m = _method(method)
+    writer = _Writer(Job("", str(dst), "zarr"), _out_shape(image.shape, m.zoom(params)),
+                     image_axes, meta, ngff=ngff)
     try:
-        yield from iter_tiled(image, params, psf=psf, out=writer.view(),
-                              memory_budget=memory_budget, backend=backend)
+        yield from iter_method_tiled(image, m, params, psf=psf, out=writer.view(),
+                                     memory_budget=memory_budget, backend=backend)
         writer.commit()
     except BaseException:  # errors, and GeneratorExit when a cancelled run is closed
         writer.abort()
@@ -92,8 +99,7 @@ def iter_tiled_to_store(image, params: SparseParams, dst, image_axes, meta, *, p
     return str(dst)
 
 
-def _out_shape(shape, params):
-    up = params.upsample
+def _out_shape(shape, up: int):
     return tuple(shape[:-2]) + (shape[-2] * up, shape[-1] * up)
 
 
@@ -127,6 +133,7 @@ def remove_temp(folder) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def output_axes(layer_axes, params: SparseParams):
-    """The output's axes: the input's with Y/X pixels shrunk by the up-sampling."""
-    return layer_axes.zoom_yx(params.upsample)
+def output_axes(layer_axes, zoom: int = 1):
+    """The output's axes: the input's with Y/X pixels shrunk by the method's zoom
+    (``Method.zoom(params)``: the paper pipeline's up-sampling)."""
+    return layer_axes.zoom_yx(int(zoom))

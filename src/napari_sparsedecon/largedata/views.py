@@ -16,11 +16,11 @@ import numpy as np
 from ..algorithms.record import make_record
 from ..algorithms.registry import get_method
 from ..base.signals import raise_if_received
+from ..base.validation import to_numpy
 from ..params import jsonable
 from .batch import _check_dtype, _check_shape, failure_summary, read_image
 from .blocks import check_whole_fits
 from .method_batch import _aspect, channel_psfs
-from .tiling import to_numpy
 from .writer import _Writer
 
 #: Pixel sizes of two views that differ by more than this (relative) are refused.

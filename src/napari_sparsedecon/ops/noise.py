@@ -176,3 +176,12 @@ def smooth_background(y: np.ndarray, fwhm_px) -> np.ndarray:
     out = ndimage.gaussian_filter(out, [0.0] * (nd - 2) + [b / 2, b / 2], mode="nearest")
     np.maximum(out, 0, out=out)
     return out.astype(FLOAT)
+
+
+def estimate_noise_sigma(image) -> float:
+    """Robust noise standard deviation from the MAD of a high-pass (Laplacian) image."""
+    a = np.asarray(image, dtype=np.float64)
+    k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
+    hp = ndimage.convolve(a if a.ndim == 2 else a.reshape(-1, a.shape[-1]), k, mode="reflect")
+    mad = np.median(np.abs(hp - np.median(hp)))
+    return float(1.4826 * mad / np.sqrt((k**2).sum()))

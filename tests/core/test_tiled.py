@@ -8,7 +8,7 @@ import pytest
 import napari_sparsedecon as nsd
 from napari_sparsedecon.core.params import SparseParams
 from napari_sparsedecon.core.phantom import make_phantom
-from napari_sparsedecon.largedata.tiling import plan_tiles, tiled_deconvolve
+from napari_sparsedecon.core.tiled import plan_tiles, tiled_deconvolve
 
 MARGIN = 16
 
@@ -85,7 +85,7 @@ def test_tiles_are_solved_on_fast_lengths_with_unchanged_blending(monkeypatch):
     untiled one as before."""
     from scipy import fft as sfft
 
-    from napari_sparsedecon.largedata import tiling
+    from napari_sparsedecon.core import tiled as tiling
 
     seen = []
     real = tiling.iter_solve
@@ -113,7 +113,7 @@ def test_tiles_are_solved_on_fast_lengths_with_unchanged_blending(monkeypatch):
 
 
 def _solved_fraction(shape, plan):
-    from napari_sparsedecon.largedata.tiling import _spans
+    from napari_sparsedecon.core.tiled import _spans
 
     nt = shape[0] if len(shape) == 3 else 1
     f = sum(hi - lo for (lo, hi), _ in _spans(nt, plan.chunk_t, plan.t_overlap)) / nt
@@ -127,7 +127,7 @@ def test_budget_split_solves_fewer_overlap_pixels_within_the_budget():
     the fewest pixels. The 50 x 2048 x 2048 batch at 4 GiB solved 1.62x its pixels with
     the fixed half-and-half split (20-frame chunks + 2 x 5 overlap frames); now <= 1.4x.
     A short stack that fits whole is no longer refused for want of t-overlap frames."""
-    from napari_sparsedecon.largedata.tiling import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL
+    from napari_sparsedecon.core.tiled import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL
 
     p = SparseParams(psf_fwhm_px=3.0)
     shape, budget = (50, 2048, 2048), 4 * 2**30
@@ -148,7 +148,7 @@ def test_a_single_chunk_is_prepared_once(monkeypatch):
     """Background estimation (~2 s per 2048x2048 frame) ran twice per frame of a stack
     held in one chunk: once for the global scale, once to solve it. Now once, with the
     same result."""
-    from napari_sparsedecon.largedata import tiling
+    from napari_sparsedecon.core import tiled as tiling
 
     ph = make_phantom((160, 160), seed=5)
     p = SparseParams(psf_fwhm_px=3.0, iterations=5, deconv_iterations=2,
@@ -176,7 +176,7 @@ def test_a_tiny_fidelity_gives_a_finite_overlap_and_runs_as_one_tile(tmp_path):
     infinite (OverflowError in the batch; such values are refused by the schema now);
     the smallest fidelity couples the whole image: one tile."""
     from napari_sparsedecon.core.params import SparseParams
-    from napari_sparsedecon.largedata.tiling import choose_overlap, tiled_deconvolve
+    from napari_sparsedecon.core.tiled import choose_overlap, tiled_deconvolve
 
     p = SparseParams(fidelity=1e-6, iterations=1, deconv_iterations=0)
     ov = choose_overlap(p, (9, 9))

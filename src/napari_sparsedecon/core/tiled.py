@@ -20,21 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base.resources import available_memory, default_budget  # noqa: F401 - re-exported
-from ..base.validation import FLOAT, check_block
-from ..core.params import SparseParams
-from ..core.pipeline import deconv_psf, iter_solve, prepare
-from ..core.sparse_hessian import relay, run
+from ..base.validation import FLOAT, check_block, to_numpy  # noqa: F401 - re-exported
+from ..ops.spans import _ramp, _ramp_sum, _solve_spans, _spans  # noqa: F401 - shared with blocks
 from ..progress import Progress, Stage
-from .spans import _ramp, _ramp_sum, _solve_spans, _spans  # noqa: F401 - shared with blocks
+from .params import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL, SparseParams  # noqa: F401
+from .pipeline import deconv_psf, iter_solve, prepare
+from .sparse_hessian import relay, run
 
 _log = logging.getLogger("napari_sparsedecon")
 
-#: Working-set bytes per pixel of a tile: the sparse step (~11 float32 arrays)
-#: or RL (~7 padded arrays), plus the tile's input and result copies.
-BYTES_PER_PIXEL = 4 * 20
-#: Bytes per pixel of a t-chunk held whole: the prepared frames, the blend
-#: accumulator and the result (float32 each), plus the background estimate.
-CHUNK_BYTES_PER_PIXEL = 4 * 4
 
 
 #: Largest overlap chosen (pixels): beyond any image, i.e. one tile.
@@ -267,14 +261,6 @@ def _iter_solve_weighted(block, scale, params, work_psf, yx_shape, y_span, x_spa
     wx = _ramp(nx, xlo, xhi, xa, xb, ov) / _ramp_sum(nx, t, ov)[xlo:xhi]
     res *= np.outer(wy, wx).astype(FLOAT)
     return res
-
-
-def to_numpy(a) -> np.ndarray:
-    """float32 NumPy copy of a NumPy/zarr/dask array; dask is computed locally (inside a
-    dask.distributed worker, its graph must not be shipped back to the cluster)."""
-    if hasattr(a, "compute"):
-        a = a.compute(scheduler="synchronous")
-    return np.array(a, dtype=FLOAT)
 
 
 def _read(image, sl):
