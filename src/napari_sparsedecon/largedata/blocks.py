@@ -64,7 +64,7 @@ def block_side(shape, halo: int, memory_budget=None) -> int:
 
 def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budget=None,
                       tile=None, backend="numpy", device=None, prep=None, info=None,
-                      clip_negative=False, given=None) -> Iterator[Progress]:
+                      clip_negative=False, given=None, client=None) -> Iterator[Progress]:
     """Run ``method`` (a name or a registry entry) on ``image`` in Y/X blocks; returns the
     float32 result (written into ``out`` too when given).
 
@@ -74,6 +74,9 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
     ``info`` receives the estimates, the blocks and the halo. The result is checked
     (:func:`~napari_sparsedecon.base.validation.check_result`: finite, not runaway)
     before it is written; ``given`` (the parameters the user set) are named if not.
+    ``client``: a dask.distributed client; the blocks then run as tasks on its workers
+    (at most two per worker thread in flight, each sized to one task's share of the
+    budget) and are blended here as they come back.
     """
     m = _method(method)
     if m.tiled is not None:
@@ -88,7 +91,12 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
         prep, _, _ = m.prepare(img, psf, params, clip_negative=clip_negative)
     h = int(m.halo(params, psf))
     ny, nx = img.shape[-2:]
-    side = int(tile) if tile else block_side(img.shape, h, memory_budget)
+    block_budget = memory_budget
+    if client is not None and not tile:
+        from .cluster import _task_budget
+
+        block_budget = _task_budget(client, memory_budget)[1]
+    side = int(tile) if tile else block_side(img.shape, h, block_budget)
     if tile is not None and tile <= 0:
         raise ValueError(f"tile must be a positive number of pixels, got {tile}")
     kw = {"backend": backend, "device": device, "return_estimate": False,
@@ -98,10 +106,13 @@ def iter_method_tiled(image, method, params: dict, *, psf, out=None, memory_budg
         blocks = 1
     else:
         runs: list = []
-        res = yield from _blocks(m, img, psf, params, prep, side, h, kw, runs)
+        res = yield from _blocks(m, img, psf, params, prep, side, h, kw, runs, client)
         blocks = len(runs)
         if info is not None:
+            workers = {r.pop("_worker") for r in runs if "_worker" in r}
             info.update(_block_summary(runs))
+            if client is not None:
+                info["block_workers"] = len(workers)
     if info is not None:
         info.update({**prep.record(), "blocks": blocks, "halo_px": h,
                      "block_px": min(side, max(ny, nx))})
@@ -124,26 +135,85 @@ def _block_summary(runs: list) -> dict:
     return out
 
 
-def _blocks(m, img, psf, params, prep, side, h, kw, runs):
-    from ..core.sparse_hessian import run
-
-    ny, nx = img.shape[-2:]
+def _block_weights(ny, nx, side, h):
+    """[(slices, blend weights)] of every block, row by row."""
     ys, xs = _solve_spans(ny, side, h), _solve_spans(nx, side, h)
     wsum_y, wsum_x = _ramp_sum(ny, side, h), _ramp_sum(nx, side, h)
-    acc = np.zeros(img.shape, dtype=FLOAT)
-    n, i = len(ys) * len(xs), 0
+    out = []
     for (ylo, yhi), (ya, yb) in ys:
         wy = _ramp(ny, ylo, yhi, ya, yb, h) / wsum_y[ylo:yhi]
         for (xlo, xhi), (xa, xb) in xs:
             wx = _ramp(nx, xlo, xhi, xa, xb, h) / wsum_x[xlo:xhi]
-            sl = (Ellipsis, slice(ylo, yhi), slice(xlo, xhi))
-            block = np.ascontiguousarray(img[sl])
-            runs.append({})
-            res = run(m.iterate(block, psf, params, prep=prep.block(sl), info=runs[-1], **kw))
-            acc[sl] += res * np.outer(wy, wx).astype(FLOAT)
-            i += 1
-            yield Progress(Stage.TILES, i, n)
+            out.append(((Ellipsis, slice(ylo, yhi), slice(xlo, xhi)),
+                        np.outer(wy, wx).astype(FLOAT)))
+    return out
+
+
+def _solve_block(name, block, psf, params, prep, kw) -> tuple:
+    """One block through the method ``name`` (a task on a dask worker: the method is
+    looked up there); returns (result, what the run said, worker address)."""
+    from ..core.sparse_hessian import run
+
+    try:
+        from distributed import get_worker
+
+        where = get_worker().address
+    except (ImportError, ValueError):
+        where = "local"
+    m = _method(name)
+    said: dict = {}
+    res = run(m.iterate(block, psf, params, prep=prep, info=said, **kw))
+    return res, said, where
+
+
+def _blocks(m, img, psf, params, prep, side, h, kw, runs, client=None):
+    from ..core.sparse_hessian import run
+
+    ny, nx = img.shape[-2:]
+    blocks = _block_weights(ny, nx, side, h)
+    acc = np.zeros(img.shape, dtype=FLOAT)
+    n = len(blocks)
+    if client is not None:
+        yield from _blocks_on(client, m, img, psf, params, prep, blocks, kw, runs, acc)
+        return acc
+    for i, (sl, w) in enumerate(blocks):
+        block = np.ascontiguousarray(img[sl])
+        runs.append({})
+        res = run(m.iterate(block, psf, params, prep=prep.block(sl), info=runs[-1], **kw))
+        acc[sl] += res * w
+        yield Progress(Stage.TILES, i + 1, n)
     return acc
+
+
+def _blocks_on(client, m, img, psf, params, prep, blocks, kw, runs, acc):
+    """The blocks as tasks on ``client``'s workers (two per worker thread in flight),
+    blended into ``acc`` as each comes back."""
+    from distributed import wait
+
+    kw = {**kw, "backend": getattr(kw["backend"], "name", kw["backend"])}  # by name
+    limit = 2 * max(1, sum(client.nthreads().values()))
+    todo, pending, n = list(range(len(blocks))), {}, len(blocks)
+    done = 0
+    try:
+        while todo or pending:
+            while todo and len(pending) < limit:
+                i = todo.pop(0)
+                sl = blocks[i][0]
+                fut = client.submit(_solve_block, m.name, np.ascontiguousarray(img[sl]), psf,
+                                    params, prep.block(sl), kw, pure=False)
+                pending[fut] = i
+            finished = wait(list(pending), return_when="FIRST_COMPLETED").done
+            for fut in finished:
+                i = pending.pop(fut)
+                res, said, where = fut.result()
+                sl, w = blocks[i]
+                acc[sl] += res * w
+                runs.append({**said, "_worker": where})
+                done += 1
+                yield Progress(Stage.TILES, done, n)
+    finally:
+        for fut in pending:
+            fut.cancel()
 
 
 def _write(out, res) -> None:

@@ -116,10 +116,12 @@ def _run_record(info: dict) -> dict:
 def process_method_file(job, method, params: dict, *, explicit=(), psf_path=None,
                         psf_fwhm_px=None, psf_fwhm_nm=None, psf_optics=None,
                         memory_budget=None, tile=None, backend="numpy", device=None,
-                        progress=None, ngff="0.5", clip_negative=False) -> dict:
+                        progress=None, ngff="0.5", clip_negative=False,
+                        client=None) -> dict:
     """One file through ``method`` end to end; ``job.dst`` written atomically; returns a
     summary. ``explicit``: the parameter names the user gave (the rest may come from
-    the file, such as ``aspect``)."""
+    the file, such as ``aspect``). ``client``: a dask.distributed client that runs the
+    file's Y/X blocks on its workers."""
     from ..io.axes import ImageAxes
 
     t0 = time.perf_counter()
@@ -162,7 +164,7 @@ def process_method_file(job, method, params: dict, *, explicit=(), psf_path=None
                                         backend=backend, device=device,
                                         clip_negative=clip_negative, info=ran[-1],
                                         given={k: params[k] for k in explicit
-                                               if k in params})
+                                               if k in params}, client=client)
                 for pr in gen:
                     if progress:
                         progress(pr)
@@ -229,8 +231,9 @@ def _method_file_task(job, method, params, progress=None, **kw) -> dict:
 def run_method_batch(jobs, method, params: dict, *, client=None, on_file=None,
                      progress=None, **kw):
     """Run jobs through ``method``; a failed file is reported and the others go on. With a
-    dask.distributed ``client`` the files run as tasks on its workers."""
+    dask.distributed ``client`` several files run as tasks on its workers, and one
+    file's Y/X blocks do."""
     from .batch import run_tasks
 
     return run_tasks(jobs, _method_file_task, (method, params), kw, client=client,
-                     on_file=on_file, progress=progress)
+                     on_file=on_file, progress=progress, pass_client=True)
