@@ -184,7 +184,7 @@ def test_distributed_blocks_match_untiled(tmp_path, fmt):
     write_tiff(src, stack)
     kw = {"psf_fwhm_px": 3.0, "continuity": 1.0, "iterations": 20, "deconv_iterations": 5,
           "deconv_method": "rl"}
-    p = nsd.SparseParams(**kw)
+    p = nsd.SparseParams(**kw).to_dict()  # the runner takes the validated dict
     ref = nsd.sparse_deconvolve(stack.astype(np.float32), **kw)
     job = batch.Job(str(src), str(tmp_path / f"t_sparse.{fmt}"), fmt)
     seen = []

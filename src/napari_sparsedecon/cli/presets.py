@@ -5,13 +5,13 @@ from __future__ import annotations
 
 
 def _preset_base(args):
-    """SparseParams from --preset, or None."""
+    """The paper pipeline's parameters (validated dict) from --preset, or None."""
     if not getattr(args, "preset", None):
         return None
-    from ..core.params import SparseParams
+    from ..core.params import validate_params
     from ..presets import get_preset
 
-    return SparseParams.from_dict(get_preset(args.preset).params)
+    return validate_params(get_preset(args.preset).params)
 
 
 def _preset_psf(args, params=None):
@@ -20,7 +20,7 @@ def _preset_psf(args, params=None):
     if not getattr(args, "preset", None) or args.psf or args.psf_fwhm_nm is not None \
             or getattr(args, "psf_fwhm_px", None):
         return None
-    if params is not None and params.psf_fwhm_px is not None:
+    if params is not None and params.get("psf_fwhm_px") is not None:
         return None
     from ..presets import get_preset
 

@@ -62,7 +62,7 @@ def _check_params_up_front(params) -> None:
     """Values the files would each fail on, refused once before any file is read."""
     from ..base.validation import per_axis
 
-    f = params.psf_fwhm_px
+    f = params["psf_fwhm_px"]
     if f is not None:
         n = 1 if isinstance(f, int | float) else len(f)
         if n not in (1, 2, 3):
@@ -157,19 +157,24 @@ def read_params_file(path):
     return json.loads(data.decode("utf-8"))
 
 
-def _merge_params_file(base, values):
+def _merge_params_file(base: dict, values):
     """``base`` (the preset's or the defaults) with a file's values on top, key by key:
     a file that names some parameters leaves the others as they were."""
-    type(base).from_dict(values)  # unknown names, wrong types and ranges refused here
-    return base.replace(**values)
+    from ..core.params import validate_params
+
+    if not isinstance(values, dict):
+        raise TypeError(f"expected a JSON object of name: value, got "
+                        f"{type(values).__name__}")
+    validate_params(values)  # unknown names, wrong types and ranges refused here
+    return validate_params({**base, **values})
 
 
 def _params_from_args(args):
     from ..algorithms.sparse import SCHEMA
-    from ..core.params import SparseParams
+    from ..core.params import validate_params
     from ..params import cli_values
 
-    base = _preset_base(args) or SparseParams()
+    base = _preset_base(args) or validate_params()
     if args.params:
         try:
             base = _merge_params_file(base, read_params_file(args.params))
@@ -182,7 +187,7 @@ def _params_from_args(args):
         changes["psf_fwhm_px"] = f[0] if len(f) == 1 else tuple(f)
     if args.max_one:
         changes["quantitative"] = False
-    return base.replace(**changes)
+    return validate_params({**base, **changes})
 
 
 def _budget_for_data(budget: int) -> int:
@@ -326,12 +331,12 @@ def _sparse_run(args):
         raise ValueError("--wavelength-nm is for the preset's Airy PSF, but the parameter "
                          "file sets psf_fwhm_px (a Gaussian); drop one of them")
     if args.psf_fwhm_nm is not None:  # converted per file; a placeholder keeps validation
-        params = params.replace(psf_fwhm_px=None)
-    elif (params.psf_fwhm_px is None and args.psf is None and params.deconv_method != "none"
-          and not _preset_psf(args)):
+        params = {**params, "psf_fwhm_px": None}
+    elif (params["psf_fwhm_px"] is None and args.psf is None
+          and params["deconv_method"] != "none" and not _preset_psf(args)):
         raise ValueError("the deconvolution step needs --psf, --psf-fwhm-px or --psf-fwhm-nm "
                          "(or --deconv-method none)")
-    pdict = params.to_dict()
+    pdict = dict(params)
 
     def dry(jobs, budget):
         return batch.dry_run_lines(jobs, pdict, memory_budget=budget)

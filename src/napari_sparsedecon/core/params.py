@@ -48,7 +48,8 @@ SCHEMA = (
 
 
 
-__all__ = ["DECONV_METHODS", "SparseParams", "in_memory_peak"]
+__all__ = ["DECONV_METHODS", "SparseParams", "as_params", "deconvolves", "in_memory_peak",
+           "validate_params"]
 
 #: Working-set bytes per pixel of a tile: the sparse step (~11 float32 arrays)
 #: or RL (~7 padded arrays), plus the tile's input and result copies.
@@ -78,3 +79,22 @@ SparseParams = make_params_class(
     "``psf_fwhm_px`` is the PSF FWHM in *input* pixels (one value, or ``(axial, lateral)``"
     " / per-axis values); ignored when a PSF array is given.",
     {"deconvolves": property(_deconvolves), "method": "sparse", "__module__": __name__})
+
+
+def as_params(params) -> SparseParams:
+    """The paper pipeline's frozen parameter set from its validated dict (or itself):
+    the generic layers pass dicts; the pipeline's own numerics take this."""
+    return params if isinstance(params, SparseParams) else SparseParams.from_dict(dict(params))
+
+
+def validate_params(values=None) -> dict:
+    """The paper pipeline's parameters, checked by its schema, as a dict."""
+    from ..params import validate
+
+    return validate(SCHEMA, values, what="parameter(s) of method 'sparse'")
+
+
+def deconvolves(params) -> bool:
+    """Whether the pipeline with ``params`` (dict or record) runs its final
+    deconvolution (and so needs a PSF)."""
+    return as_params(params).deconvolves

@@ -15,7 +15,7 @@ from ..base.validation import FLOAT, as_float_image, check_psf, per_axis
 from ..progress import Progress, Stage
 from ..psf.basic import gaussian_psf, zoom_psf
 from .background import estimate_background
-from .params import SparseParams
+from .params import SparseParams, as_params
 from .richardson_lucy import iter_richardson_lucy
 from .sparse_hessian import iter_sparse_hessian, relay, run
 from .upsample import upsample2x
@@ -34,8 +34,10 @@ def _working_psf(psf, fwhm, img_shape, upsample, ndim_data):
     return gaussian_psf(None, tuple(f))
 
 
-def deconv_psf(params: SparseParams, psf, img_shape, ndim_data):
-    """The PSF at the working pixel size, or None when the pipeline does not deconvolve."""
+def deconv_psf(params, psf, img_shape, ndim_data):
+    """The PSF at the working pixel size, or None when the pipeline does not deconvolve.
+    ``params``: the pipeline's validated dict or its :class:`SparseParams`."""
+    params = as_params(params)
     if not params.deconvolves:
         return None
     return _working_psf(psf, params.psf_fwhm_px, img_shape, params.upsample, ndim_data)
@@ -82,12 +84,14 @@ def iter_sparse_deconvolve(image, *, psf=None, clip_negative: bool = False, back
     return _pipeline(img, params, work_psf, moved, axis, backend, device, return_estimate)
 
 
-def prepare(img, params: SparseParams) -> np.ndarray:
+def prepare(img, params) -> np.ndarray:
     """Background subtraction and up-sampling of a (Y, X) or (N, Y, X) float32 array.
 
     Modifies and/or replaces ``img`` (pass a copy); returns the working array
-    whose maximum is the pipeline's intensity scale.
+    whose maximum is the pipeline's intensity scale. ``params``: the pipeline's
+    validated dict or its :class:`SparseParams`.
     """
+    params = as_params(params)
     if params.background != "none":
         img -= estimate_background(img, params.background)
         np.maximum(img, 0, out=img)

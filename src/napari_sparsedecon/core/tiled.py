@@ -23,7 +23,7 @@ from ..base.resources import available_memory, default_budget  # noqa: F401 - re
 from ..base.validation import FLOAT, check_block, to_numpy  # noqa: F401 - re-exported
 from ..ops.spans import _ramp, _ramp_sum, _solve_spans, _spans  # noqa: F401 - shared with blocks
 from ..progress import Progress, Stage
-from .params import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL, SparseParams  # noqa: F401
+from .params import BYTES_PER_PIXEL, CHUNK_BYTES_PER_PIXEL, SparseParams, as_params  # noqa: F401
 from .pipeline import deconv_psf, iter_solve, prepare
 from .sparse_hessian import relay, run
 
@@ -35,7 +35,7 @@ _log = logging.getLogger("napari_sparsedecon")
 MAX_OVERLAP = 2**20
 
 
-def choose_overlap(params: SparseParams, psf_shape) -> int:
+def choose_overlap(params, psf_shape) -> int:
     """Overlap (working pixels) from the PSF size and the regularisation.
 
     RL needs the PSF's half-width; the sparse step couples pixels over a
@@ -44,6 +44,7 @@ def choose_overlap(params: SparseParams, psf_shape) -> int:
     sqrt(150 / fidelity). With the default parameters (about 40 px) tiles match
     the untiled result to float32 round-off (measured 1e-6 of the range).
     """
+    params = as_params(params)
     half = max(psf_shape[-2:]) // 2 if psf_shape is not None else 0
     reg = 16 * (params.iterations / 100) * math.sqrt(150 / params.fidelity)
     # a tiny fidelity couples the whole image: more overlap than any image has is the same
@@ -51,11 +52,12 @@ def choose_overlap(params: SparseParams, psf_shape) -> int:
     return int(16 + half + math.ceil(min(reg, MAX_OVERLAP)))
 
 
-def choose_t_overlap(params: SparseParams, psf_shape=None) -> int:
+def choose_t_overlap(params, psf_shape=None) -> int:
     """Overlap frames of a t/z-chunk on each side: 6 x sqrt(continuity) (measured: keeps
     chunk seams < 2e-4 of the range at continuity 1), and at least the axial
     half-width of a 3-D PSF plus 2 planes (RL couples planes through it even
     without continuity)."""
+    params = as_params(params)
     ov = (int(math.ceil(6 * math.sqrt(max(params.continuity, 0.25))))
           if params.continuity > 0 else 0)
     if psf_shape is not None and len(psf_shape) == 3:
@@ -63,16 +65,18 @@ def choose_t_overlap(params: SparseParams, psf_shape=None) -> int:
     return ov
 
 
-def check_scale(scale: float, params: SparseParams) -> None:
+def check_scale(scale: float, params) -> None:
     """Refuse a zero global intensity scale with the reason."""
+    params = as_params(params)
     if scale <= 0:
         raise ValueError("the image is all zero" if params.background == "none" else
                          "nothing is left after background subtraction; choose "
                          "background='none' or a 'low/...' mode")
 
 
-def warn_biggs_seams(params: SparseParams, n_pieces: int, piece: str = "tile") -> None:
+def warn_biggs_seams(params, n_pieces: int, piece: str = "tile") -> None:
     """Biggs takes one global step per piece: say so when an image is split."""
+    params = as_params(params)
     if params.deconv_method == "biggs" and n_pieces > 1:
         _log.warning("Biggs acceleration takes a global step per %s: results can differ "
                      "from the untiled ones by about 1%% of the range at %s seams; use "
@@ -88,7 +92,7 @@ class TilePlan:
     budget: int
 
 
-def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, tile=None,
+def plan_tiles(shape, params, psf_shape, *, memory_budget=None, tile=None,
                overlap=None, chunk_t=None, t_overlap=None) -> TilePlan:
     """Choose t-chunk and tile sizes so that everything fits ``memory_budget`` bytes.
 
@@ -97,6 +101,7 @@ def plan_tiles(shape, params: SparseParams, psf_shape, *, memory_budget=None, ti
     of the budget) that solves the fewest pixels counting the overlaps solved twice
     (:func:`_split_budget`); half and half when sizes are given.
     """
+    params = as_params(params)
     budget = int(memory_budget) if memory_budget else default_budget()
     up = params.upsample
     ov = overlap if overlap is not None else choose_overlap(params, psf_shape)
@@ -172,7 +177,7 @@ def _split_budget(budget, nt, ny, nx, frame_bytes, ov, t_overlap):
     return best
 
 
-def plan_blocks(work_shape, params: SparseParams, psf_shape, *, task_budget: int,
+def plan_blocks(work_shape, params, psf_shape, *, task_budget: int,
                 tile=None, chunk_t=None, min_tasks: int = 1) -> TilePlan:
     """Blocks of a *prepared* (N, Y, X) stack for independent tasks (a cluster).
 
@@ -183,6 +188,7 @@ def plan_blocks(work_shape, params: SparseParams, psf_shape, *, task_budget: int
     least four overlaps), since t-overlap frames are solved twice; tiles are
     then made equal in size, and split further until there are ``min_tasks``.
     """
+    params = as_params(params)
     nt, ny, nx = (int(v) for v in work_shape)
     ov = choose_overlap(params, psf_shape)
     t_ov = choose_t_overlap(params, psf_shape)
@@ -229,7 +235,7 @@ def iter_blocks(work_shape, plan: TilePlan):
                 yield ts, ys, xs
 
 
-def solve_block(block, scale, params: SparseParams, work_psf, spans, shape, plan: TilePlan, *,
+def solve_block(block, scale, params, work_psf, spans, shape, plan: TilePlan, *,
                 backend="numpy", device=None):
     """Solve one prepared block and weight it by its blending ramps.
 
@@ -238,6 +244,7 @@ def solve_block(block, scale, params: SparseParams, work_psf, spans, shape, plan
     over the block's whole Y/X span, weighted so that the blocks of a plan sum
     to the blended result (the ramps of neighbouring tiles add up to one).
     """
+    params = as_params(params)
     (tlo, _), (ta, tb) = spans[0]
     res = run(_iter_solve_weighted(block, scale, params, work_psf, shape[-2:], spans[1],
                                    spans[2], plan, backend=backend, device=device))
@@ -269,8 +276,9 @@ def _read(image, sl):
     return block
 
 
-def global_scale(image, params: SparseParams, plan: TilePlan) -> float:
+def global_scale(image, params, plan: TilePlan) -> float:
     """Maximum of the prepared (background-subtracted, up-sampled) data, chunk by chunk."""
+    params = as_params(params)
     nd = image.ndim
     nt = image.shape[0] if nd == 3 else 1
     m = 0.0
@@ -281,7 +289,7 @@ def global_scale(image, params: SparseParams, plan: TilePlan) -> float:
     return m
 
 
-def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget=None,
+def iter_tiled(image, params, *, psf=None, out=None, memory_budget=None,
                tile=None, overlap=None, chunk_t=None, t_overlap=None, backend="numpy",
                device=None) -> Iterator[Progress]:
     """Process ``image`` tile by tile; yields Progress(Stage.TILES, i, n); returns ``out``.
@@ -290,6 +298,7 @@ def iter_tiled(image, params: SparseParams, *, psf=None, out=None, memory_budget
     first axis). ``out``: array-like of the output shape to write into (a zarr
     array writes chunk by chunk); default a NumPy array.
     """
+    params = as_params(params)
     nd = image.ndim
     if nd not in (2, 3):
         raise ValueError(f"tiled processing takes 2-D or 3-D data, got shape {image.shape}")
@@ -404,14 +413,15 @@ def iter_solve_tiles(work, scale, params, work_psf, plan, *, backend="numpy", de
     return acc
 
 
-def tiled_deconvolve(image, params: SparseParams | None = None, **kwargs):
+def tiled_deconvolve(image, params=None, **kwargs):
     """Plain-function form of :func:`iter_tiled`."""
     return run(iter_tiled(image, params or SparseParams(), **kwargs))
 
 
-def estimate(shape, params: SparseParams, psf_shape=None, *, memory_budget=None,
+def estimate(shape, params, psf_shape=None, *, memory_budget=None,
              seconds_per_megapixel_iteration=None):
     """(peak bytes, seconds) estimates for a dry run."""
+    params = as_params(params)
     plan = plan_tiles(shape, params, psf_shape, memory_budget=memory_budget)
     up = params.upsample
     nt = shape[0] if len(shape) == 3 else 1

@@ -24,7 +24,7 @@ import numpy as np
 from ..algorithms.record import make_record
 from ..algorithms.record import psf_record as make_psf_record
 from ..base.signals import raise_if_received
-from ..core.params import SparseParams
+from ..core.params import deconvolves, validate_params
 from ..core.tiled import estimate, iter_tiled, scale_to_max_one, to_numpy
 from .discovery import IMAGE_SUFFIXES, Job, expand_inputs, output_path, plan_jobs
 from .writer import _MappedTiff, _ome_tiff_output, _View, _Writer, check_output_scale  # noqa: F401
@@ -157,19 +157,19 @@ def _process(job, data, info, params, t0, *, psf_path, memory_budget, tile, back
     per_ch = _channel_psfs(job.src, ia, 1 if c is None else int(data.shape[c]), params,
                            psf_path=psf_path, psf_fwhm_nm=psf_fwhm_nm, psf_optics=psf_optics)
     p, psf, psf_record = per_ch[0]
-    up = p.upsample
-    if up != 1 and data.ndim - (c is not None) == 3 and p.axis not in (0, -3):
+    up = p["upsample"]
+    if up != 1 and data.ndim - (c is not None) == 3 and p["axis"] not in (0, -3):
         raise ValueError(
             f"--upsample {up} doubles the file's Y and X (its last two axes), but "
-            f"continuity axis {p.axis} is one of them; use --axis 0 (continuity along "
+            f"continuity axis {p['axis']} is one of them; use --axis 0 (continuity along "
             f"{ia.drop('C').axes[0]}) or --upsample 1")
     out_shape = tuple(data.shape[:-2]) + (data.shape[-2] * up, data.shape[-1] * up)
     out_axes = ia.zoom_yx(up)
-    recorded = p.to_dict()
+    recorded = dict(p)
     if psf_path:
         recorded["psf_fwhm_px"] = None  # the PSF file was used, not a Gaussian
-    elif len({q.psf_fwhm_px for q, _, _ in per_ch}) > 1:  # per-channel FWHM in nm
-        recorded["psf_fwhm_px"] = [q.psf_fwhm_px for q, _, _ in per_ch]
+    elif len({repr(q["psf_fwhm_px"]) for q, _, _ in per_ch}) > 1:  # per-channel FWHM, nm
+        recorded["psf_fwhm_px"] = [q["psf_fwhm_px"] for q, _, _ in per_ch]
     if len(per_ch) > 1 and any(r != psf_record for _, _, r in per_ch):
         psf_record = [{"channel": i, **(r or {})} for i, (_, _, r) in enumerate(per_ch)]
     volumes = ia.drop("C").axes == "TZYX"
@@ -231,7 +231,8 @@ def _per_channel(values, nc: int, what: str, src, has_c: bool) -> list:
 
 
 def _channel_psfs(src, ia, nc, params, *, psf_path=None, psf_fwhm_nm=None, psf_optics=None):
-    """[(SparseParams, PSF array or None, PSF record)] for each of the ``nc`` channels.
+    """[(the paper pipeline's validated parameters, PSF array or None, PSF record)] for
+    each of the ``nc`` channels.
 
     ``psf_path``, ``psf_fwhm_nm`` and the wavelength of ``psf_optics`` may each be one
     value (all channels) or one per channel; each channel gets its own PSF from them.
@@ -248,7 +249,7 @@ def _channel_psfs(src, ia, nc, params, *, psf_path=None, psf_fwhm_nm=None, psf_o
         pd = params
         if fwhms[ch] is not None:
             pd = {**params, "psf_fwhm_px": float(fwhms[ch]) / px_nm}
-        p = SparseParams.from_dict(pd)
+        p = validate_params(pd)
         psf, record = None, None
         nd = len(ia.drop("C").axes)
         if paths[ch]:
@@ -256,13 +257,14 @@ def _channel_psfs(src, ia, nc, params, *, psf_path=None, psf_fwhm_nm=None, psf_o
                 files[paths[ch]] = _read_psf_file(paths[ch], ia)
             psf, fields = files[paths[ch]]
             record = make_psf_record(psf, model="file", image_ndim=nd, **fields)
-        elif psf_optics is not None and p.psf_fwhm_px is None and p.deconvolves:
+        elif psf_optics is not None and p["psf_fwhm_px"] is None and deconvolves(p):
             psf, fields = _optics_psf({**psf_optics, "wavelength_nm": waves[ch]}, ia, src)
             record = make_psf_record(psf, image_ndim=nd, **{"model": "airy", **fields})
-        elif p.deconvolves:
+        elif deconvolves(p):
             nm = {} if fwhms[ch] is None else {"fwhm_nm": float(fwhms[ch])}
-            three = np.ndim(p.psf_fwhm_px) and len(p.psf_fwhm_px) == 3 and nd == 3
-            record = make_psf_record(None, model="gaussian", fwhm_px=p.psf_fwhm_px,
+            fw = p["psf_fwhm_px"]
+            three = np.ndim(fw) and len(fw) == 3 and nd == 3
+            record = make_psf_record(None, model="gaussian", fwhm_px=fw,
                                      dims=3 if three else 2, **nm)
             if nd >= 3 and not three:
                 record["note"] = ("a 2-D PSF on a stack: each plane is deblurred "
@@ -293,7 +295,7 @@ def _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend, prog
     slice of the output; with max-1 scaling, one maximum over all time points (never a
     per-volume scale, which would make intensities incomparable in time)."""
 
-    q = p if p.quantitative else p.replace(quantitative=True)
+    q = {**p, "quantitative": True}
     nt = sub.shape[0]
     gmax = 0.0
     for t in range(nt):
@@ -303,7 +305,7 @@ def _run_time_points(sub, p, psf, writer, ch, memory_budget, tile, backend, prog
             if progress:
                 progress(pr)
         gmax = max(gmax, float(np.max(out[...])))
-    if not p.quantitative:
+    if not p["quantitative"]:
         for t in range(nt):
             view = writer.view(ch, time=t)
             scale_to_max_one(view, view.shape[0], gmax)
@@ -321,7 +323,7 @@ def _unit_shape(shape, info):
 
 
 def dry_run_lines(jobs, params: dict, *, psf_shape=None, memory_budget=None):
-    p = SparseParams.from_dict(params)
+    p = validate_params(params)
     lines = []
     for job in jobs:
         try:

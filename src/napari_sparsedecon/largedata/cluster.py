@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 
 from ..base.validation import check_block
-from ..core.params import SparseParams
+from ..core.params import validate_params
 from ..core.tiled import iter_tiled, scale_to_max_one, to_numpy
 from .batch import _channel, read_image
 
@@ -65,16 +65,16 @@ def _run_time_points_distributed(client, job, data, ia, per_ch, writer, memory_b
     try:
         for ch in channels:
             p, psf, _ = per_ch[ch or 0]
-            q = p if p.quantitative else p.replace(quantitative=True)
+            q = {**p, "quantitative": True}
             sub = _channel(data, ia, ch)
-            up = q.upsample
+            up = q["upsample"]
             vshape = tuple(sub.shape[1:-2]) + (sub.shape[-2] * up, sub.shape[-1] * up)
             for t in range(sub.shape[0]):
                 store = os.path.join(writer.tmp, f"volume_c{ch or 0}_t{t}.zarr")
                 zarr.open_array(store, mode="w", shape=vshape, dtype="float32",
                                 fill_value=0.0,
                                 chunks=(1, min(vshape[1], 512), min(vshape[2], 512)))
-                fut = client.submit(_volume_task, job.src, (c, ch), t, q.to_dict(), psf,
+                fut = client.submit(_volume_task, job.src, (c, ch), t, q, psf,
                                     store, task_budget, tile, backend, pure=False)
                 futs[fut] = (ch, t, store)
         total = len(futs)
@@ -94,7 +94,7 @@ def _run_time_points_distributed(client, job, data, ia, per_ch, writer, memory_b
         client.cancel(list(futs))
         raise
     for ch in channels:
-        if not per_ch[ch or 0][0].quantitative:  # one scale over all time points
+        if not per_ch[ch or 0][0]["quantitative"]:  # one scale over all time points
             for t in range(data.shape[ia.index("T")]):
                 scale_to_max_one(writer.view(ch, time=t), 1, gmax[ch])
 
@@ -127,7 +127,7 @@ class _ScratchVolume:
 def _volume_task(src, channel, t, params, psf, store, memory_budget, tile, backend) -> float:
     """On a worker: time point ``t`` of ``src`` (of one channel: (C axis, index)) through
     the tiled Z, Y, X path into the scratch ``store``; return the volume's maximum."""
-    p = SparseParams.from_dict(params)
+    p = validate_params(params)
     out = _ScratchVolume(store)
     data, info = read_image(src)
     try:
@@ -164,14 +164,14 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
     from ..progress import Progress, Stage
 
     threads, task_budget = _task_budget(client, memory_budget)
-    up = p.upsample
+    up = p["upsample"]
     nt = data.shape[0]
     wshape = (nt, data.shape[1] * up, data.shape[2] * up)
     wpsf = deconv_psf(p, psf, tuple(data.shape), 3)
     plan = plan_blocks(wshape, p, None if wpsf is None else wpsf.shape,
                        task_budget=task_budget, tile=tile, chunk_t=chunk_t,
                        # Biggs takes one global step per block: split only as needed
-                       min_tasks=1 if p.deconv_method == "biggs" else 2 * threads)
+                       min_tasks=1 if p["deconv_method"] == "biggs" else 2 * threads)
     blocks = list(iter_blocks(wshape, plan))
     warn_biggs_seams(p, len(blocks), "block")
     # pass 1: prepared frames into scratch storage, a few frames per task
@@ -180,7 +180,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
                     chunks=(1, min(wshape[1], 512), min(wshape[2], 512)))
     frame_bytes = 4 * 4 * wshape[1] * wshape[2]  # input, background, work, up-sampling
     per = max(1, min(-(-nt // (2 * threads)), task_budget // frame_bytes))
-    params = p.to_dict()
+    params = dict(p)
     futs = {client.submit(_prepare_task, job.src, a, min(a + per, nt), params, store,
                           channel=channel, pure=False) for a in range(0, nt, per)}
     n_steps = len(futs) + len(blocks)
@@ -206,7 +206,7 @@ def _run_distributed(client, job, data, p, psf, writer, memory_budget, tile, bac
         if progress:
             progress(Progress(Stage.TILES, step, n_steps))
     shutil.rmtree(store, ignore_errors=True)
-    if not p.quantitative:
+    if not p["quantitative"]:
         scale_to_max_one(out, max(1, plan.chunk_t))
 
 
@@ -217,7 +217,7 @@ def _prepare_task(src, a, b, params, store, channel=(None, None)) -> float:
 
     from ..core.pipeline import prepare
 
-    p = SparseParams.from_dict(params)
+    p = validate_params(params)
     data, info = read_image(src)
     try:
         if channel[0] is not None:
@@ -242,6 +242,6 @@ def _block_task(store, spans, params, wpsf, scale, plan, backend):
     (ylo, yhi), _ = spans[1]
     (xlo, xhi), _ = spans[2]
     block = np.asarray(arr[tlo:thi, ylo:yhi, xlo:xhi], dtype=np.float32)
-    res = solve_block(block, scale, SparseParams.from_dict(params), wpsf, spans, arr.shape,
+    res = solve_block(block, scale, params, wpsf, spans, arr.shape,
                       plan, backend=backend)
     return (ta, tb), (ylo, yhi), (xlo, xhi), res
