@@ -106,3 +106,35 @@ def test_views_not_on_one_grid_fail_with_what_to_do(two_views, capsys, what):
     err = capsys.readouterr().err
     assert ("not on one grid" if what == "shape" else "different pixel sizes") in err, err
     assert "resample" in err and not (d / "f.tif").exists()
+
+
+def test_views_along_an_axis_of_one_file_equal_the_views_as_files(two_views, capsys):
+    """A Fiji hyperstack holding the two views as its channels: --views-axis C gives what
+    the two files give; a wrong axis or PSF count says what to change."""
+    d, ((v1, p1), (v2, p2)) = two_views
+    both = np.stack([tifffile.imread(v1), tifffile.imread(v2)])  # (C, Y, X)
+    stack = d / "dual.tif"
+    write_tiff(stack, both, axes="CYX", scale=(1.0, 0.1, 0.1))
+    out_files, out_axis = d / "f_files.tif", d / "f_axis.tif"
+    assert main(["run", "--method", "rl_tv", "--views", str(v1), str(v2), "--psf", str(p1),
+                 str(p2), "--iterations", "8", "-o", str(out_files)]) == 0
+    assert main(["run", "--method", "rl_tv", str(stack), "--views-axis", "C", "--psf",
+                 str(p1), str(p2), "--iterations", "8", "-o", str(out_axis)]) == 0
+    a, _ = _record(out_files)
+    b, meta = _record(out_axis)
+    assert a.shape == b.shape == (48, 48)
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(a.max()))
+    assert meta["views_axis"] == "C" and meta["views"] == [f"{stack} [C=0]",
+                                                          f"{stack} [C=1]"]
+    assert meta["axes"] == "YX" and meta["output_pixel_size"] == {"y_nm": 100.0,
+                                                                  "x_nm": 100.0}
+    capsys.readouterr()
+    assert main(["run", "--method", "rl", str(stack), "--views-axis", "Z", "--psf", str(p1),
+                 "-o", str(d / "bad.tif")]) == 1
+    assert "--views-axis Z" in capsys.readouterr().err and not (d / "bad.tif").exists()
+    assert main(["run", "--method", "rl", str(stack), "--views-axis", "C", "--psf", str(p1),
+                 str(p2), str(p1), "-o", str(d / "bad.tif")]) == 1
+    assert "one PSF file per view" in capsys.readouterr().err
+    assert main(["run", "--method", "rl", str(stack), "--views-axis", "C", "--psf", str(p1),
+                 "-o", str(d / "dry.tif"), "--dry-run"]) == 0
+    assert "2 views of (48, 48)" in capsys.readouterr().out

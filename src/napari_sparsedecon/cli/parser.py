@@ -95,6 +95,9 @@ def build_parser(method: str | None = None) -> argparse.ArgumentParser:
                         "(the arms of a dual-view light sheet, detector elements): one "
                         "output, the data term summed over the views, each with its own "
                         "PSF (--psf) and background; needs -o; rl, rl_tv, sparse_psf, garl")
+    r.add_argument("--views-axis", metavar="AXIS",
+                   help="one input file whose axis AXIS (e.g. C: the views saved as the "
+                        "channels of a hyperstack) holds the views; implies --views")
     r.add_argument("--psf-fwhm-px", type=float, nargs="+", metavar="PX",
                    help="Gaussian PSF FWHM in input pixels (1 value, or axial lateral)")
     r.add_argument("--psf-fwhm-nm", type=float, nargs="+", metavar="NM",

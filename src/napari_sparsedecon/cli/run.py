@@ -257,6 +257,8 @@ def _run(args) -> int:
               f"own to process it)", file=sys.stderr)
     if not files:
         raise ValueError(f"no input files match {inputs}")
+    if args.views_axis:
+        args.views = True
     if args.views:
         files = _check_views(args, files)
     jobs, skipped = _plan_run(args, files[:1] if args.views else files)
@@ -304,9 +306,13 @@ def _check_views(args, files) -> list:
     from ..largedata.views import check_view_method, check_view_psfs
 
     check_view_method(args.method)
-    if len(files) < 2:
+    if args.views_axis:
+        if len(files) != 1:
+            raise ValueError(f"--views-axis {args.views_axis} takes one input file whose "
+                             f"{args.views_axis} axis holds the views, got {len(files)}")
+    elif len(files) < 2:
         raise ValueError(f"--views needs two or more input files (one per view), got "
-                         f"{len(files)}")
+                         f"{len(files)}; or one file with --views-axis AXIS")
     if not args.output:
         raise ValueError("--views makes one result from all the views: name it with -o "
                          "(e.g. -o fused.tif)")
@@ -316,7 +322,8 @@ def _check_views(args, files) -> list:
     if args.backend not in ("auto", "numpy"):
         raise ValueError(f"--views runs on NumPy only for now (got --backend {args.backend}); "
                          f"drop --backend")
-    check_view_psfs(args.psf, len(files))
+    if not args.views_axis:  # (with an axis: checked once the file says how many)
+        check_view_psfs(args.psf, len(files))
     args.view_files = list(files)
     return files
 
@@ -406,7 +413,8 @@ def _method_run(args):
     def dry(jobs, budget):
         if args.views:
             return [line for j in jobs
-                    for line in views.views_dry_run_lines(j, args.view_files, m.name)]
+                    for line in views.views_dry_run_lines(j, args.view_files, m.name,
+                                                          args.views_axis)]
         return method_batch.method_dry_run_lines(jobs, m.name, params, memory_budget=budget,
                                                  tile=args.tile)
 
@@ -416,7 +424,7 @@ def _method_run(args):
                 j, args.view_files, m.name, params, on_file=on_file, progress=progress,
                 memory_budget=budget, **{k: kw[k] for k in (
                     "explicit", "psf_path", "psf_fwhm_px", "psf_fwhm_nm", "ngff",
-                    "clip_negative")})]
+                    "clip_negative")}, view_axis=args.views_axis)]
         return method_batch.run_method_batch(jobs, m.name, params, client=client,
                                              on_file=on_file, progress=progress,
                                              memory_budget=budget, **kw)

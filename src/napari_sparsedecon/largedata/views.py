@@ -3,8 +3,10 @@ multi-view form (the data term summed over the views, each with its own PSF and
 background) into one output, written under a temporary name and moved into place.
 
 The views must already be registered and resampled onto one grid (same shape, axes
-and pixel size); each file holds one channel. The multi-view form runs on whole views
-in memory, on NumPy (``deconvolve(views, method, psf=[...])``).
+and pixel size): V files of one channel each, or one file whose axis ``view_axis``
+(e.g. the channels of a Fiji hyperstack holding the two arms of a dual-view light
+sheet) holds the views. The multi-view form runs on whole views in memory, on NumPy
+(``deconvolve(views, method, psf=[...])``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,36 @@ def check_view_psfs(psf_paths, n_views: int) -> None:
                          f"inputs' order (or one for all), got {len(psf_paths)}")
 
 
+def _read_axis_views(src, axis: str):
+    """(float32 views, their ImageAxes, their names): the entries of ``src`` along
+    ``axis`` (one letter of its axes, not Y or X)."""
+    from ..io.axes import ImageAxes
+
+    axis = str(axis).upper()
+    data, info = read_image(src)
+    try:
+        ia = info.get("image_axes") or ImageAxes.default(data.ndim)
+        _check_shape(data, info)
+        _check_dtype(data)
+        k = ia.index(axis) if axis not in ("Y", "X") else None
+        if k is None:
+            raise ValueError(f"--views-axis {axis}: {src} has axes {ia.axes}; name the axis "
+                             f"that holds the views (one of "
+                             f"{[a for a in ia.axes if a not in 'YX']})")
+        n = int(data.shape[k])
+        if n < 2:
+            raise ValueError(f"--views-axis {axis}: {src} has {n} entry along {axis}; a "
+                             f"multi-view run needs two or more views")
+        rest = ia.drop(axis)
+        if rest.index("C") is not None:
+            raise ValueError(f"{src} has a channel axis besides the views ({axis}); a view is "
+                             f"one channel: split the channels into files first")
+        views = [to_numpy(data[(slice(None),) * k + (j,)]) for j in range(n)]
+    finally:
+        info.get("close", lambda: None)()
+    return views, rest, [f"{src} [{axis}={j}]" for j in range(n)]
+
+
 def _read_views(srcs):
     """(float32 views, their ImageAxes): the same shape, axes and pixel size, one channel."""
     from ..io.axes import ImageAxes
@@ -90,16 +122,24 @@ def _same_grid(first, src, shape, ia) -> None:
 
 def process_views(job, srcs, method, params: dict, *, explicit=(), psf_path=None,
                   psf_fwhm_px=None, psf_fwhm_nm=None, memory_budget=None, progress=None,
-                  ngff="0.5", clip_negative=False) -> dict:
-    """The views ``srcs`` (files) of one object through ``method``'s multi-view form into
-    ``job.dst``; returns a summary. PSFs: one file per view (or one for all), or one
-    Gaussian for all."""
+                  ngff="0.5", clip_negative=False, view_axis=None) -> dict:
+    """The views ``srcs`` (files; or one file and its ``view_axis``, e.g. ``"C"``) of one
+    object through ``method``'s multi-view form into ``job.dst``; returns a summary.
+    PSFs: one file per view (or one for all), or one Gaussian for all."""
     from ..api import iter_deconvolve
 
     t0 = time.perf_counter()
     m = check_view_method(method)
-    check_view_psfs(psf_path, len(srcs))
-    views, ia = _read_views(srcs)
+    if view_axis:
+        if len(srcs) != 1:
+            raise ValueError(f"--views-axis takes one input file whose {view_axis} axis "
+                             f"holds the views, got {len(srcs)} files")
+        views, ia, names = _read_axis_views(srcs[0], view_axis)
+        srcs = [srcs[0]] * len(views)
+    else:
+        views, ia = _read_views(srcs)
+        names = list(map(str, srcs))
+    check_view_psfs(psf_path, len(views))
     params, aspect_note = _aspect(m, m.validate(params), ia, explicit)
     check_whole_fits((len(views),) + views[0].shape, m.name, memory_budget)
     psfs = []
@@ -108,7 +148,8 @@ def process_views(job, srcs, method, params: dict, *, explicit=(), psf_path=None
         psfs.append(channel_psfs(src, ia, 1, psf_path=path, psf_fwhm_px=psf_fwhm_px,
                                  psf_fwhm_nm=psf_fwhm_nm, image_ndim=views[0].ndim)[0])
     meta = make_record(m, params, psf=[r for _, r in psfs], backend="numpy", device=None,
-                       source=srcs[0], views=list(srcs), axes=ia.axes,
+                       source=srcs[0], views=names, axes=ia.axes,
+                       **({"views_axis": str(view_axis).upper()} if view_axis else {}),
                        input_pixel_size=ia.physical(), output_pixel_size=ia.physical(),
                        **({"aspect_note": aspect_note} if aspect_note else {}))
     writer = _Writer(job, views[0].shape, ia, meta, ngff=ngff)
@@ -131,9 +172,9 @@ def process_views(job, srcs, method, params: dict, *, explicit=(), psf_path=None
     except BaseException:
         writer.abort()
         raise
-    return {"src": " + ".join(map(str, srcs)), "dst": job.dst, "status": "ok",
+    return {"src": " + ".join(names), "dst": job.dst, "status": "ok",
             "shape": list(views[0].shape),
-            "seconds": round(time.perf_counter() - t0, 3), "views": len(srcs)}
+            "seconds": round(time.perf_counter() - t0, 3), "views": len(views)}
 
 
 def run_views(job, srcs, method, params: dict, *, on_file=None, **kw) -> list[dict]:
@@ -148,7 +189,7 @@ def run_views(job, srcs, method, params: dict, *, on_file=None, **kw) -> list[di
     return [r]
 
 
-def views_dry_run_lines(job, srcs, method) -> list[str]:
+def views_dry_run_lines(job, srcs, method, view_axis=None) -> list[str]:
     """What ``--views --dry-run`` prints: the views, the output, the memory needed."""
     from .blocks import BYTES_PER_VOXEL
 
@@ -156,9 +197,18 @@ def views_dry_run_lines(job, srcs, method) -> list[str]:
     try:
         data, info = read_image(srcs[0])
         shape = tuple(int(n) for n in data.shape)
+        ia = info.get("image_axes")
         info.get("close", lambda: None)()
-        need = len(srcs) * float(np.prod(shape)) * BYTES_PER_VOXEL
-        lines.append(f"{' + '.join(map(str, srcs))} -> {job.dst}: {len(srcs)} views of "
+        names, n = list(map(str, srcs)), len(srcs)
+        if view_axis:
+            k = ia.index(str(view_axis).upper()) if ia is not None else None
+            if k is None:
+                raise ValueError(f"no axis {view_axis} in {ia.axes if ia else shape}")
+            n = shape[k]
+            shape = shape[:k] + shape[k + 1:]
+            names = [f"{srcs[0]} [{str(view_axis).upper()}=0..{n - 1}]"]
+        need = n * float(np.prod(shape)) * BYTES_PER_VOXEL
+        lines.append(f"{' + '.join(names)} -> {job.dst}: {n} views of "
                      f"{shape}, {method} multi-view, ~{need / 2**20:.0f} MiB (whole views "
                      f"in memory)")
     except Exception as err:  # noqa: BLE001 - the dry run reports, never raises
