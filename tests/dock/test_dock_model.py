@@ -258,3 +258,45 @@ def test_preview_of_a_4d_layer_solves_the_time_point_shown():
     b = run(J.preview_job(m, (0, 48, 0, 48), plane=3, time=1, token="tl").build(data))
     assert a.shape == b.shape == (48, 48) and b.mean() > 2 * a.mean()
     assert len(m._prep) == 2  # one set of estimates per time point
+
+
+def test_a_multi_view_run_in_the_dock_model_equals_the_library_and_records_the_views():
+    """The image (view 1, its PSF from the PSF source) and a second view with its PSF
+    layer: the run is deconvolve([...], psf=[...]); wrong shapes and methods say what to
+    change."""
+    from scipy.signal import fftconvolve
+
+    from napari_sparsedecon import deconvolve
+    from napari_sparsedecon.dock import ViewChoice
+
+    rng = np.random.default_rng(2)
+    truth = np.zeros((48, 48), np.float32)
+    truth[rng.integers(6, 42, 15), rng.integers(6, 42, 15)] = 300.0
+    p1, p2 = gaussian_psf(None, (6.0, 2.0)), gaussian_psf(None, (2.0, 6.0))
+    v1, v2 = (rng.poisson(fftconvolve(truth, p, mode="same").clip(0) + 5).astype(np.float32)
+              for p in (p1, p2))
+    m = DeconvModel("rl_tv")
+    m.set_image(ImageInfo(v1.shape, "YX", (None, None), "arm A"))
+    m.set_psf(source="PSF layer", array=p1, name="psf A")
+    m.set_params({"iterations": 6})
+    m.set_views([ViewChoice("arm B", v2.shape, v2, p2, "psf B")])
+    job = J.run_job(m)
+    out = run(job.build(v1))
+    ref = deconvolve([v1, v2], "rl_tv", psf=[p1, p2], backend="numpy", iterations=6)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * float(ref.max()))
+    rec = json.loads(json.dumps(job.record(source="arm A")))
+    assert rec["views"] == ["arm A", "arm B"] and len(rec["psf"]) == 2
+    assert rec["psf"][1]["name"] == "psf B" and rec["estimates"]["views"] == 2
+    # the tiled path is never taken: all views in memory, or a clear refusal
+    from napari_sparsedecon.dock.tiled import choose_path
+
+    assert choose_path(m, v1.shape, memory_budget=2**30).path == "in memory"
+    with pytest.raises(MemoryError, match="all 2 views in memory"):
+        choose_path(m, v1.shape, memory_budget=2**16)
+    m.set_views([ViewChoice("small", (32, 32), v2[:32, :32], p2, "psf B")])
+    with pytest.raises(ValueError, match="register and resample"):
+        J.run_job(m)
+    m.set_views([ViewChoice("arm B", v2.shape, v2, p2, "psf B")])
+    m.set_method("sparse")
+    with pytest.raises(ValueError, match="no multi-view form"):
+        J.run_job(m)

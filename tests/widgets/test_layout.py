@@ -64,7 +64,8 @@ def test_sections_collapse(make_napari_viewer):
     assert set(w.sections) == {"Method", "Image and PSF", "Parameters",
                                "Advanced (camera, background, ...)", "Preview, Suggest, files",
                                "Trust checks", "Run", "Memory and result store",
-                               "Process files", "Parameter sweep on the ROI"}
+                               "More views (multi-view)", "Process files",
+                               "Parameter sweep on the ROI"}
 
 
 @pytest.mark.slow

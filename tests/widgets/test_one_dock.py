@@ -171,6 +171,47 @@ def test_run_lands_a_layer_with_scale_and_the_record(make_napari_viewer, qtbot):
     np.testing.assert_allclose(out.data, expect, rtol=1e-4, atol=1e-4 * float(expect.max()))
 
 
+def test_more_views_run_the_multi_view_form_and_record_every_view(make_napari_viewer,
+                                                                   qtbot):
+    """Two layers of one object seen through PSFs elongated along Y and along X: view 2
+    and its PSF set in the "More views" section; the result is deconvolve([...],
+    psf=[...]) and its record names both views."""
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(5)
+    truth = np.zeros((48, 48), np.float32)
+    truth[rng.integers(6, 42, 15), rng.integers(6, 42, 15)] = 300.0
+    p1, p2 = nsd.gaussian_psf(None, (6.0, 2.0)), nsd.gaussian_psf(None, (2.0, 6.0))
+    v1, v2 = (rng.poisson(fftconvolve(truth, p, mode="same").clip(0) + 5).astype(np.float32)
+              for p in (p1, p2))
+    viewer = make_napari_viewer()
+    a = viewer.add_image(v1, name="arm A")
+    b = viewer.add_image(v2, name="arm B")
+    viewer.add_image(p1, name="psf A", visible=False)
+    viewer.add_image(p2, name="psf B", visible=False)
+    w = dock(viewer, SparseDeconWidget(viewer, method="rl_tv"), a)
+    w.psf_layer.reset_choices()
+    w.psf_source.value = "PSF layer"
+    w.psf_layer.value = viewer.layers["psf A"]
+    view, psf = w.views.rows[0]
+    view.reset_choices()
+    psf.reset_choices()
+    view.value, psf.value = b, viewer.layers["psf B"]
+    w.iterations.value = 6
+    w.run()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60000)
+    out = viewer.layers["arm A rl_tv"]
+    rec = out.metadata["napari_sparsedecon"]
+    assert rec["views"] == ["arm A", "arm B"] and [r["name"] for r in rec["psf"]] == [
+        "psf A", "psf B"]
+    ref = nsd.deconvolve([v1, v2], "rl_tv", psf=[p1, p2], backend="numpy", iterations=6)
+    np.testing.assert_allclose(out.data, ref, rtol=1e-4, atol=1e-4 * float(ref.max()))
+    # a method without a multi-view form says so where the eye is
+    w.method.value = "sparse"
+    w.run()
+    assert "no multi-view form" in w.status.value
+
+
 def test_process_files_runs_the_dock_method_on_a_folder(make_napari_viewer, qtbot, tmp_path):
     import tifffile
 

@@ -89,9 +89,11 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         self._make_run_controls()
         from .files import FilesPanel
         from .sweep import SweepPanel
+        from .views import ViewsPanel
 
         self.sweep = SweepPanel(self)
         self.files = FilesPanel(self)
+        self.views = ViewsPanel()
         self.params_section = make_section("Parameters", [])
         self.advanced_section = make_section("Advanced (camera, background, ...)", [],
                                              expanded=False)
@@ -111,6 +113,8 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
             make_section("Run", [self._run_section()], labels=False),
             make_section("Memory and result store", [self.memory_budget, self.store_path,
                                                      self.path_info], expanded=False),
+            make_section("More views (multi-view)", [self.views], labels=False,
+                         expanded=False),
             make_section("Process files", [self.files], labels=False, expanded=False),
             make_section("Parameter sweep on the ROI", [self.sweep], labels=False,
                          expanded=False),
@@ -407,6 +411,7 @@ class SparseDeconWidget(PreviewMixin, RunMixin, Container):
         else:
             self.model.set_psf(array=None, name="", layer_scale=None, layer_file=None)
         self.model.set_params(self.ctrl.values())
+        self.model.set_views(self.views.choices())
         self.model.backend = self.backend.value
         self.model.threads = int(self.threads.value)
         self.model.checks = {k: bool(getattr(self, f"check_{k}").value)

@@ -5,7 +5,7 @@ subscribes to :class:`DeconvModel`'s events; tests drive the model without napar
 """
 
 from .model import DeconvModel, ImageInfo, Signal
-from .psf_source import PSF_SOURCES, PSFChoice, ResolvedPSF, resolve_psf
+from .psf_source import PSF_SOURCES, PSFChoice, ResolvedPSF, ViewChoice, resolve_psf
 
 __all__ = ["DeconvModel", "ImageInfo", "PSFChoice", "PSF_SOURCES", "ResolvedPSF", "Signal",
-           "resolve_psf"]
+           "ViewChoice", "resolve_psf"]

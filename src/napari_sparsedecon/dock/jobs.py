@@ -76,6 +76,8 @@ def run_job(model, *, with_checks: bool = True, frame: int | None = None) -> Job
     from ..analysis.trust import ConvergenceTracker
     from ..api import iter_deconvolve
 
+    if model.views:
+        return views_job(model)
     m = model.method
     img, psf, params = _snapshot(model)
     be = _backend(model)
@@ -113,6 +115,46 @@ def run_job(model, *, with_checks: bool = True, frame: int | None = None) -> Job
 
     return Job("run", m.name, params, psf, build, plan, int(params.get("upsample", 1)),
                info, extra, _record_fn(model, params, psf, be))
+
+
+def views_job(model) -> Job:
+    """The whole-layer run of the method's multi-view form: the image (view 1, with the
+    PSF source's PSF) and ``model.views`` (each with its PSF layer), one data term summed
+    over the views (:func:`napari_sparsedecon.deconvolve` with a list of views). NumPy;
+    no trust checks (they compare one input with the result)."""
+    from ..algorithms.record import psf_record
+    from ..api import iter_deconvolve
+
+    m = model.method
+    img, psf, params = _snapshot(model)
+    model.check_views(img)
+    views = list(model.views)
+    psfs = [psf.as_array()] + [np.asarray(v.psf, dtype=np.float32) for v in views]
+    n = int(params.get("iterations", 1))
+    info: dict = {}
+    names = [img.name] + [v.name for v in views]
+    records = [dict(psf.record, text=psf.text)] + [
+        psf_record(p, model="layer", name=v.psf_name, image_ndim=len(img.shape))
+        for v, p in zip(views, psfs[1:], strict=True)]
+    extra = {"views": names}
+    if any(model.checks.values()):
+        extra["trust_checks"] = "not run on a multi-view result"
+    threads = int(model.threads) or None
+
+    def build(data):
+        stack = [np.asarray(data, dtype=np.float32)] + [
+            np.asarray(v.data, dtype=np.float32) for v in views]  # read in the worker
+        return iter_deconvolve(stack, m.name, psf=psfs, backend="numpy", info=info,
+                               threads=threads, **params)
+
+    def make(**kw):
+        from ..algorithms.record import make_record
+
+        if model.preset is not None:
+            kw.setdefault("preset", model.preset)
+        return make_record(m.name, params, psf=records, backend="numpy", device=None, **kw)
+
+    return Job("run", m.name, params, psf, build, {"deconv": n}, 1, info, extra, make)
 
 
 def _box(box):

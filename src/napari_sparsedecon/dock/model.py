@@ -19,9 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from ..algorithms.registry import DEFAULT_METHOD, get_method, methods
-from .psf_source import AIRY, FWHM_PX, ImageInfo, PSFChoice, ResolvedPSF, resolve_psf
+from .psf_source import (
+    AIRY,
+    FWHM_PX,
+    ImageInfo,
+    PSFChoice,
+    ResolvedPSF,
+    ViewChoice,
+    resolve_psf,
+)
 
-__all__ = ["DeconvModel", "ImageInfo", "Signal", "PRESET_METHOD", "TRUST_CHECKS"]
+__all__ = ["DeconvModel", "ImageInfo", "Signal", "ViewChoice", "PRESET_METHOD",
+           "TRUST_CHECKS"]
 
 #: The method whose parameters a preset holds; every method takes a preset's PSF.
 PRESET_METHOD = "sparse"
@@ -73,6 +82,8 @@ class DeconvModel:
         self.checks = dict.fromkeys(TRUST_CHECKS, False)
         self.memory_budget: int | None = None
         self.image: ImageInfo | None = None
+        #: more views of the image's object (multi-view): [ViewChoice], the image is view 1
+        self.views: list = []
         self._prep: dict = {}
         self._prep_lock = threading.Lock()
 
@@ -161,6 +172,36 @@ class DeconvModel:
         if any(p.acts_on for p in self.method.schema):
             return f"the t/z parameters apply to stacks; '{img.name}' is {img.ndim}-D"
         return ""
+
+    # -- more views of the same object (multi-view) ------------------------------------
+    def set_views(self, views) -> None:
+        """More views of the image's object, registered onto its grid (:class:`ViewChoice`
+        each, with its own PSF): the run then uses the method's multi-view form (the
+        data term summed over the image and these views). ``[]``: one view."""
+        self.views = list(views)
+
+    def check_views(self, image: ImageInfo | None = None) -> None:
+        """The views fit the image and the method (a ValueError saying what to change)."""
+        img = image or self.image
+        if not self.views:
+            return
+        if self.method.views_plan is None:
+            from ..algorithms.registry import methods
+
+            have = [n for n in methods() if get_method(n).views_plan is not None]
+            raise ValueError(f"method {self.method_name!r} has no multi-view form: choose "
+                             f"one of {have}, or clear the extra views")
+        for v in self.views:
+            if img is not None and tuple(v.shape) != tuple(img.shape):
+                raise ValueError(f"view '{v.name}' is {tuple(v.shape)}, the image "
+                                 f"'{img.name}' {tuple(img.shape)}: register and resample "
+                                 f"the views onto one grid first")
+            if v.psf is None:
+                raise ValueError(f"view '{v.name}' needs its PSF layer")
+            if np.ndim(v.psf) not in (2, 3) or (img is not None and np.ndim(v.psf) > len(
+                    img.shape)):
+                raise ValueError(f"the PSF of view '{v.name}' is {np.ndim(v.psf)}-D; give a "
+                                 f"2-D or 3-D PSF no deeper than the image")
 
     # -- image, PSF ------------------------------------------------------------------
     def set_image(self, info: ImageInfo | None) -> None:

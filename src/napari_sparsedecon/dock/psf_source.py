@@ -75,6 +75,19 @@ class PSFChoice:
 
 
 @dataclass(frozen=True)
+class ViewChoice:
+    """One more view of the image's object (multi-view): its layer's ``name``, ``shape``
+    and ``data`` (read in the job's worker), and its PSF (an array at the image's pixel
+    size) with the PSF layer's name."""
+
+    name: str
+    shape: tuple
+    data: object
+    psf: object
+    psf_name: str = ""
+
+
+@dataclass(frozen=True)
 class ResolvedPSF:
     """The PSF for one image: ``array`` (None when a method takes the FWHM itself),
     ``fwhm_px`` (lateral, or (axial, lateral) for a 3-D Gaussian; None for an array

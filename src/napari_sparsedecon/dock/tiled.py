@@ -22,6 +22,15 @@ def choose_path(model, shape, memory_budget=None):
     params = model.job_params(psf, img)
     if len(shape) == 4:  # (T, Z, Y, X): one volume at a time is in the solver
         shape = shape[1:]
+    if model.views:  # every view whole in memory: no tiled multi-view run
+        choice = paths.choose_path(shape, model.method_name, params, memory_budget)
+        peak = choice.peak * (1 + len(model.views))
+        if peak > choice.budget:
+            raise MemoryError(f"a multi-view run holds all {1 + len(model.views)} views in "
+                              f"memory (~{peak / 2**20:.0f} MiB, over the budget of "
+                              f"{choice.budget / 2**20:.0f} MiB): raise the memory budget, "
+                              f"crop the layers, or clear the extra views")
+        return paths.PathChoice(paths.IN_MEMORY, peak, choice.budget)
     return paths.choose_path(shape, model.method_name, params, memory_budget)
 
 
