@@ -138,3 +138,4 @@ def test_views_along_an_axis_of_one_file_equal_the_views_as_files(two_views, cap
     assert main(["run", "--method", "rl", str(stack), "--views-axis", "C", "--psf", str(p1),
                  "-o", str(d / "dry.tif"), "--dry-run"]) == 0
     assert "2 views of (48, 48)" in capsys.readouterr().out
+

@@ -255,3 +255,21 @@ def test_a_new_method_gets_dock_controls_a_preview_and_a_record_in_the_dock_mode
     rec = job.record(source="cells")
     assert rec["method"] == "toy_diffuse" and rec["params"]["rate"] == 0.3
     assert rec["estimates"]["toy"] == "ran"  # what the run reported
+
+
+def test_views_over_the_budget_say_how_many_views_and_what_to_do(tmp_path):
+    """A multi-view run holds every view whole: the refusal counts the views and does not
+    send the user to the paper pipeline (which has no multi-view form)."""
+    from napari_sparsedecon.largedata import views
+    from napari_sparsedecon.largedata.discovery import Job
+
+    srcs = []
+    for i in range(2):
+        write_tiff(tmp_path / f"v{i}.tif", np.ones((48, 48), np.float32) * 10)
+        srcs.append(str(tmp_path / f"v{i}.tif"))
+    job = Job(srcs[0], str(tmp_path / "f.tif"), "tif")
+    with pytest.raises(MemoryError) as err:
+        views.process_views(job, srcs, "rl", {}, psf_fwhm_px=2.0, memory_budget=1000)
+    assert "all 2 views of (48, 48)" in str(err.value)
+    assert "--method sparse" not in str(err.value) and "crop the views" in str(err.value)
+    assert not (tmp_path / "f.tif").exists()

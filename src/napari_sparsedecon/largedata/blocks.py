@@ -30,17 +30,22 @@ BYTES_PER_VOXEL = 4 * 24
 WHOLE_BYTES_PER_VOXEL = 4 * 4
 
 
-def check_whole_fits(shape, method_name: str, memory_budget=None) -> None:
+def check_whole_fits(shape, method_name: str, memory_budget=None, *,
+                     views: bool = False) -> None:
     """Refuse, before any work, an image whose whole-image estimates do not fit the budget
-    (the blocks bound the solver's memory, not the image's)."""
+    (the blocks bound the solver's memory, not the image's). ``views``: a multi-view run
+    (``shape`` starts with the views), which holds every view whole."""
     budget = int(memory_budget) if memory_budget else default_budget()
     need = WHOLE_BYTES_PER_VOXEL * int(np.prod(shape))
     if need > budget:
+        what = (f"holds all {shape[0]} views of {tuple(shape[1:])} in memory"
+                if views else f"holds one image of {tuple(shape)} in memory for its "
+                              f"whole-image estimates")
+        fix = ("crop the views to the region of interest" if views else
+               "split the file, or use --method sparse (its t-chunks stream the stack)")
         raise MemoryError(
-            f"method {method_name!r} holds one image of {tuple(shape)} in memory for its "
-            f"whole-image estimates (~{need / 2**20:.0f} MiB, over the budget of "
-            f"{budget / 2**20:.0f} MiB); raise --memory-budget, split the file, or use "
-            f"--method sparse (its t-chunks stream the stack)")
+            f"method {method_name!r} {what} (~{need / 2**20:.0f} MiB, over the budget of "
+            f"{budget / 2**20:.0f} MiB); raise --memory-budget, {fix}")
 
 
 def _method(method):

@@ -141,7 +141,7 @@ def process_views(job, srcs, method, params: dict, *, explicit=(), psf_path=None
         names = list(map(str, srcs))
     check_view_psfs(psf_path, len(views))
     params, aspect_note = _aspect(m, m.validate(params), ia, explicit)
-    check_whole_fits((len(views),) + views[0].shape, m.name, memory_budget)
+    check_whole_fits((len(views),) + views[0].shape, m.name, memory_budget, views=True)
     psfs = []
     for i, src in enumerate(srcs):
         path = None if not psf_path else [psf_path[i if len(psf_path) > 1 else 0]]
