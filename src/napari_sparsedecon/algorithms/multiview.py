@@ -18,6 +18,13 @@ import numpy as np
 from ..progress import Progress, Stage
 
 
+def multiview_methods() -> list[str]:
+    """The registered methods that have a multi-view form (``views_plan``)."""
+    from .registry import get_method, methods
+
+    return [n for n in methods() if get_method(n).views_plan is not None]
+
+
 def check_views(views, psfs) -> tuple[list, list]:
     """(views, PSFs) as lists of arrays of one shape each; a clear error otherwise."""
     psfs = [np.asarray(p) for p in psfs]
@@ -45,11 +52,8 @@ def iter_views(m, views, psfs, params, *, return_estimate=False, info=None,
                clip_negative=False):
     """Generator: the method's multi-view run; returns the float32 estimate."""
     if m.views_plan is None or m.prepare is None:
-        from .registry import get_method, methods
-
-        have = [n for n in methods() if get_method(n).views_plan is not None]
         raise ValueError(f"method {m.name!r} has no multi-view form; methods with one: "
-                         f"{have}")
+                         f"{multiview_methods()}")
     views, psfs = check_views(views, psfs)
     preps, ys, ps = [], [], []
     for v, p in zip(views, psfs, strict=True):

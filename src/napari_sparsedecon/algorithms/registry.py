@@ -52,7 +52,8 @@ class Method:
     views_plan: Callable | None = None
     #: ``checks(params, psf, image) -> model``: the method as the trust checks see it
     #: (``upsample``, ``quantitative``, ``notes``, ``hallucination_advice``,
-    #: ``background()``, ``forward()``, ``fwhm()``, ``run_half(a, psf, fwhm, backend)``);
+    #: ``background()``, ``forward_model()`` (None: the result is no deconvolution),
+    #: ``forward()``, ``fwhm()``, ``run_half(a, psf, fwhm, backend)``);
     #: None: :mod:`napari_sparsedecon.analysis.trust`'s model of a photon method.
     checks: Callable | None = None
     #: ``suggest(roi, psf_fwhm_px, params) -> (values, short text, message)``: the

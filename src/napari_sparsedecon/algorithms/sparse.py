@@ -7,7 +7,7 @@ this module holds its parameter schema and registry entry.
 
 from __future__ import annotations
 
-from ..core.params import DECONV_METHODS, MAX_ITERATIONS, SCHEMA  # noqa: F401 - this method's schema
+from ..core.params import DECONV_METHODS, MAX_ITERATIONS, SCHEMA, as_params  # noqa: F401 - this method's schema
 
 
 def _iterate(image, psf, params, *, backend, device, return_estimate, clip_negative=False):
@@ -18,13 +18,6 @@ def _iterate(image, psf, params, *, backend, device, return_estimate, clip_negat
                                   clip_negative=clip_negative, **params)
 
 
-def _params(params: dict):
-    """The paper pipeline's frozen parameter set from its validated dict."""
-    from ..core.params import SparseParams
-
-    return SparseParams.from_dict(dict(params))
-
-
 class _Checks:
     """The paper pipeline seen by the trust checks: its background estimate, forward
     model (the final deconvolution's PSF; none: the denoised image itself) and the
@@ -33,7 +26,7 @@ class _Checks:
     hallucination_advice = "lower sparsity or raise fidelity"
 
     def __init__(self, params, psf, y):
-        self.params, self.psf, self.y = _params(params), psf, y
+        self.params, self.psf, self.y = as_params(params), psf, y
         self.upsample, self.quantitative = self.params.upsample, self.params.quantitative
         self.notes: list = []
 
@@ -46,12 +39,17 @@ class _Checks:
         return (estimate_background(self.y, p.background) if p.background != "none"
                 else np.zeros_like(self.y))
 
+    def forward_model(self):
+        """The final deconvolution's PSF on the data's grid; None when the pipeline does
+        not deconvolve (its result is the denoised image)."""
+        from ..core.pipeline import deconv_psf
+
+        return deconv_psf(self.params, self.psf, self.y.shape, self.y.ndim)
+
     def forward(self):
         import numpy as np
 
-        from ..core.pipeline import deconv_psf
-
-        fwd = deconv_psf(self.params, self.psf, self.y.shape, self.y.ndim)
+        fwd = self.forward_model()
         return np.ones((1, 1), dtype=np.float32) if fwd is None else fwd
 
     def fwhm(self):
@@ -86,7 +84,7 @@ def _tiled(image, params, *, psf, out=None, memory_budget=None, tile=None,
     global scale (:func:`napari_sparsedecon.core.tiled.iter_tiled`)."""
     from ..core.tiled import iter_tiled
 
-    return iter_tiled(image, _params(params), psf=psf, out=out, memory_budget=memory_budget,
+    return iter_tiled(image, as_params(params), psf=psf, out=out, memory_budget=memory_budget,
                       tile=tile, backend=backend, device=device)
 
 

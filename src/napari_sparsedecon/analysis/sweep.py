@@ -126,21 +126,14 @@ def iter_sweep(roi, base, grid: dict, *, psf=None, backend="numpy", device=None,
         p = m.validate({**base, **values})
         out = run(m.iterate(roi, psf, p, backend=backend, device=device,
                             return_estimate=False, **kw))
-        fwd = None
+        fwd = None  # the residual needs the forward model on the ROI's grid
         if m.zoom(p) == 1 and (psf is not None or m.psf_in_schema):
-            model = checks_model(m.name, p, psf, roi)
-            fwd = model.forward() if m.checks is None or _deconvolves(p) else None
+            fwd = checks_model(m.name, p, psf, roi).forward_model()
         tile = SweepTile(values, out, scores_for(roi, out, fwd))
         tiles.append(tile)
         yield Progress(Stage.SWEEP, i + 1, len(combos), fraction=(i + 1) / len(combos),
                        tile=tile)
     return tiles
-
-
-def _deconvolves(p: dict) -> bool:
-    """Whether a result is a deconvolution the residual can check (not the paper
-    pipeline's denoised image alone, ``deconv_method='none'``)."""
-    return p.get("deconv_method", "rl") != "none" and p.get("deconv_iterations", 1) > 0
 
 
 def sweep(roi, base, grid: dict, **kwargs) -> list:

@@ -379,8 +379,11 @@ class _MethodModel:
         bg = (np.asarray(prep.background, dtype=np.float64) - c.read_noise ** 2) * c.gain
         return (bg + c.offset).astype(FLOAT) * np.ones_like(self.y)
 
-    def forward(self):
+    def forward_model(self):
         return np.asarray(self.psf, dtype=FLOAT)
+
+    def forward(self):
+        return self.forward_model()
 
     def fwhm(self):
         return None

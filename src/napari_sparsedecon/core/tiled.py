@@ -29,8 +29,6 @@ from .sparse_hessian import relay, run
 
 _log = logging.getLogger("napari_sparsedecon")
 
-
-
 #: Largest overlap chosen (pixels): beyond any image, i.e. one tile.
 MAX_OVERLAP = 2**20
 

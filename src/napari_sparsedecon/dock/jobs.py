@@ -147,12 +147,9 @@ def views_job(model) -> Job:
         return iter_deconvolve(stack, m.name, psf=psfs, backend="numpy", info=info,
                                threads=threads, **params)
 
-    def make(**kw):
-        from ..algorithms.record import make_record
-
-        if model.preset is not None:
-            kw.setdefault("preset", model.preset)
-        return make_record(m.name, params, psf=records, backend="numpy", device=None, **kw)
+    def make(**kw):  # the model's record, with every view's PSF
+        return {**model.record(params, psf, backend="numpy", device=None, **kw),
+                "psf": jsonable(records)}
 
     return Job("run", m.name, params, psf, build, {"deconv": n}, 1, info, extra, make)
 

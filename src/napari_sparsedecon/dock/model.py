@@ -186,11 +186,10 @@ class DeconvModel:
         if not self.views:
             return
         if self.method.views_plan is None:
-            from ..algorithms.registry import methods
+            from ..algorithms.multiview import multiview_methods
 
-            have = [n for n in methods() if get_method(n).views_plan is not None]
             raise ValueError(f"method {self.method_name!r} has no multi-view form: choose "
-                             f"one of {have}, or clear the extra views")
+                             f"one of {multiview_methods()}, or clear the extra views")
         for v in self.views:
             if img is not None and tuple(v.shape) != tuple(img.shape):
                 raise ValueError(f"view '{v.name}' is {tuple(v.shape)}, the image "

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from ..algorithms.multiview import multiview_methods
 from ..algorithms.record import make_record
 from ..algorithms.registry import get_method
 from ..base.signals import raise_if_received
@@ -27,13 +28,6 @@ from .writer import _Writer
 
 #: Pixel sizes of two views that differ by more than this (relative) are refused.
 PIXEL_TOLERANCE = 1e-3
-
-
-def multiview_methods() -> list[str]:
-    """The registered methods that have a multi-view form."""
-    from ..algorithms.registry import methods
-
-    return [n for n in methods() if get_method(n).views_plan is not None]
 
 
 def check_view_method(method: str):
